@@ -1,0 +1,32 @@
+# Third-party dependencies, all from Debian packages, found with pkg-config.
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+pkg_check_modules(JEMALLOC REQUIRED IMPORTED_TARGET jemalloc)
+pkg_check_modules(XXHASH REQUIRED IMPORTED_TARGET libxxhash)
+pkg_check_modules(HWLOC REQUIRED IMPORTED_TARGET hwloc)
+
+# DPDK: only what rte_ring needs. libdpdk.pc's flags force -march=corei7 and
+# pull in 50+ libraries, so we take its include directories (as system
+# includes, DPDK's headers are not warning-clean) and two libraries.
+pkg_check_modules(DPDK_PC QUIET libdpdk)
+find_path(DPDK_RING_INCLUDE rte_ring.h
+  HINTS ${DPDK_PC_INCLUDE_DIRS} PATH_SUFFIXES dpdk REQUIRED)
+find_path(DPDK_CONFIG_INCLUDE rte_config.h
+  HINTS ${DPDK_PC_INCLUDE_DIRS} ${DPDK_RING_INCLUDE}
+  PATH_SUFFIXES dpdk ${CMAKE_LIBRARY_ARCHITECTURE}/dpdk REQUIRED)
+find_library(DPDK_RTE_RING rte_ring HINTS ${DPDK_PC_LIBRARY_DIRS} REQUIRED)
+find_library(DPDK_RTE_EAL rte_eal HINTS ${DPDK_PC_LIBRARY_DIRS} REQUIRED)
+
+add_library(mrt_dpdk_ring INTERFACE)
+target_include_directories(mrt_dpdk_ring SYSTEM INTERFACE ${DPDK_RING_INCLUDE} ${DPDK_CONFIG_INCLUDE})
+# C11 memory model: the ring's ordering is then plain __atomic acquire/release,
+# which ThreadSanitizer understands.
+target_compile_definitions(mrt_dpdk_ring INTERFACE RTE_USE_C11_MEM_MODEL)
+target_compile_options(mrt_dpdk_ring INTERFACE -include rte_config.h)
+target_link_libraries(mrt_dpdk_ring INTERFACE ${DPDK_RTE_RING} ${DPDK_RTE_EAL})
+
+add_library(mrt_deps INTERFACE)
+target_link_libraries(mrt_deps INTERFACE
+  PkgConfig::JEMALLOC PkgConfig::XXHASH PkgConfig::HWLOC Threads::Threads m)
+add_library(mrt::deps ALIAS mrt_deps)
+add_library(mrt::dpdk_ring ALIAS mrt_dpdk_ring)

@@ -1,0 +1,231 @@
+/* Allocator handle over jemalloc's non-standard API, and allocation counters. */
+#include "meshrt/mrt_core.h"
+
+#include <jemalloc/jemalloc.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <string.h>
+
+/*
+ * Sanitizer builds route meshrt's allocations through the libc entry points
+ * so ASan/TSan see (and check) every buffer we own; jemalloc's mallocx would
+ * be invisible to them. Arena placement is then not observable, which the
+ * arena tests account for.
+ */
+#ifdef MRT_ALLOC_LIBC
+#include <stdlib.h>
+#endif
+
+mrt_allocator mrt_allocator_for_arena(unsigned arena)
+{
+    mrt_allocator a = { .flags = 0, .arena = arena };
+    /* The thread cache is not arena-specific, so an explicit arena must bypass it. */
+    if (arena != MRT_ARENA_DEFAULT)
+        a.flags = MALLOCX_ARENA(arena) | MALLOCX_TCACHE_NONE;
+    return a;
+}
+
+int mrt_allocator_bind_thread(unsigned arena, mrt_allocator *out)
+{
+    if (out == NULL || arena == MRT_ARENA_DEFAULT)
+        return MRT_EINVAL;
+#ifndef MRT_ALLOC_LIBC
+    unsigned old = 0;
+    size_t sz = sizeof(old);
+    if (mallctl("thread.arena", &old, &sz, &arena, sizeof(arena)) != 0)
+        return MRT_EINVAL;
+    /* Hand back regions cached from the previous arena so the next ones come from this one. */
+    (void)mallctl("thread.tcache.flush", NULL, NULL, NULL, 0);
+#endif
+    out->arena = arena;
+    out->flags = 0;
+    return MRT_OK;
+}
+
+int mrt_allocator_create_arena(mrt_allocator *out)
+{
+    unsigned arena = 0;
+    size_t sz = sizeof(arena);
+    if (out == NULL)
+        return MRT_EINVAL;
+    if (mallctl("arenas.create", &arena, &sz, NULL, 0) != 0)
+        return MRT_ENOMEM;
+    *out = mrt_allocator_for_arena(arena);
+    return MRT_OK;
+}
+
+static inline int flags_of(const mrt_allocator *a)
+{
+    return a ? a->flags : 0;
+}
+
+void *mrt_alloc(const mrt_allocator *a, size_t size)
+{
+    if (size == 0)
+        return NULL;
+#ifdef MRT_ALLOC_LIBC
+    (void)a;
+    return malloc(size);
+#else
+    return mallocx(size, flags_of(a));
+#endif
+}
+
+void *mrt_calloc(const mrt_allocator *a, size_t size)
+{
+    if (size == 0)
+        return NULL;
+#ifdef MRT_ALLOC_LIBC
+    (void)a;
+    return calloc(1, size);
+#else
+    return mallocx(size, flags_of(a) | MALLOCX_ZERO);
+#endif
+}
+
+void *mrt_alloc_aligned(const mrt_allocator *a, size_t size, size_t align)
+{
+    if (size == 0 || align == 0 || (align & (align - 1)) != 0)
+        return NULL;
+#ifdef MRT_ALLOC_LIBC
+    (void)a;
+    void *p = NULL;
+    if (align < sizeof(void *))
+        align = sizeof(void *);
+    return posix_memalign(&p, align, size) == 0 ? p : NULL;
+#else
+    return mallocx(size, flags_of(a) | MALLOCX_ALIGN(align));
+#endif
+}
+
+void *mrt_realloc(const mrt_allocator *a, void *p, size_t size)
+{
+    if (p == NULL)
+        return mrt_alloc(a, size);
+    if (size == 0)
+        return NULL;
+#ifdef MRT_ALLOC_LIBC
+    (void)a;
+    return realloc(p, size);
+#else
+    return rallocx(p, size, flags_of(a));
+#endif
+}
+
+void mrt_free(const mrt_allocator *a, void *p, size_t size)
+{
+    if (p == NULL)
+        return;
+#ifdef MRT_ALLOC_LIBC
+    (void)a;
+    (void)size;
+    free(p);
+#else
+    if (size != 0)
+        sdallocx(p, size, flags_of(a));
+    else
+        dallocx(p, flags_of(a));
+#endif
+}
+
+void mrt_free_aligned(const mrt_allocator *a, void *p, size_t size, size_t align)
+{
+    if (p == NULL)
+        return;
+#ifdef MRT_ALLOC_LIBC
+    (void)a;
+    (void)size;
+    (void)align;
+    free(p);
+#else
+    int fl = flags_of(a) | MALLOCX_ALIGN(align);
+    if (size != 0)
+        sdallocx(p, size, fl);
+    else
+        dallocx(p, fl);
+#endif
+}
+
+unsigned mrt_arena_of(const void *p)
+{
+#ifdef MRT_ALLOC_LIBC
+    (void)p;
+    return MRT_ARENA_DEFAULT;
+#else
+    unsigned arena = 0;
+    size_t sz = sizeof(arena);
+    if (p == NULL || mallctl("arenas.lookup", &arena, &sz, (void *)&p, sizeof(p)) != 0)
+        return MRT_ARENA_DEFAULT;
+    return arena;
+#endif
+}
+
+/* ---- counters ---------------------------------------------------------- */
+
+static _Thread_local uint64_t tls_allocs;
+
+/* jemalloc's experimental hook ABI (5.x): alloc, dalloc, expand, extra. */
+typedef void (*jm_hook_alloc)(void *extra, int type, void *result, uintptr_t result_raw,
+                              uintptr_t args_raw[3]);
+struct jm_hooks {
+    jm_hook_alloc alloc_hook;
+    void *dalloc_hook;
+    void *expand_hook;
+    void *extra;
+};
+
+static void count_alloc(void *extra, int type, void *result, uintptr_t raw, uintptr_t args[3])
+{
+    (void)extra;
+    (void)type;
+    (void)result;
+    (void)raw;
+    (void)args;
+    tls_allocs++;
+}
+
+int mrt_alloc_counting_enable(void)
+{
+    static atomic_int installed;
+    if (atomic_load_explicit(&installed, memory_order_acquire))
+        return MRT_OK;
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&installed, &expected, 2)) {
+        /* Another thread is installing; it settles at 1 or back to 0. */
+        while (atomic_load(&installed) == 2)
+            ;
+        return atomic_load(&installed) ? MRT_OK : MRT_ENOSYS;
+    }
+    struct jm_hooks h = { count_alloc, NULL, NULL, NULL };
+    void *handle = NULL;
+    size_t sz = sizeof(handle);
+    int rc = mallctl("experimental.hooks.install", &handle, &sz, &h, sizeof(h));
+    atomic_store(&installed, rc == 0 ? 1 : 0);
+    return rc == 0 ? MRT_OK : MRT_ENOSYS;
+}
+
+mrt_alloc_counts mrt_alloc_counts_now(void)
+{
+    static _Thread_local uint64_t *allocatedp;
+    mrt_alloc_counts c = { .allocs = tls_allocs, .bytes = 0 };
+    if (allocatedp == NULL) {
+        size_t sz = sizeof(allocatedp);
+        if (mallctl("thread.allocatedp", &allocatedp, &sz, NULL, 0) != 0)
+            allocatedp = NULL;
+    }
+    if (allocatedp != NULL)
+        c.bytes = *allocatedp;
+    return c;
+}
+
+const char *mrt_core_strerror(int status)
+{
+    switch (status) {
+    case MRT_OK: return "success";
+    case MRT_EINVAL: return "invalid argument";
+    case MRT_ENOMEM: return "out of memory";
+    case MRT_ESTATE: return "operation not valid in the current state";
+    case MRT_ENOSYS: return "facility not available";
+    default: return NULL;
+    }
+}

@@ -1,0 +1,117 @@
+/*
+ * mrt_core.h — the lowest layer of meshrt: status codes, the allocator
+ * handle every module allocates through, and allocation counters used by
+ * tests and benchmarks to prove that hot paths do not allocate.
+ *
+ * Every other module may include this header; it includes nothing of meshrt.
+ */
+#ifndef MESHRT_MRT_CORE_H
+#define MESHRT_MRT_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Status codes. 0 is success; errors are negative. Each module owns a
+ * disjoint range so one int can travel through layers without losing its
+ * origin, and mrt_strerror() (runtime) names any of them.
+ */
+#define MRT_OK 0
+enum mrt_core_status {
+    MRT_EINVAL = -1,   /* an argument is out of its documented domain */
+    MRT_ENOMEM = -2,   /* the allocator refused */
+    MRT_ESTATE = -3,   /* the call is not valid in the object's current state */
+    MRT_ENOSYS = -4,   /* the facility is not available on this machine/build */
+};
+#define MRT_ERANGE_CORE_MIN     (-99)
+#define MRT_ERANGE_TOPO_MIN     (-199)  /* -100 .. -199 */
+#define MRT_ERANGE_SHARD_MIN    (-299)  /* -200 .. -299 */
+#define MRT_ERANGE_RUNTIME_MIN  (-399)  /* -300 .. -399 */
+#define MRT_ERANGE_LB_MIN       (-499)  /* -400 .. -499 */
+#define MRT_ERANGE_DAEMON_MIN   (-599)  /* -500 .. -599 */
+#define MRT_ERANGE_PERF_MIN     (-699)  /* -600 .. -699 */
+
+/* Name of a core status code (MRT_OK and -1..-99); NULL for codes outside that range. */
+const char *mrt_core_strerror(int status);
+
+/*
+ * Allocator handle. All meshrt allocations go through jemalloc's
+ * non-standard API (mallocx/sdallocx) with the flags held here, so a shard's
+ * objects come from its own arena. A pointer from mrt_alloc() must be freed
+ * with mrt_free() on a handle with the same arena — never with free().
+ * A NULL handle means "the calling thread's default arena".
+ */
+typedef struct mrt_allocator {
+    int flags;          /* jemalloc MALLOCX_* flags, precomputed */
+    unsigned arena;     /* jemalloc arena index, or MRT_ARENA_DEFAULT */
+} mrt_allocator;
+
+#define MRT_ARENA_DEFAULT UINT32_MAX
+
+/*
+ * A handle on jemalloc arena `arena` (or the thread default with
+ * MRT_ARENA_DEFAULT), usable from any thread. It bypasses the thread cache
+ * (which is not arena-specific), so it is the slow path: owner threads use
+ * mrt_allocator_bind_thread() instead.
+ */
+mrt_allocator mrt_allocator_for_arena(unsigned arena);
+
+/*
+ * Bind the calling thread to `arena` (jemalloc thread.arena): from now on
+ * every allocation it makes — malloc included — comes from that arena,
+ * through the fast thread cache. *out receives a handle valid on this
+ * thread only. MRT_EINVAL for a bad arena or NULL out.
+ */
+int mrt_allocator_bind_thread(unsigned arena, mrt_allocator *out);
+
+/*
+ * Create a fresh jemalloc arena (arenas.create) and return a handle on it.
+ * Returns MRT_OK or MRT_ENOMEM; *out is untouched on error.
+ */
+int mrt_allocator_create_arena(mrt_allocator *out);
+
+/* Allocate `size` bytes (size > 0); NULL when the allocator refuses or size is 0. */
+void *mrt_alloc(const mrt_allocator *a, size_t size);
+/* As mrt_alloc, zero-filled. */
+void *mrt_calloc(const mrt_allocator *a, size_t size);
+/* As mrt_alloc, aligned to `align` (a power of two). */
+void *mrt_alloc_aligned(const mrt_allocator *a, size_t size, size_t align);
+/* Resize; on failure NULL is returned and `p` is left valid. */
+void *mrt_realloc(const mrt_allocator *a, void *p, size_t size);
+/* Free `p` (NULL is a no-op). `size` is the size it was allocated with, or 0 if unknown. */
+void mrt_free(const mrt_allocator *a, void *p, size_t size);
+/* As mrt_free for memory from mrt_alloc_aligned (the alignment must be passed back). */
+void mrt_free_aligned(const mrt_allocator *a, void *p, size_t size, size_t align);
+
+/* The arena a live pointer from jemalloc belongs to, or MRT_ARENA_DEFAULT if unknown. */
+unsigned mrt_arena_of(const void *p);
+
+/*
+ * Allocation counters for the calling thread, read from jemalloc.
+ * `allocs` counts every allocation call served by jemalloc on this thread
+ * (malloc, calloc, realloc, mallocx, ...) once mrt_alloc_counting_enable()
+ * has been called; `bytes` is jemalloc's thread.allocated. Cheap: two
+ * thread-local reads. Used by tests and benchmarks, never by hot paths.
+ */
+typedef struct mrt_alloc_counts {
+    uint64_t allocs;
+    uint64_t bytes;
+} mrt_alloc_counts;
+
+/*
+ * Install the process-wide jemalloc allocation hook that feeds
+ * mrt_alloc_counts.allocs. Idempotent. Adds a few ns to every allocation,
+ * so only tests and benchmarks call it. MRT_ENOSYS if jemalloc refuses.
+ */
+int mrt_alloc_counting_enable(void);
+/* Current counters of the calling thread. */
+mrt_alloc_counts mrt_alloc_counts_now(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

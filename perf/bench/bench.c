@@ -1,0 +1,132 @@
+/* Shared benchmark harness: timing, medians, allocation counting, output. */
+#include "bench.h"
+
+#include "meshrt/mrt_core.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+uint64_t mrt_bench_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double mrt_bench_median(double *v, int n)
+{
+    if (n <= 0)
+        return NAN;
+    qsort(v, (size_t)n, sizeof(*v), cmp_double);
+    return (n & 1) ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+uint64_t mrt_bench_iters(const mrt_bench_opts *o, uint64_t base)
+{
+    double s = o->scale > 0 ? o->scale : 1.0;
+    double n = (double)base * s;
+    return n < 1 ? 1 : (uint64_t)n;
+}
+
+#define MAX_REPS 64
+
+double mrt_bench_time_ns(const mrt_bench_opts *o, mrt_bench_fn fn, void *ctx, uint64_t iters)
+{
+    int reps = o->reps < 1 ? 1 : (o->reps > MAX_REPS ? MAX_REPS : o->reps);
+    double v[MAX_REPS];
+    fn(ctx, iters / 10 + 1); /* warm caches and branch predictors */
+    for (int r = 0; r < reps; r++) {
+        uint64_t t0 = mrt_bench_now_ns();
+        fn(ctx, iters);
+        uint64_t t1 = mrt_bench_now_ns();
+        v[r] = (double)(t1 - t0) / (double)iters;
+    }
+    return mrt_bench_median(v, reps);
+}
+
+double mrt_bench_allocs_per_op(mrt_bench_fn fn, void *ctx, uint64_t iters)
+{
+    if (mrt_alloc_counting_enable() != MRT_OK)
+        return -1;
+    mrt_alloc_counts a = mrt_alloc_counts_now();
+    fn(ctx, iters);
+    mrt_alloc_counts b = mrt_alloc_counts_now();
+    return (double)(b.allocs - a.allocs) / (double)iters;
+}
+
+static void print_num(FILE *f, double v)
+{
+    if (isnan(v) || isinf(v))
+        fputs("null", f);
+    else
+        fprintf(f, "%.6g", v);
+}
+
+void mrt_bench_result(const mrt_bench_opts *o, const char *suite, const char *name,
+                      const char *params_json, const char *metric, double value,
+                      double allocs_per_op)
+{
+    const char *params = params_json ? params_json : "{}";
+    if (o->json) {
+        printf("{\"suite\":\"%s\",\"name\":\"%s\",\"params\":%s,\"%s\":", suite, name, params,
+               metric);
+        print_num(stdout, value);
+        fputs(",\"allocs_per_op\":", stdout);
+        if (allocs_per_op < 0)
+            fputs("null", stdout);
+        else
+            print_num(stdout, allocs_per_op);
+        fputs("}\n", stdout);
+    } else {
+        char allocs[32];
+        if (allocs_per_op < 0)
+            snprintf(allocs, sizeof allocs, "n/a");
+        else
+            snprintf(allocs, sizeof allocs, "%.3g", allocs_per_op);
+        printf("  %-34s %-28s %12.3f %-9s %8s\n", name, params, value, metric, allocs);
+    }
+    fflush(stdout);
+}
+
+bool mrt_bench_ratio(const mrt_bench_opts *o, const char *suite, const char *name,
+                     const char *numerator, const char *denominator, double ratio,
+                     double target, bool higher_is_better)
+{
+    bool met = target <= 0 || (higher_is_better ? ratio >= target : ratio <= target);
+    if (o->json) {
+        printf("{\"suite\":\"%s\",\"name\":\"%s\",\"ratio\":", suite, name);
+        print_num(stdout, ratio);
+        printf(",\"numerator\":\"%s\",\"denominator\":\"%s\"", numerator, denominator);
+        if (target > 0) {
+            printf(",\"target\":");
+            print_num(stdout, target);
+            printf(",\"target_met\":%s", met ? "true" : "false");
+        }
+        fputs("}\n", stdout);
+    } else {
+        printf("  ratio %-28s %s / %s = %.3f", name, numerator, denominator, ratio);
+        if (target > 0)
+            printf("   (target %s %.3g: %s)", higher_is_better ? ">=" : "<=", target,
+                   met ? "met" : "NOT met");
+        putchar('\n');
+    }
+    fflush(stdout);
+    return met;
+}
+
+void mrt_bench_section(const mrt_bench_opts *o, const char *title)
+{
+    if (o->json)
+        return;
+    printf("\n== %s\n  %-34s %-28s %12s %-9s %8s\n", title, "name", "params", "value", "metric",
+           "allocs/op");
+}

@@ -1,0 +1,74 @@
+/*
+ * Benchmark harness shared by every meshrt-bench suite.
+ *
+ * Output contract (later suites reuse it): a human table on stdout, or with
+ * --json one JSON object per line:
+ *   {"suite":S,"name":N,"params":{...},"median_ns":X|"mops":X,"allocs_per_op":A}
+ * and for each comparison
+ *   {"suite":S,"name":N,"ratio":R,"numerator":A,"denominator":B}
+ * Machines are shared and noisy: each figure is the median of several
+ * repetitions, and comparisons are made against baselines measured in the
+ * same run.
+ */
+#ifndef MESHRT_PERF_BENCH_H
+#define MESHRT_PERF_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct mrt_bench_opts {
+    bool json;      /* JSON lines instead of the table */
+    int reps;       /* repetitions per measurement (median taken), >= 1 */
+    double scale;   /* multiplies iteration counts; < 1 for quick runs */
+} mrt_bench_opts;
+
+/* Monotonic nanoseconds (benchmark bookkeeping only, never per op). */
+uint64_t mrt_bench_now_ns(void);
+
+/* Median of v[0..n) (v is reordered). */
+double mrt_bench_median(double *v, int n);
+
+/* One measured op: run `iters` iterations of the thing under test. */
+typedef void (*mrt_bench_fn)(void *ctx, uint64_t iters);
+
+/* Median ns per iteration over opts->reps timed runs of fn(ctx, iters). */
+double mrt_bench_time_ns(const mrt_bench_opts *o, mrt_bench_fn fn, void *ctx, uint64_t iters);
+
+/*
+ * Heap allocations per iteration of fn(ctx, iters) on the calling thread,
+ * counted with jemalloc's allocation hook in one separate (untimed) pass.
+ * Returns a negative value when counting is unavailable.
+ */
+double mrt_bench_allocs_per_op(mrt_bench_fn fn, void *ctx, uint64_t iters);
+
+/* Scaled iteration count (at least 1). */
+uint64_t mrt_bench_iters(const mrt_bench_opts *o, uint64_t base);
+
+/*
+ * Report one result. `params_json` is a JSON object text such as
+ * "{\"n\":100}" (NULL means {}). `metric` is "median_ns" or "mops".
+ * allocs_per_op < 0 prints as null.
+ */
+void mrt_bench_result(const mrt_bench_opts *o, const char *suite, const char *name,
+                      const char *params_json, const char *metric, double value,
+                      double allocs_per_op);
+
+/*
+ * Report a comparison ratio between two named results. `target` is the
+ * figure the ratio should reach (>= when higher_is_better, else <=); pass
+ * 0 for none. Returns true when the target is met (or there is none).
+ */
+bool mrt_bench_ratio(const mrt_bench_opts *o, const char *suite, const char *name,
+                     const char *numerator, const char *denominator, double ratio,
+                     double target, bool higher_is_better);
+
+/* Print a section header (table mode only). */
+void mrt_bench_section(const mrt_bench_opts *o, const char *title);
+
+/* Suites. Each returns 0 on success, non-zero on a usage or set-up error. */
+int mrt_bench_ring(const mrt_bench_opts *o, int argc, char **argv);
+int mrt_bench_balancer(const mrt_bench_opts *o, int argc, char **argv);
+int mrt_bench_daemons(const mrt_bench_opts *o, int argc, char **argv);
+
+#endif
