@@ -9,6 +9,7 @@
 
 #include "meshrt/mrt_core.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -33,19 +34,36 @@ typedef enum mrt_perf_set {
 
 #define MRT_PERF_MAX_EVENTS 4
 
-/* A sample: raw counter values since open, in the order of the set. */
+/*
+ * A sample: raw counter values since open, in the order of the set (see
+ * mrt_perf_event_name). Raw, not scaled for multiplexing, so successive
+ * samples never go down and interval deltas are plain subtractions.
+ * time_running_ns < time_enabled_ns means the kernel multiplexed the group
+ * off the PMU part of the time (only the hardware set can be).
+ */
 typedef struct mrt_perf_sample {
     mrt_perf_set set;
     unsigned count;                         /* valid entries in value[] */
     uint64_t value[MRT_PERF_MAX_EVENTS];
+    uint64_t time_enabled_ns;               /* since open */
+    uint64_t time_running_ns;               /* since open, while actually counting */
 } mrt_perf_sample;
 
 /* Counters of one thread. Plain struct, owned by the thread that opened it. */
 typedef struct mrt_perf_counters {
     mrt_perf_set set;
     unsigned count;
-    int fd[MRT_PERF_MAX_EVENTS];            /* -1 when not open */
+    int fd[MRT_PERF_MAX_EVENTS];            /* -1 when not open; fd[0] leads the group */
+    /*
+     * Only user-mode activity is counted (perf_event_paranoid >= 2 without
+     * CAP_PERFMON). Events that happen in the kernel then read 0 — context
+     * switches and migrations of the software set — so print this with the set.
+     */
+    bool user_only;
 } mrt_perf_counters;
+
+/* Flags of mrt_perf_open_set. */
+#define MRT_PERF_USER_ONLY 1u   /* count user mode only, do not try kernel mode first */
 
 /*
  * Open counters for the calling thread: the hardware set when the PMU
@@ -54,9 +72,21 @@ typedef struct mrt_perf_counters {
  * then return an empty sample).
  */
 int mrt_perf_open(mrt_perf_counters *pc);
-/* Read all counters of the set into *out. */
+/*
+ * Open exactly `set` (no fallback), for tests and benchmarks that need one
+ * set: MRT_PERF_EUNAVAIL when it cannot be opened, MRT_EINVAL for
+ * MRT_PERF_SET_NONE or unknown flags. Without MRT_PERF_USER_ONLY, kernel
+ * mode is counted when permitted, else it retries user-only. `pc` must not
+ * hold open counters (they would leak); on error it is left closed.
+ */
+int mrt_perf_open_set(mrt_perf_counters *pc, mrt_perf_set set, unsigned flags);
+/*
+ * Read all counters of the set into *out with one read() (a syscall: once
+ * per stats interval, never per event). Any thread may read, though only
+ * the opening thread is counted. Set NONE: MRT_OK with an empty sample.
+ */
 int mrt_perf_read(const mrt_perf_counters *pc, mrt_perf_sample *out);
-/* Close (idempotent). */
+/* Close (idempotent; also safe on a zero-filled struct, whose count is 0). */
 void mrt_perf_close(mrt_perf_counters *pc);
 
 /* "hardware", "software" or "none". */
@@ -64,8 +94,19 @@ const char *mrt_perf_set_name(mrt_perf_set set);
 /* Short name of counter i of a set, e.g. "cycles", "task_clock_ns"; NULL when out of range. */
 const char *mrt_perf_event_name(mrt_perf_set set, unsigned i);
 
-/* Timestamp counter (rdtsc) and its frequency in Hz, calibrated once on first call. */
+/*
+ * Timestamp counter: rdtsc on x86 (not serialising: cheap enough for
+ * per-iteration idle/busy accounting), CLOCK_MONOTONIC in ns elsewhere.
+ * Comparable across reads on one thread; across threads only on machines
+ * with an invariant, synchronised TSC.
+ */
 uint64_t mrt_rdtsc(void);
+/*
+ * Ticks per second of mrt_rdtsc, > 0. Determined once, thread-safely, on
+ * first call: CPUID leaf 0x15 on bare metal when it is complete, else
+ * calibrated against CLOCK_MONOTONIC over ~10 ms (the first call sleeps
+ * that long: call it at start-up, not on the event path).
+ */
 uint64_t mrt_tsc_hz(void);
 
 #ifdef __cplusplus
