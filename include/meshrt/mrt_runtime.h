@@ -1,0 +1,127 @@
+/*
+ * mrt_runtime.h — the process: configuration, shard threads pinned by
+ * topology, start / stop (drain) / destroy, the built-in default workload,
+ * and the error-code names of every module.
+ */
+#ifndef MESHRT_MRT_RUNTIME_H
+#define MESHRT_MRT_RUNTIME_H
+
+#include "meshrt/mrt_core.h"
+#include "meshrt/mrt_shard.h"
+#include "meshrt/mrt_topo.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Status codes of this module (-300 .. -399). */
+enum mrt_runtime_status {
+    MRT_RT_EFLAG = -300,        /* unknown command-line flag */
+    MRT_RT_EVALUE = -301,       /* a flag's value is missing or not a valid number */
+    MRT_RT_ESHARDS = -302,      /* the selection yields 0 shards (or more than supported) */
+    MRT_RT_ERINGPOW2 = -303,    /* ring size is not a power of two */
+    MRT_RT_ERINGBURST = -304,   /* ring size is not larger than the burst size */
+    MRT_RT_EBURST = -305,       /* burst size outside 1..256 */
+    MRT_RT_ECONFLICT = -306,    /* --numa-node and --cpuset both given */
+    MRT_RT_EBIND = -307,        /* a shard could not be bound (and --allow-unbound was not given) */
+    MRT_RT_ETHREAD = -308,      /* a shard thread could not be created or initialised */
+    MRT_RT_EDURATION = -309,    /* duration negative or not finite */
+};
+
+/*
+ * Name of any meshrt status code (every module's range); "unknown status"
+ * for codes no module owns. Never NULL.
+ */
+const char *mrt_strerror(int status);
+
+typedef struct mrt_runtime_config {
+    int numa_node;              /* NUMA node to take one shard per core from; -1 = the node we start on */
+    const char *cpuset;         /* explicit PU list ("0-3,8"); overrides numa_node; NULL = unset */
+    bool allow_unbound;         /* run even when the OS refuses a CPU or memory binding */
+    unsigned burst;             /* default 32 */
+    unsigned ring_size;         /* default 1024 */
+    unsigned overflow;          /* per-destination pending queue; 0 = ring_size */
+    unsigned idle_spin;         /* default 1024 */
+    unsigned idle_sleep_max_us; /* default 100 */
+    unsigned stats_interval_ms; /* default 1000 */
+    double duration_s;          /* `meshrt run` duration; 0 = until SIGINT/SIGTERM (default 5) */
+    bool json;                  /* `meshrt run` writes its summary as JSON */
+    bool workload;              /* run the built-in default workload (default true) */
+} mrt_runtime_config;
+
+/* Fill *cfg with the defaults above. */
+void mrt_runtime_config_default(mrt_runtime_config *cfg);
+
+/*
+ * Parse `meshrt run` / `meshrt topo` flags (argv[0] is the first flag, not
+ * the program): --numa-node N, --cpuset LIST, --allow-unbound, --duration S,
+ * --burst B, --ring-size R, --overflow N, --idle-spin K, --idle-sleep-us U,
+ * --stats-ms M, --json. String values point into argv. On error returns
+ * MRT_RT_EFLAG / MRT_RT_EVALUE / MRT_RT_ECONFLICT and writes a message
+ * naming the flag into err (when non-NULL).
+ */
+int mrt_runtime_parse_args(int argc, char **argv, mrt_runtime_config *cfg, char *err,
+                           size_t errlen);
+
+/*
+ * Validate cfg against the machine and resolve the shard selection, without
+ * starting anything. Returns MRT_OK or a specific code (MRT_RT_* or
+ * MRT_TOPO_*) with a message in err.
+ */
+int mrt_runtime_check(const mrt_runtime_config *cfg, const mrt_topo *topo,
+                      mrt_topo_selection *sel, char *err, size_t errlen);
+
+typedef struct mrt_runtime mrt_runtime;
+
+/* Validate, load the topology, create the mesh. No thread is started. */
+int mrt_runtime_create(const mrt_runtime_config *cfg, mrt_runtime **out, char *err,
+                       size_t errlen);
+
+/*
+ * Start one thread per shard: each binds itself to its PU and NUMA node,
+ * creates its arena and inbound rings, then all start polling together.
+ * On a refused binding (without allow_unbound) or a failed initialisation
+ * every thread is stopped again and MRT_RT_EBIND / MRT_RT_ETHREAD returned.
+ */
+int mrt_runtime_start(mrt_runtime *rt, char *err, size_t errlen);
+
+/*
+ * Graceful stop: producers stop, every in-flight message is delivered or
+ * handed back, then the shard threads exit and are joined. Idempotent.
+ */
+int mrt_runtime_stop(mrt_runtime *rt);
+
+/* Stop if needed and free everything (NULL is a no-op). */
+void mrt_runtime_destroy(mrt_runtime *rt);
+
+/* The shard mesh (for stats, injection, control). */
+mrt_mesh *mrt_runtime_mesh(mrt_runtime *rt);
+/* The resolved shard selection. */
+const mrt_topo_selection *mrt_runtime_selection(const mrt_runtime *rt);
+/* How many shards were left unbound (allowed with allow_unbound). */
+unsigned mrt_runtime_unbound(const mrt_runtime *rt);
+
+/*
+ * Built-in default workload: every shard sends sequenced events round-robin
+ * to every shard (itself included) and every receiver checks per-sender
+ * ordering. Counters of one shard, published once per poll iteration.
+ */
+typedef struct mrt_workload_stats {
+    uint64_t sent;          /* events accepted by the mesh */
+    uint64_t received;      /* events received */
+    uint64_t handed_back;   /* events handed back to this shard */
+    uint64_t violations;    /* out-of-order or duplicated events */
+    uint64_t refused;       /* sends refused for backpressure (retried later, not lost) */
+} mrt_workload_stats;
+
+/* Workload counters of shard i (any thread); zeros when the workload is off. */
+void mrt_runtime_workload_stats(const mrt_runtime *rt, unsigned i, mrt_workload_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

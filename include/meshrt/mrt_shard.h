@@ -1,0 +1,234 @@
+/*
+ * mrt_shard.h — shards and the shard mesh.
+ *
+ * A shard is one pinned thread that owns everything it touches: its jemalloc
+ * arena, its inbound rings, its outbound bursts, its handlers, its counters.
+ * Shards talk only through DPDK rte_rings carrying 32-byte messages by value:
+ *   - one SPSC ring per directed shard pair (N x N, the diagonal included),
+ *   - one multi-producer ingress ring per shard for threads that are not shards,
+ *   - one multi-producer control ring per shard for the control plane.
+ *
+ * The mesh and its shards are thread-agnostic data structures: the runtime
+ * runs mrt_shard_run() on one pinned thread per shard; tests and benchmarks
+ * may also drive mrt_shard_poll_once() by hand. Everything here except the
+ * functions marked "any thread" must be called by the shard's own thread.
+ */
+#ifndef MESHRT_MRT_SHARD_H
+#define MESHRT_MRT_SHARD_H
+
+#include "meshrt/mrt_core.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Status codes of this module (-200 .. -299). */
+enum mrt_shard_status {
+    MRT_SHARD_EFULL = -200,      /* destination ring and overflow both full: message not accepted */
+    MRT_SHARD_EDEST = -201,      /* no such destination shard */
+    MRT_SHARD_ETYPE = -202,      /* message type out of range */
+    MRT_SHARD_ECONFIG = -203,    /* mesh configuration refused (see mrt_mesh_config_check) */
+    MRT_SHARD_ERING = -204,      /* rte_ring_init refused the ring */
+    MRT_SHARD_ESTOPPED = -205,   /* the shard no longer accepts messages (draining or stopped) */
+    MRT_SHARD_ENOTREADY = -206,  /* the shard's local state has not been initialised yet */
+};
+
+/* Name of a shard status code; NULL outside -200..-299. */
+const char *mrt_shard_strerror(int status);
+
+/*
+ * A message: 32 bytes, moved by value through the rings. Measured against
+ * 8-byte pointers (meshrt-bench ring): by-value descriptors cost a few % of
+ * ring throughput but need no allocation per message and never free memory
+ * across arenas, so a sender can never leak or double-free a receiver's memory.
+ */
+typedef struct mrt_msg {
+    uint16_t type;      /* handler index, < MRT_MSG_TYPES */
+    uint16_t src;       /* sending shard id (MRT_SRC_EXTERNAL for ingress) */
+    uint32_t aux;       /* free for the handler: length, flags, ... */
+    uint64_t w[3];      /* payload words */
+} mrt_msg;
+
+#define MRT_MSG_TYPES 64u
+#define MRT_SRC_EXTERNAL 0xffffu
+#define MRT_MAX_SHARDS 256u
+#define MRT_MAX_BURST 256u
+
+/* Why a message was handed back instead of delivered. */
+typedef enum mrt_handback_reason {
+    MRT_HB_NO_HANDLER = 0,   /* no handler registered for its type at the destination */
+    MRT_HB_REASONS
+} mrt_handback_reason;
+
+typedef struct mrt_shard mrt_shard;
+typedef struct mrt_mesh mrt_mesh;
+
+/* Message handler, called on the destination shard's thread. */
+typedef void (*mrt_msg_handler)(mrt_shard *s, const mrt_msg *m, void *ctx);
+/*
+ * Per-iteration hook, called once per poll iteration before the flush
+ * (producers live here). `draining` is true once a stop was requested: the
+ * hook must then produce nothing new.
+ */
+typedef void (*mrt_tick_hook)(mrt_shard *s, bool draining, void *ctx);
+/* Called for each message handed back (on the shard that held it). */
+typedef void (*mrt_handback_hook)(mrt_shard *s, const mrt_msg *m, mrt_handback_reason why,
+                                  void *ctx);
+
+typedef struct mrt_mesh_config {
+    unsigned shards;            /* number of shards, 1..MRT_MAX_SHARDS */
+    unsigned ring_size;         /* slots per ring, power of two, > burst; capacity is ring_size - 1 */
+    unsigned burst;             /* messages per burst, 1..MRT_MAX_BURST (default 32) */
+    unsigned overflow;          /* per-destination pending capacity beyond one burst (default ring_size) */
+    unsigned budget;            /* max messages handled per poll iteration (default 4 * burst * shards) */
+    unsigned idle_spin;         /* idle iterations spent busy-polling before backing off (default 1024) */
+    unsigned idle_sleep_max_us; /* back-off ceiling in microseconds; 0 = never sleep (default 100) */
+    unsigned stats_interval_ms; /* perf counters are read this often (default 1000) */
+} mrt_mesh_config;
+
+/* Fill *cfg with defaults for `shards` shards. */
+void mrt_mesh_config_default(mrt_mesh_config *cfg, unsigned shards);
+
+/*
+ * Validate a configuration without allocating. Returns MRT_OK or
+ * MRT_SHARD_ECONFIG and, when `why` is non-NULL, a static string naming
+ * the offending field.
+ */
+int mrt_mesh_config_check(const mrt_mesh_config *cfg, const char **why);
+
+/*
+ * Create a mesh (any thread): validates cfg, allocates the shard table.
+ * Rings are not allocated here: each shard allocates its inbound rings in
+ * mrt_shard_init_local(), on its own (pinned, memory-bound) thread, so
+ * they are placed on its NUMA node and in its arena.
+ */
+int mrt_mesh_create(const mrt_mesh_config *cfg, mrt_mesh **out);
+
+/*
+ * Destroy a mesh (any thread, after every shard thread has returned).
+ * Frees each shard's rings with that shard's arena.
+ */
+void mrt_mesh_destroy(mrt_mesh *m);
+
+/* Number of shards (any thread). */
+unsigned mrt_mesh_size(const mrt_mesh *m);
+/* Shard i (any thread); NULL when out of range. */
+mrt_shard *mrt_mesh_shard(mrt_mesh *m, unsigned i);
+
+/*
+ * Initialise shard `s` on the calling thread: create its jemalloc arena,
+ * bind the thread to it, allocate its inbound rings (N SPSC + ingress +
+ * control) and outbound pending queues. Every shard must be initialised
+ * before any shard sends (the runtime uses a start barrier).
+ */
+int mrt_shard_init_local(mrt_shard *s);
+
+/* Register the handler for message type `type` (before the shard runs). */
+int mrt_shard_set_handler(mrt_shard *s, uint16_t type, mrt_msg_handler fn, void *ctx);
+/* Register the per-iteration hook (before the shard runs). */
+void mrt_shard_set_tick(mrt_shard *s, mrt_tick_hook fn, void *ctx);
+/* Register the hand-back hook (before the shard runs). */
+void mrt_shard_set_handback(mrt_shard *s, mrt_handback_hook fn, void *ctx);
+
+/* This shard's index in the mesh. */
+unsigned mrt_shard_id(const mrt_shard *s);
+/* The shard's allocator (its arena, bound to its thread). */
+const mrt_allocator *mrt_shard_allocator(const mrt_shard *s);
+
+/*
+ * The shard's coarse clock: nanoseconds since the mesh was created, updated
+ * once per poll iteration from the TSC. Everything on the event path that
+ * needs time reads this instead of a clock.
+ */
+uint64_t mrt_shard_now(const mrt_shard *s);
+
+/*
+ * Send a message to shard `dst` (shard thread only). The message is
+ * buffered for `dst` and goes out as part of a burst: when the burst fills,
+ * or at the end of the poll iteration. When the ring is full, messages wait
+ * in a bounded per-destination queue; when that is full too the message is
+ * not accepted: MRT_SHARD_EFULL is returned and counted, and the caller
+ * still owns it. Never allocates, never locks, never reads a clock.
+ */
+int mrt_shard_send(mrt_shard *s, unsigned dst, const mrt_msg *m);
+
+/* Push every pending burst to its ring now (the poll loop does this each iteration). */
+void mrt_shard_flush(mrt_shard *s);
+
+/*
+ * Run one poll iteration: update the clock, drain the control ring, drain
+ * each inbound ring in bursts within the budget (round-robin start so one
+ * busy peer cannot starve the others), drain the ingress ring, call the
+ * tick hook, flush. Returns the number of messages handled.
+ */
+unsigned mrt_shard_poll_once(mrt_shard *s);
+
+/*
+ * The shard's loop: poll until the mesh's drain completes (mrt_mesh_stop),
+ * with the idle policy: busy-poll with rte_pause, then exponential sleep up
+ * to idle_sleep_max_us after idle_spin empty iterations.
+ */
+void mrt_shard_run(mrt_shard *s);
+
+/*
+ * Enqueue a message from a thread that is not a shard (any thread) to
+ * shard `dst`'s multi-producer ingress ring. MRT_SHARD_EFULL when the ring
+ * is full, MRT_SHARD_ESTOPPED once the mesh stopped accepting; the message
+ * is then still the caller's.
+ */
+int mrt_mesh_inject(mrt_mesh *m, unsigned dst, const mrt_msg *msg);
+
+/*
+ * Control-plane command to shard `dst` (any thread), handled on the shard
+ * thread by the handler registered for `msg->type` before the iteration's
+ * data messages. MRT_SHARD_EFULL when the control ring is full.
+ */
+int mrt_mesh_control(mrt_mesh *m, unsigned dst, const mrt_msg *msg);
+
+/*
+ * Stop the mesh (any thread, once): shards stop producing (tick hooks see
+ * draining = true), ingress refuses new messages, and every accepted
+ * message is delivered or handed back. Returns once the mesh is quiescent;
+ * the shards' mrt_shard_run() then return. The shard threads must be
+ * running (or be driven by hand by the caller) for the drain to progress.
+ */
+void mrt_mesh_stop(mrt_mesh *m);
+
+/*
+ * Non-blocking parts of mrt_mesh_stop, for callers that drive shards by hand:
+ * request the stop, then call mrt_mesh_try_drain() until it returns true.
+ */
+void mrt_mesh_request_stop(mrt_mesh *m);
+bool mrt_mesh_try_drain(mrt_mesh *m);
+/* True once the drain has completed (any thread). */
+bool mrt_mesh_drained(const mrt_mesh *m);
+
+/*
+ * Counters of one shard. The owner keeps them in plain fields and publishes
+ * a copy once per poll iteration (not per message); any thread may read
+ * the published copy with mrt_shard_stats().
+ */
+typedef struct mrt_shard_stats {
+    uint64_t sent;              /* messages accepted by mrt_shard_send */
+    uint64_t handled;           /* messages dequeued and dispatched (or handed back) */
+    uint64_t handed_back[MRT_HB_REASONS];
+    uint64_t ring_full;         /* flushes that found the destination ring full */
+    uint64_t send_refused;      /* sends refused with MRT_SHARD_EFULL */
+    uint64_t injected;          /* messages accepted on this shard's ingress ring */
+    uint64_t iterations;
+    uint64_t busy_cycles;       /* TSC cycles in iterations that handled something */
+    uint64_t idle_cycles;       /* TSC cycles in empty iterations (sleeps included) */
+    int perf_set;               /* mrt_perf_set of the live counters (see mrt_perf.h) */
+    uint64_t perf[4];           /* counter values at the last stats interval */
+} mrt_shard_stats;
+
+/* Published counters of shard `i` (any thread). */
+void mrt_shard_stats_read(const mrt_mesh *m, unsigned i, mrt_shard_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,373 @@
+/* The runtime: configuration, shard threads, start / stop / destroy. */
+#include "runtime/runtime_internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void seterr(char *err, size_t len, const char *fmt, ...)
+{
+    if (err == NULL || len == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, len, fmt, ap);
+    va_end(ap);
+}
+
+void mrt_runtime_config_default(mrt_runtime_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->numa_node = -1;
+    cfg->cpuset = NULL;
+    cfg->burst = 32;
+    cfg->ring_size = 1024;
+    cfg->idle_spin = 1024;
+    cfg->idle_sleep_max_us = 100;
+    cfg->stats_interval_ms = 1000;
+    cfg->duration_s = 5;
+    cfg->workload = true;
+}
+
+static int parse_uint(const char *s, unsigned long max, unsigned *out)
+{
+    if (s == NULL || *s == '\0' || *s == '-' || *s == '+')
+        return MRT_RT_EVALUE;
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || *end != '\0' || v > max)
+        return MRT_RT_EVALUE;
+    *out = (unsigned)v;
+    return MRT_OK;
+}
+
+int mrt_runtime_parse_args(int argc, char **argv, mrt_runtime_config *cfg, char *err,
+                           size_t errlen)
+{
+    bool have_node = false;
+    for (int i = 0; i < argc; i++) {
+        const char *f = argv[i];
+        const char *v = (i + 1 < argc) ? argv[i + 1] : NULL;
+        unsigned u = 0;
+        unsigned *target = NULL;
+        unsigned long max = 1u << 30;
+        if (strcmp(f, "--json") == 0) {
+            cfg->json = true;
+            continue;
+        }
+        if (strcmp(f, "--allow-unbound") == 0) {
+            cfg->allow_unbound = true;
+            continue;
+        }
+        if (strcmp(f, "--numa-node") == 0) {
+            if (parse_uint(v, 1u << 20, &u) != MRT_OK) {
+                seterr(err, errlen, "--numa-node needs a node number, got '%s'", v ? v : "");
+                return MRT_RT_EVALUE;
+            }
+            cfg->numa_node = (int)u;
+            have_node = true;
+            i++;
+            continue;
+        }
+        if (strcmp(f, "--cpuset") == 0) {
+            if (v == NULL || *v == '\0') {
+                seterr(err, errlen, "--cpuset needs a CPU list such as 0-3,8");
+                return MRT_RT_EVALUE;
+            }
+            cfg->cpuset = v;
+            i++;
+            continue;
+        }
+        if (strcmp(f, "--duration") == 0) {
+            char *end = NULL;
+            double d = v ? strtod(v, &end) : NAN;
+            if (v == NULL || *v == '\0' || *end != '\0' || !isfinite(d) || d < 0) {
+                seterr(err, errlen, "--duration needs a non-negative number of seconds, got '%s'",
+                       v ? v : "");
+                return v == NULL || *v == '\0' || *end != '\0' ? MRT_RT_EVALUE : MRT_RT_EDURATION;
+            }
+            cfg->duration_s = d;
+            i++;
+            continue;
+        }
+        if (strcmp(f, "--burst") == 0)
+            target = &cfg->burst;
+        else if (strcmp(f, "--ring-size") == 0)
+            target = &cfg->ring_size;
+        else if (strcmp(f, "--overflow") == 0)
+            target = &cfg->overflow;
+        else if (strcmp(f, "--idle-spin") == 0)
+            target = &cfg->idle_spin;
+        else if (strcmp(f, "--idle-sleep-us") == 0)
+            target = &cfg->idle_sleep_max_us, max = 1000000;
+        else if (strcmp(f, "--stats-ms") == 0)
+            target = &cfg->stats_interval_ms, max = 3600000;
+        if (target == NULL) {
+            seterr(err, errlen, "unknown flag '%s'", f);
+            return MRT_RT_EFLAG;
+        }
+        if (parse_uint(v, max, target) != MRT_OK) {
+            seterr(err, errlen, "%s needs a non-negative integer, got '%s'", f, v ? v : "");
+            return MRT_RT_EVALUE;
+        }
+        i++;
+    }
+    if (have_node && cfg->cpuset != NULL) {
+        seterr(err, errlen, "--numa-node and --cpuset are exclusive");
+        return MRT_RT_ECONFLICT;
+    }
+    return MRT_OK;
+}
+
+int mrt_runtime_check(const mrt_runtime_config *cfg, const mrt_topo *topo,
+                      mrt_topo_selection *sel, char *err, size_t errlen)
+{
+    if (cfg == NULL || topo == NULL || sel == NULL) {
+        seterr(err, errlen, "NULL argument");
+        return MRT_EINVAL;
+    }
+    if (cfg->burst == 0 || cfg->burst > MRT_MAX_BURST) {
+        seterr(err, errlen, "burst size %u is outside 1..%u", cfg->burst, MRT_MAX_BURST);
+        return MRT_RT_EBURST;
+    }
+    if (cfg->ring_size == 0 || (cfg->ring_size & (cfg->ring_size - 1)) != 0) {
+        seterr(err, errlen, "ring size %u is not a power of two", cfg->ring_size);
+        return MRT_RT_ERINGPOW2;
+    }
+    if (cfg->ring_size <= cfg->burst) {
+        seterr(err, errlen, "ring size %u must be larger than the burst size %u", cfg->ring_size,
+               cfg->burst);
+        return MRT_RT_ERINGBURST;
+    }
+    if (!isfinite(cfg->duration_s) || cfg->duration_s < 0) {
+        seterr(err, errlen, "duration must be a non-negative number of seconds");
+        return MRT_RT_EDURATION;
+    }
+    int rc;
+    if (cfg->cpuset != NULL) {
+        rc = mrt_topo_select_cpuset(topo, cfg->cpuset, sel);
+        if (rc != MRT_OK) {
+            seterr(err, errlen, "--cpuset '%s': %s", cfg->cpuset, mrt_strerror(rc));
+            return rc;
+        }
+    } else {
+        int node = cfg->numa_node >= 0 ? cfg->numa_node : mrt_topo_current_node(topo);
+        rc = mrt_topo_select_node(topo, node, sel);
+        if (rc != MRT_OK) {
+            seterr(err, errlen, "--numa-node %d: %s", node, mrt_strerror(rc));
+            return rc;
+        }
+    }
+    if (sel->count == 0 || sel->count > MRT_MAX_SHARDS) {
+        seterr(err, errlen, "the selection yields %u shards (supported: 1..%u)", sel->count,
+               MRT_MAX_SHARDS);
+        return MRT_RT_ESHARDS;
+    }
+    mrt_mesh_config mc;
+    mrt_mesh_config_default(&mc, sel->count);
+    mc.burst = cfg->burst;
+    mc.ring_size = cfg->ring_size;
+    mc.overflow = cfg->overflow;
+    mc.idle_spin = cfg->idle_spin;
+    mc.idle_sleep_max_us = cfg->idle_sleep_max_us;
+    mc.stats_interval_ms = cfg->stats_interval_ms;
+    const char *why = NULL;
+    if (mrt_mesh_config_check(&mc, &why) != MRT_OK) {
+        seterr(err, errlen, "%s", why);
+        return MRT_SHARD_ECONFIG;
+    }
+    return MRT_OK;
+}
+
+int mrt_runtime_create(const mrt_runtime_config *cfg, mrt_runtime **out, char *err,
+                       size_t errlen)
+{
+    if (cfg == NULL || out == NULL) {
+        seterr(err, errlen, "NULL argument");
+        return MRT_EINVAL;
+    }
+    mrt_runtime *rt = mrt_calloc(NULL, sizeof(*rt));
+    if (rt == NULL)
+        return MRT_ENOMEM;
+    rt->cfg = *cfg;
+    int rc = mrt_topo_load(&rt->topo);
+    if (rc != MRT_OK) {
+        seterr(err, errlen, "topology discovery failed: %s", mrt_strerror(rc));
+        goto fail;
+    }
+    rc = mrt_runtime_check(cfg, rt->topo, &rt->sel, err, errlen);
+    if (rc != MRT_OK)
+        goto fail;
+    mrt_mesh_config mc;
+    mrt_mesh_config_default(&mc, rt->sel.count);
+    mc.burst = cfg->burst;
+    mc.ring_size = cfg->ring_size;
+    mc.overflow = cfg->overflow;
+    mc.idle_spin = cfg->idle_spin;
+    mc.idle_sleep_max_us = cfg->idle_sleep_max_us;
+    mc.stats_interval_ms = cfg->stats_interval_ms;
+    rc = mrt_mesh_create(&mc, &rt->mesh);
+    if (rc != MRT_OK) {
+        seterr(err, errlen, "mesh: %s", mrt_strerror(rc));
+        goto fail;
+    }
+    rt->threads = mrt_calloc(NULL, sizeof(*rt->threads) * rt->sel.count);
+    if (cfg->workload)
+        rt->workload = mrt_calloc(NULL, sizeof(*rt->workload) * rt->sel.count);
+    if (rt->threads == NULL || (cfg->workload && rt->workload == NULL)) {
+        rc = MRT_ENOMEM;
+        goto fail;
+    }
+    pthread_mutex_init(&rt->gate_mu, NULL);
+    pthread_cond_init(&rt->gate_cv, NULL);
+    rt->gate_init = true;
+    *out = rt;
+    return MRT_OK;
+fail:
+    mrt_runtime_destroy(rt);
+    return rc;
+}
+
+/* Start-up gate: a mutex and condvar are fine here, this is not the event path. */
+static void gate_arrive_and_wait(mrt_runtime *rt)
+{
+    pthread_mutex_lock(&rt->gate_mu);
+    rt->arrived++;
+    pthread_cond_broadcast(&rt->gate_cv);
+    while (!rt->go && !rt->abort)
+        pthread_cond_wait(&rt->gate_cv, &rt->gate_mu);
+    pthread_mutex_unlock(&rt->gate_mu);
+}
+
+static void *shard_main(void *arg)
+{
+    mrt_shard_thread *t = arg;
+    mrt_runtime *rt = t->rt;
+    mrt_shard *s = mrt_mesh_shard(rt->mesh, t->index);
+    t->bind_rc = mrt_topo_bind_thread(rt->topo, &rt->sel.cpus[t->index]);
+    if (t->bind_rc == MRT_OK || rt->cfg.allow_unbound) {
+        /* After binding, so the arena's first pages land on the shard's node. */
+        t->init_rc = mrt_shard_init_local(s);
+        if (t->init_rc == MRT_OK && rt->cfg.workload)
+            t->init_rc = mrt_workload_attach(rt, s);
+    }
+    gate_arrive_and_wait(rt);
+    if (!rt->abort)
+        mrt_shard_run(s);
+    return NULL;
+}
+
+int mrt_runtime_start(mrt_runtime *rt, char *err, size_t errlen)
+{
+    if (rt == NULL)
+        return MRT_EINVAL;
+    if (rt->started)
+        return MRT_ESTATE;
+    rt->started = true;
+    unsigned n = rt->sel.count;
+    unsigned created = 0;
+    int rc = MRT_OK;
+    for (; created < n; created++) {
+        mrt_shard_thread *t = &rt->threads[created];
+        t->rt = rt;
+        t->index = created;
+        if (pthread_create(&t->tid, NULL, shard_main, t) != 0) {
+            seterr(err, errlen, "could not create the thread of shard %u", created);
+            rc = MRT_RT_ETHREAD;
+            break;
+        }
+        t->running = true;
+    }
+    pthread_mutex_lock(&rt->gate_mu);
+    while (rc == MRT_OK && rt->arrived < n)
+        pthread_cond_wait(&rt->gate_cv, &rt->gate_mu);
+    for (unsigned i = 0; rc == MRT_OK && i < n; i++) {
+        mrt_shard_thread *t = &rt->threads[i];
+        const mrt_cpu *c = &rt->sel.cpus[i];
+        if (t->bind_rc != MRT_OK && !rt->cfg.allow_unbound) {
+            seterr(err, errlen,
+                   "shard %u: binding to PU %u / NUMA node %d refused: %s "
+                   "(pass --allow-unbound to run unbound)",
+                   i, c->pu, c->numa_node, mrt_strerror(t->bind_rc));
+            rc = MRT_RT_EBIND;
+        } else if (t->init_rc != MRT_OK) {
+            seterr(err, errlen, "shard %u: initialisation failed: %s", i,
+                   mrt_strerror(t->init_rc));
+            rc = MRT_RT_ETHREAD;
+        }
+        if (t->bind_rc != MRT_OK)
+            rt->unbound++;
+    }
+    if (rc == MRT_OK)
+        rt->go = true;
+    else
+        rt->abort = true;
+    pthread_cond_broadcast(&rt->gate_cv);
+    pthread_mutex_unlock(&rt->gate_mu);
+    if (rc != MRT_OK) {
+        for (unsigned i = 0; i < created; i++)
+            if (rt->threads[i].running)
+                pthread_join(rt->threads[i].tid, NULL);
+        for (unsigned i = 0; i < created; i++)
+            rt->threads[i].running = false;
+        return rc;
+    }
+    rt->running = true;
+    return MRT_OK;
+}
+
+int mrt_runtime_stop(mrt_runtime *rt)
+{
+    if (rt == NULL)
+        return MRT_EINVAL;
+    if (!rt->running)
+        return MRT_OK;
+    mrt_mesh_stop(rt->mesh);
+    for (unsigned i = 0; i < rt->sel.count; i++) {
+        if (rt->threads[i].running) {
+            pthread_join(rt->threads[i].tid, NULL);
+            rt->threads[i].running = false;
+        }
+    }
+    rt->running = false;
+    return MRT_OK;
+}
+
+void mrt_runtime_destroy(mrt_runtime *rt)
+{
+    if (rt == NULL)
+        return;
+    mrt_runtime_stop(rt);
+    if (rt->workload) {
+        for (unsigned i = 0; i < rt->sel.count; i++)
+            mrt_workload_detach(rt, i);
+        mrt_free(NULL, rt->workload, sizeof(*rt->workload) * rt->sel.count);
+    }
+    mrt_mesh_destroy(rt->mesh);
+    mrt_topo_destroy(rt->topo);
+    mrt_free(NULL, rt->threads, sizeof(*rt->threads) * rt->sel.count);
+    if (rt->gate_init) {
+        pthread_mutex_destroy(&rt->gate_mu);
+        pthread_cond_destroy(&rt->gate_cv);
+    }
+    mrt_free(NULL, rt, sizeof(*rt));
+}
+
+mrt_mesh *mrt_runtime_mesh(mrt_runtime *rt)
+{
+    return rt->mesh;
+}
+
+const mrt_topo_selection *mrt_runtime_selection(const mrt_runtime *rt)
+{
+    return &rt->sel;
+}
+
+unsigned mrt_runtime_unbound(const mrt_runtime *rt)
+{
+    return rt->unbound;
+}

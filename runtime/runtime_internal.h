@@ -1,0 +1,44 @@
+/* Private layout of the runtime. */
+#ifndef MESHRT_RUNTIME_INTERNAL_H
+#define MESHRT_RUNTIME_INTERNAL_H
+
+#include "meshrt/mrt_runtime.h"
+
+#include <pthread.h>
+
+typedef struct mrt_shard_thread {
+    struct mrt_runtime *rt;
+    unsigned index;
+    pthread_t tid;
+    bool running;
+    int bind_rc;
+    int init_rc;
+} mrt_shard_thread;
+
+struct mrt_workload;
+
+struct mrt_runtime {
+    mrt_runtime_config cfg;
+    mrt_topo *topo;
+    mrt_topo_selection sel;
+    mrt_mesh *mesh;
+    mrt_shard_thread *threads;
+    struct mrt_workload **workload;   /* one per shard, owned by the shard's arena */
+    unsigned unbound;
+    bool started;
+    bool running;
+    /* Start-up gate. */
+    bool gate_init;
+    pthread_mutex_t gate_mu;
+    pthread_cond_t gate_cv;
+    unsigned arrived;
+    bool go;
+    bool abort;
+};
+
+/* Default workload: set up on the shard's own thread (allocates from its arena). */
+int mrt_workload_attach(mrt_runtime *rt, mrt_shard *s);
+/* Free shard i's workload state (after the shard thread returned). */
+void mrt_workload_detach(mrt_runtime *rt, unsigned i);
+
+#endif

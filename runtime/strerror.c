@@ -1,0 +1,36 @@
+/* One name for every meshrt status code, whichever module owns it. */
+#include "meshrt/mrt_runtime.h"
+#include "meshrt/mrt_perf.h"
+
+static const char *runtime_strerror(int status)
+{
+    switch (status) {
+    case MRT_RT_EFLAG: return "unknown flag";
+    case MRT_RT_EVALUE: return "missing or invalid flag value";
+    case MRT_RT_ESHARDS: return "the selection yields no usable shard";
+    case MRT_RT_ERINGPOW2: return "ring size is not a power of two";
+    case MRT_RT_ERINGBURST: return "ring size is not larger than the burst size";
+    case MRT_RT_EBURST: return "burst size outside 1..256";
+    case MRT_RT_ECONFLICT: return "--numa-node and --cpuset are exclusive";
+    case MRT_RT_EBIND: return "a shard could not be bound to its CPU or memory";
+    case MRT_RT_ETHREAD: return "a shard thread could not be started";
+    case MRT_RT_EDURATION: return "duration must be a non-negative number of seconds";
+    default: return NULL;
+    }
+}
+
+const char *mrt_strerror(int status)
+{
+    const char *s = NULL;
+    if (status <= 0 && status > MRT_ERANGE_CORE_MIN - 1)
+        s = mrt_core_strerror(status);
+    else if (status <= MRT_ERANGE_CORE_MIN - 1 && status >= MRT_ERANGE_TOPO_MIN)
+        s = mrt_topo_strerror(status);
+    else if (status <= MRT_ERANGE_TOPO_MIN - 1 && status >= MRT_ERANGE_SHARD_MIN)
+        s = mrt_shard_strerror(status);
+    else if (status <= MRT_ERANGE_SHARD_MIN - 1 && status >= MRT_ERANGE_RUNTIME_MIN)
+        s = runtime_strerror(status);
+    else if (status <= MRT_ERANGE_DAEMON_MIN - 1 && status >= MRT_ERANGE_PERF_MIN)
+        s = mrt_perf_strerror(status);
+    return s ? s : "unknown status";
+}

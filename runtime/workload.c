@@ -1,0 +1,141 @@
+/*
+ * The built-in default workload: every shard sends sequenced events
+ * round-robin to every shard, itself included; every receiver checks that
+ * each sender's sequence arrives in order, without gaps or duplicates.
+ */
+#include "runtime/runtime_internal.h"
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <string.h>
+
+enum { WL_EVENT = 1 };
+
+typedef struct mrt_workload {
+    mrt_runtime *rt;
+    unsigned id, n;
+    unsigned rr;               /* next destination */
+    uint64_t *next_seq;        /* per destination */
+    uint64_t *expect;          /* per source */
+    mrt_workload_stats st;     /* owner-only */
+    struct {
+        alignas(64) _Atomic uint64_t sent;
+        _Atomic uint64_t received;
+        _Atomic uint64_t handed_back;
+        _Atomic uint64_t violations;
+        _Atomic uint64_t refused;
+    } pub;
+} mrt_workload;
+
+static void on_event(mrt_shard *s, const mrt_msg *m, void *ctx)
+{
+    (void)s;
+    mrt_workload *w = ctx;
+    unsigned src = m->src;
+    if (src >= w->n || m->w[0] != w->expect[src]) {
+        w->st.violations++;
+        if (src < w->n && m->w[0] > w->expect[src])
+            w->expect[src] = m->w[0] + 1;
+    } else {
+        w->expect[src]++;
+    }
+    w->st.received++;
+}
+
+static void on_handback(mrt_shard *s, const mrt_msg *m, mrt_handback_reason why, void *ctx)
+{
+    (void)s;
+    (void)m;
+    (void)why;
+    mrt_workload *w = ctx;
+    w->st.handed_back++;
+}
+
+static void publish(mrt_workload *w)
+{
+    atomic_store_explicit(&w->pub.sent, w->st.sent, memory_order_relaxed);
+    atomic_store_explicit(&w->pub.received, w->st.received, memory_order_relaxed);
+    atomic_store_explicit(&w->pub.handed_back, w->st.handed_back, memory_order_relaxed);
+    atomic_store_explicit(&w->pub.violations, w->st.violations, memory_order_relaxed);
+    atomic_store_explicit(&w->pub.refused, w->st.refused, memory_order_relaxed);
+}
+
+/* One burst per destination per iteration, addressed round-robin. */
+static void on_tick(mrt_shard *s, bool draining, void *ctx)
+{
+    mrt_workload *w = ctx;
+    if (!draining) {
+        unsigned quota = w->rt->cfg.burst * w->n;
+        mrt_msg m = { .type = WL_EVENT, .src = (uint16_t)w->id };
+        for (unsigned k = 0; k < quota; k++) {
+            unsigned dst = w->rr;
+            m.w[0] = w->next_seq[dst];
+            int rc = mrt_shard_send(s, dst, &m);
+            if (rc != MRT_OK) {
+                /* Backpressure: the same sequence number is offered again next iteration. */
+                w->st.refused++;
+                break;
+            }
+            w->next_seq[dst]++;
+            w->st.sent++;
+            w->rr = (dst + 1 == w->n) ? 0 : dst + 1;
+        }
+    }
+    publish(w);
+}
+
+int mrt_workload_attach(mrt_runtime *rt, mrt_shard *s)
+{
+    unsigned id = mrt_shard_id(s);
+    unsigned n = mrt_mesh_size(rt->mesh);
+    const mrt_allocator *a = mrt_shard_allocator(s);
+    if (rt->workload == NULL)
+        return MRT_ESTATE;
+    mrt_workload *w = mrt_alloc_aligned(a, sizeof(*w), 64);
+    if (w == NULL)
+        return MRT_ENOMEM;
+    memset(w, 0, sizeof(*w));
+    w->rt = rt;
+    w->id = id;
+    w->n = n;
+    w->rr = id % n; /* spread the first bursts */
+    w->next_seq = mrt_calloc(a, sizeof(uint64_t) * n);
+    w->expect = mrt_calloc(a, sizeof(uint64_t) * n);
+    if (w->next_seq == NULL || w->expect == NULL) {
+        mrt_free(a, w->next_seq, 0);
+        mrt_free(a, w->expect, 0);
+        mrt_free_aligned(a, w, sizeof(*w), 64);
+        return MRT_ENOMEM;
+    }
+    rt->workload[id] = w;
+    mrt_shard_set_handler(s, WL_EVENT, on_event, w);
+    mrt_shard_set_tick(s, on_tick, w);
+    mrt_shard_set_handback(s, on_handback, w);
+    return MRT_OK;
+}
+
+void mrt_workload_detach(mrt_runtime *rt, unsigned i)
+{
+    if (rt->workload == NULL || rt->workload[i] == NULL)
+        return;
+    mrt_workload *w = rt->workload[i];
+    /* Not on the shard's thread any more: free through the any-thread handle of its arena. */
+    mrt_allocator a = mrt_allocator_for_arena(mrt_shard_allocator(mrt_mesh_shard(rt->mesh, i))->arena);
+    mrt_free(&a, w->next_seq, sizeof(uint64_t) * w->n);
+    mrt_free(&a, w->expect, sizeof(uint64_t) * w->n);
+    mrt_free_aligned(&a, w, sizeof(*w), 64);
+    rt->workload[i] = NULL;
+}
+
+void mrt_runtime_workload_stats(const mrt_runtime *rt, unsigned i, mrt_workload_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (rt == NULL || rt->workload == NULL || i >= rt->sel.count || rt->workload[i] == NULL)
+        return;
+    const mrt_workload *w = rt->workload[i];
+    out->sent = atomic_load_explicit(&w->pub.sent, memory_order_relaxed);
+    out->received = atomic_load_explicit(&w->pub.received, memory_order_relaxed);
+    out->handed_back = atomic_load_explicit(&w->pub.handed_back, memory_order_relaxed);
+    out->violations = atomic_load_explicit(&w->pub.violations, memory_order_relaxed);
+    out->refused = atomic_load_explicit(&w->pub.refused, memory_order_relaxed);
+}

@@ -1,0 +1,610 @@
+/* Shards: inbound rings, outbound bursts, the poll loop, the drain. */
+#include "shards/shard_internal.h"
+
+#include <rte_pause.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define RING_NAME "mrt"
+
+const char *mrt_shard_strerror(int status)
+{
+    switch (status) {
+    case MRT_SHARD_EFULL: return "destination ring and overflow queue are full";
+    case MRT_SHARD_EDEST: return "no such destination shard";
+    case MRT_SHARD_ETYPE: return "message type out of range";
+    case MRT_SHARD_ECONFIG: return "invalid mesh configuration";
+    case MRT_SHARD_ERING: return "rte_ring_init refused the ring";
+    case MRT_SHARD_ESTOPPED: return "shard no longer accepts messages";
+    case MRT_SHARD_ENOTREADY: return "destination shard is not initialised";
+    default: return NULL;
+    }
+}
+
+static bool is_pow2(unsigned v)
+{
+    return v != 0 && (v & (v - 1)) == 0;
+}
+
+static uint32_t next_pow2(uint32_t v)
+{
+    uint32_t p = 1;
+    while (p < v)
+        p <<= 1;
+    return p;
+}
+
+void mrt_mesh_config_default(mrt_mesh_config *cfg, unsigned shards)
+{
+    cfg->shards = shards;
+    cfg->ring_size = 1024;
+    cfg->burst = 32;
+    cfg->overflow = 0;   /* 0 = ring_size */
+    cfg->budget = 0;     /* 0 = 4 * burst * shards */
+    cfg->idle_spin = 1024;
+    cfg->idle_sleep_max_us = 100;
+    cfg->stats_interval_ms = 1000;
+}
+
+int mrt_mesh_config_check(const mrt_mesh_config *cfg, const char **why)
+{
+    const char *w = NULL;
+    if (cfg == NULL)
+        w = "configuration is NULL";
+    else if (cfg->shards == 0)
+        w = "shard count is 0";
+    else if (cfg->shards > MRT_MAX_SHARDS)
+        w = "too many shards";
+    else if (cfg->burst == 0 || cfg->burst > MRT_MAX_BURST)
+        w = "burst must be 1..256";
+    else if (!is_pow2(cfg->ring_size))
+        w = "ring size must be a power of two";
+    else if (cfg->ring_size <= cfg->burst)
+        w = "ring size must be larger than the burst size";
+    else if (cfg->ring_size > (1u << 24))
+        w = "ring size above 16M slots";
+    else if (cfg->overflow > (1u << 24))
+        w = "overflow above 16M messages";
+    else if (cfg->stats_interval_ms == 0)
+        w = "stats interval is 0";
+    if (why)
+        *why = w;
+    return w ? MRT_SHARD_ECONFIG : MRT_OK;
+}
+
+int mrt_mesh_create(const mrt_mesh_config *cfg, mrt_mesh **out)
+{
+    int rc = mrt_mesh_config_check(cfg, NULL);
+    if (rc != MRT_OK)
+        return rc;
+    if (out == NULL)
+        return MRT_EINVAL;
+    mrt_mesh *m = mrt_calloc(NULL, sizeof(*m));
+    if (m == NULL)
+        return MRT_ENOMEM;
+    m->cfg = *cfg;
+    if (m->cfg.overflow == 0)
+        m->cfg.overflow = m->cfg.ring_size;
+    if (m->cfg.budget == 0)
+        m->cfg.budget = 4 * m->cfg.burst * m->cfg.shards;
+    m->shards = mrt_calloc(NULL, sizeof(*m->shards) * cfg->shards);
+    if (m->shards == NULL) {
+        mrt_free(NULL, m, sizeof(*m));
+        return MRT_ENOMEM;
+    }
+    uint64_t tsc0 = mrt_rdtsc();
+    double ns_per_cycle = 1e9 / (double)mrt_tsc_hz();
+    for (unsigned i = 0; i < cfg->shards; i++) {
+        mrt_shard *s = mrt_alloc_aligned(NULL, sizeof(*s), MRT_CACHELINE);
+        if (s == NULL) {
+            mrt_mesh_destroy(m);
+            return MRT_ENOMEM;
+        }
+        memset(s, 0, sizeof(*s));
+        s->mesh = m;
+        s->id = i;
+        s->n = cfg->shards;
+        s->burst = m->cfg.burst;
+        s->budget = m->cfg.budget;
+        s->outq_cap = next_pow2(m->cfg.burst + m->cfg.overflow);
+        s->arena = MRT_ARENA_DEFAULT;
+        s->tsc0 = tsc0;
+        s->ns_per_cycle = ns_per_cycle;
+        s->stats_interval_ns = (uint64_t)m->cfg.stats_interval_ms * 1000000u;
+        s->perf.set = MRT_PERF_SET_NONE;
+        atomic_init(&s->ready, false);
+        m->shards[i] = s;
+    }
+    *out = m;
+    return MRT_OK;
+}
+
+static void shard_free_local(mrt_shard *s)
+{
+    /* Freed from whichever thread destroys the mesh: use the any-thread handle. */
+    mrt_allocator a = mrt_allocator_for_arena(s->arena);
+    if (s->in) {
+        for (unsigned i = 0; i < s->n; i++)
+            mrt_free_aligned(&a, s->in[i], s->ring_bytes, MRT_CACHELINE);
+        mrt_free(&a, s->in, sizeof(*s->in) * s->n);
+    }
+    mrt_free_aligned(&a, s->ingress, s->mp_ring_bytes, MRT_CACHELINE);
+    mrt_free_aligned(&a, s->control, s->mp_ring_bytes, MRT_CACHELINE);
+    if (s->out) {
+        for (unsigned i = 0; i < s->n; i++)
+            mrt_free(&a, s->out[i].buf, sizeof(mrt_msg) * s->outq_cap);
+        mrt_free(&a, s->out, sizeof(*s->out) * s->n);
+    }
+    mrt_free(&a, s->dirty, sizeof(*s->dirty) * s->n);
+    s->in = NULL;
+    s->out = NULL;
+    s->dirty = NULL;
+    s->ingress = s->control = NULL;
+}
+
+void mrt_mesh_destroy(mrt_mesh *m)
+{
+    if (m == NULL)
+        return;
+    for (unsigned i = 0; i < m->cfg.shards; i++) {
+        mrt_shard *s = m->shards[i];
+        if (s == NULL)
+            continue;
+        mrt_perf_close(&s->perf);
+        shard_free_local(s);
+        mrt_free_aligned(NULL, s, sizeof(*s), MRT_CACHELINE);
+    }
+    mrt_free(NULL, m->shards, sizeof(*m->shards) * m->cfg.shards);
+    mrt_free(NULL, m, sizeof(*m));
+}
+
+unsigned mrt_mesh_size(const mrt_mesh *m)
+{
+    return m->cfg.shards;
+}
+
+mrt_shard *mrt_mesh_shard(mrt_mesh *m, unsigned i)
+{
+    return (m && i < m->cfg.shards) ? m->shards[i] : NULL;
+}
+
+static struct rte_ring *ring_new(const mrt_allocator *a, unsigned count, unsigned flags,
+                                 size_t *bytes)
+{
+    ssize_t sz = rte_ring_get_memsize_elem(sizeof(mrt_msg), count);
+    if (sz < 0)
+        return NULL;
+    *bytes = (size_t)sz;
+    struct rte_ring *r = mrt_alloc_aligned(a, (size_t)sz, MRT_CACHELINE);
+    if (r == NULL)
+        return NULL;
+    if (rte_ring_init(r, RING_NAME, count, flags) != 0) {
+        mrt_free_aligned(a, r, (size_t)sz, MRT_CACHELINE);
+        return NULL;
+    }
+    return r;
+}
+
+int mrt_shard_init_local(mrt_shard *s)
+{
+    if (s == NULL)
+        return MRT_EINVAL;
+    if (atomic_load_explicit(&s->ready, memory_order_relaxed))
+        return MRT_ESTATE;
+    mrt_allocator arena;
+    int rc = mrt_allocator_create_arena(&arena);
+    if (rc != MRT_OK)
+        return rc;
+    rc = mrt_allocator_bind_thread(arena.arena, &s->alloc);
+    if (rc != MRT_OK)
+        return rc;
+    s->arena = arena.arena;
+    const mrt_allocator *a = &s->alloc;
+    const mrt_mesh_config *cfg = &s->mesh->cfg;
+
+    rc = MRT_ENOMEM;
+    s->in = mrt_calloc(a, sizeof(*s->in) * s->n);
+    s->out = mrt_calloc(a, sizeof(*s->out) * s->n);
+    s->dirty = mrt_calloc(a, sizeof(*s->dirty) * s->n);
+    if (!s->in || !s->out || !s->dirty)
+        goto fail;
+    for (unsigned i = 0; i < s->n; i++) {
+        s->in[i] = ring_new(a, cfg->ring_size, RING_F_SP_ENQ | RING_F_SC_DEQ, &s->ring_bytes);
+        s->out[i].buf = mrt_alloc(a, sizeof(mrt_msg) * s->outq_cap);
+        if (!s->in[i] || !s->out[i].buf)
+            goto fail;
+    }
+    /* Ingress and control take producers from any thread: multi-producer, single consumer. */
+    s->ingress = ring_new(a, cfg->ring_size, RING_F_SC_DEQ, &s->mp_ring_bytes);
+    s->control = ring_new(a, cfg->ring_size, RING_F_SC_DEQ, &s->mp_ring_bytes);
+    if (!s->ingress || !s->control)
+        goto fail;
+    s->last_tsc = mrt_rdtsc();
+    atomic_store_explicit(&s->ready, true, memory_order_release);
+    return MRT_OK;
+fail:
+    shard_free_local(s);
+    return rc;
+}
+
+int mrt_shard_set_handler(mrt_shard *s, uint16_t type, mrt_msg_handler fn, void *ctx)
+{
+    if (s == NULL)
+        return MRT_EINVAL;
+    if (type >= MRT_MSG_TYPES)
+        return MRT_SHARD_ETYPE;
+    s->handler[type] = fn;
+    s->handler_ctx[type] = ctx;
+    return MRT_OK;
+}
+
+void mrt_shard_set_tick(mrt_shard *s, mrt_tick_hook fn, void *ctx)
+{
+    s->tick = fn;
+    s->tick_ctx = ctx;
+}
+
+void mrt_shard_set_handback(mrt_shard *s, mrt_handback_hook fn, void *ctx)
+{
+    s->handback = fn;
+    s->handback_ctx = ctx;
+}
+
+unsigned mrt_shard_id(const mrt_shard *s)
+{
+    return s->id;
+}
+
+const mrt_allocator *mrt_shard_allocator(const mrt_shard *s)
+{
+    return &s->alloc;
+}
+
+uint64_t mrt_shard_now(const mrt_shard *s)
+{
+    return s->now_ns;
+}
+
+/* ---- outbound ------------------------------------------------------------ */
+
+static inline void publish_sent(mrt_shard *s)
+{
+    /*
+     * Release before any enqueue: whoever handles a message has then seen a
+     * `sent` that includes it, which the drain's termination check relies on.
+     */
+    atomic_store_explicit(&s->pub.sent, s->st.sent, memory_order_release);
+}
+
+/* Push as much of dst's FIFO as its ring takes. True when the FIFO emptied. */
+static bool flush_dst(mrt_shard *s, unsigned dst)
+{
+    mrt_outq *q = &s->out[dst];
+    uint32_t mask = s->outq_cap - 1;
+    while (q->count > 0) {
+        uint32_t n = q->count;
+        if (q->head + n > s->outq_cap)
+            n = s->outq_cap - q->head; /* contiguous part first */
+        unsigned k = rte_ring_sp_enqueue_burst_elem(q->ring, &q->buf[q->head], sizeof(mrt_msg),
+                                                    n, NULL);
+        q->head = (q->head + k) & mask;
+        q->count -= k;
+        if (k < n) {
+            s->st.ring_full++;
+            return false;
+        }
+    }
+    return true;
+}
+
+static inline int connect_dst(mrt_shard *s, unsigned dst)
+{
+    mrt_shard *d = s->mesh->shards[dst];
+    if (!atomic_load_explicit(&d->ready, memory_order_acquire))
+        return MRT_SHARD_ENOTREADY;
+    s->out[dst].ring = d->in[s->id];
+    return MRT_OK;
+}
+
+int mrt_shard_send(mrt_shard *s, unsigned dst, const mrt_msg *m)
+{
+    if (dst >= s->n)
+        return MRT_SHARD_EDEST;
+    mrt_outq *q = &s->out[dst];
+    if (__builtin_expect(q->ring == NULL, 0)) {
+        int rc = connect_dst(s, dst);
+        if (rc != MRT_OK)
+            return rc;
+    }
+    if (q->count == s->outq_cap) {
+        publish_sent(s);
+        if (!flush_dst(s, dst) && q->count == s->outq_cap) {
+            s->st.send_refused++;
+            return MRT_SHARD_EFULL;
+        }
+    }
+    q->buf[(q->head + q->count) & (s->outq_cap - 1)] = *m;
+    q->count++;
+    s->st.sent++;
+    if (!q->dirty) {
+        q->dirty = 1;
+        s->dirty[s->ndirty++] = dst;
+    }
+    if (q->count >= s->burst) {
+        publish_sent(s);
+        flush_dst(s, dst);
+    }
+    return MRT_OK;
+}
+
+void mrt_shard_flush(mrt_shard *s)
+{
+    if (s->ndirty == 0)
+        return;
+    publish_sent(s);
+    unsigned keep = 0;
+    for (unsigned i = 0; i < s->ndirty; i++) {
+        unsigned dst = s->dirty[i];
+        if (flush_dst(s, dst))
+            s->out[dst].dirty = 0;
+        else
+            s->dirty[keep++] = dst;
+    }
+    s->ndirty = keep;
+}
+
+/* ---- inbound ------------------------------------------------------------- */
+
+static inline void dispatch(mrt_shard *s, const mrt_msg *m)
+{
+    mrt_msg_handler h = m->type < MRT_MSG_TYPES ? s->handler[m->type] : NULL;
+    if (__builtin_expect(h != NULL, 1)) {
+        h(s, m, s->handler_ctx[m->type]);
+        return;
+    }
+    s->st.handed_back[MRT_HB_NO_HANDLER]++;
+    if (s->handback)
+        s->handback(s, m, MRT_HB_NO_HANDLER, s->handback_ctx);
+}
+
+static unsigned drain_ring(mrt_shard *s, struct rte_ring *r, unsigned max, mrt_msg *buf)
+{
+    unsigned n = rte_ring_sc_dequeue_burst_elem(r, buf, sizeof(mrt_msg), max, NULL);
+    for (unsigned i = 0; i < n; i++)
+        dispatch(s, &buf[i]);
+    return n;
+}
+
+static void publish_stats(mrt_shard *s)
+{
+    mrt_shard_pub *p = &s->pub;
+    atomic_store_explicit(&p->handled, s->st.handled, memory_order_release);
+    for (unsigned i = 0; i < MRT_HB_REASONS; i++)
+        atomic_store_explicit(&p->handed_back[i], s->st.handed_back[i], memory_order_relaxed);
+    atomic_store_explicit(&p->ring_full, s->st.ring_full, memory_order_relaxed);
+    atomic_store_explicit(&p->send_refused, s->st.send_refused, memory_order_relaxed);
+    atomic_store_explicit(&p->injected, s->st.injected, memory_order_relaxed);
+    atomic_store_explicit(&p->iterations, s->st.iterations, memory_order_relaxed);
+    atomic_store_explicit(&p->busy_cycles, s->st.busy_cycles, memory_order_relaxed);
+    atomic_store_explicit(&p->idle_cycles, s->st.idle_cycles, memory_order_relaxed);
+}
+
+static void sample_perf(mrt_shard *s)
+{
+    mrt_perf_sample smp;
+    if (mrt_perf_read(&s->perf, &smp) != MRT_OK)
+        return;
+    atomic_store_explicit(&s->pub.perf_set, (int)smp.set, memory_order_relaxed);
+    for (unsigned i = 0; i < smp.count && i < MRT_PERF_MAX_EVENTS; i++)
+        atomic_store_explicit(&s->pub.perf[i], smp.value[i], memory_order_relaxed);
+}
+
+unsigned mrt_shard_poll_once(mrt_shard *s)
+{
+    mrt_mesh *mesh = s->mesh;
+    /* The one clock read of the iteration; everything else uses now_ns. */
+    uint64_t tsc = mrt_rdtsc();
+    s->now_ns = (uint64_t)((double)(tsc - s->tsc0) * s->ns_per_cycle);
+
+    mrt_msg buf[MRT_MAX_BURST];
+    unsigned handled = 0;
+
+    /* Control first: it may change how the data below is treated. Not counted as data. */
+    unsigned nctl = drain_ring(s, s->control, s->burst, buf);
+
+    /* Data: one burst per source per pass, round-robin start, within the budget. */
+    unsigned start = s->rr_start;
+    s->rr_start = (start + 1 == s->n) ? 0 : start + 1;
+    bool more = true;
+    while (more && handled < s->budget) {
+        more = false;
+        for (unsigned k = 0; k < s->n && handled < s->budget; k++) {
+            unsigned src = start + k;
+            if (src >= s->n)
+                src -= s->n;
+            unsigned room = s->budget - handled;
+            unsigned got = drain_ring(s, s->in[src], room < s->burst ? room : s->burst, buf);
+            handled += got;
+            more |= (got == s->burst);
+        }
+    }
+    unsigned room = s->budget > handled ? s->budget - handled : 0;
+    if (room) {
+        unsigned got = drain_ring(s, s->ingress, room < s->burst ? room : s->burst, buf);
+        s->st.injected += got;
+        handled += got;
+    }
+    s->st.handled += handled;
+
+    if (!s->draining && atomic_load_explicit(&mesh->stop_requested, memory_order_acquire))
+        s->draining = true;
+    if (s->tick)
+        s->tick(s, s->draining, s->tick_ctx);
+    mrt_shard_flush(s);
+
+    s->st.iterations++;
+    uint64_t end = mrt_rdtsc();
+    if (handled || nctl)
+        s->st.busy_cycles += end - s->last_tsc;
+    else
+        s->st.idle_cycles += end - s->last_tsc;
+    s->last_tsc = end;
+
+    if (s->now_ns >= s->next_stats_ns) {
+        s->next_stats_ns = s->now_ns + s->stats_interval_ns;
+        sample_perf(s);
+    }
+    publish_stats(s);
+    if (s->draining && !s->stop_acked) {
+        /* After a draining tick and a flush: this shard produces nothing new from here. */
+        s->stop_acked = true;
+        atomic_fetch_add_explicit(&mesh->stop_acks, 1, memory_order_acq_rel);
+    }
+    return handled + nctl;
+}
+
+static void idle_sleep(unsigned us)
+{
+    struct timespec ts = { .tv_sec = us / 1000000u, .tv_nsec = (long)(us % 1000000u) * 1000 };
+    nanosleep(&ts, NULL);
+}
+
+void mrt_shard_run(mrt_shard *s)
+{
+    const mrt_mesh_config *cfg = &s->mesh->cfg;
+    (void)mrt_perf_open(&s->perf); /* falls back to software counters, or none */
+    s->last_tsc = mrt_rdtsc();
+    unsigned idle = 0, sleep_us = 1;
+    while (!atomic_load_explicit(&s->mesh->drained, memory_order_acquire)) {
+        if (mrt_shard_poll_once(s) != 0 || s->ndirty != 0) {
+            idle = 0;
+            sleep_us = 1;
+            continue;
+        }
+        if (++idle <= cfg->idle_spin || cfg->idle_sleep_max_us == 0) {
+            rte_pause();
+            continue;
+        }
+        idle_sleep(sleep_us);
+        if (sleep_us < cfg->idle_sleep_max_us)
+            sleep_us = sleep_us * 2 > cfg->idle_sleep_max_us ? cfg->idle_sleep_max_us : sleep_us * 2;
+    }
+    sample_perf(s);
+    publish_stats(s);
+    mrt_perf_close(&s->perf);
+}
+
+/* ---- any thread ---------------------------------------------------------- */
+
+int mrt_mesh_inject(mrt_mesh *m, unsigned dst, const mrt_msg *msg)
+{
+    if (m == NULL || msg == NULL)
+        return MRT_EINVAL;
+    if (dst >= m->cfg.shards)
+        return MRT_SHARD_EDEST;
+    mrt_shard *d = m->shards[dst];
+    if (!atomic_load_explicit(&d->ready, memory_order_acquire))
+        return MRT_SHARD_ENOTREADY;
+    /* Announce first, then check: mrt_mesh_request_stop does the mirror image (seq_cst). */
+    atomic_fetch_add(&m->inject_inflight, 1);
+    int rc = MRT_OK;
+    if (atomic_load(&m->stop_requested)) {
+        rc = MRT_SHARD_ESTOPPED;
+    } else {
+        /* Counted before the enqueue so no consumer can handle an uncounted message. */
+        atomic_fetch_add(&m->ext_accepted, 1);
+        mrt_msg copy = *msg;
+        copy.src = MRT_SRC_EXTERNAL;
+        if (rte_ring_mp_enqueue_burst_elem(d->ingress, &copy, sizeof(copy), 1, NULL) != 1) {
+            atomic_fetch_sub(&m->ext_accepted, 1);
+            rc = MRT_SHARD_EFULL;
+        }
+    }
+    atomic_fetch_sub(&m->inject_inflight, 1);
+    return rc;
+}
+
+int mrt_mesh_control(mrt_mesh *m, unsigned dst, const mrt_msg *msg)
+{
+    if (m == NULL || msg == NULL)
+        return MRT_EINVAL;
+    if (dst >= m->cfg.shards)
+        return MRT_SHARD_EDEST;
+    if (msg->type >= MRT_MSG_TYPES)
+        return MRT_SHARD_ETYPE;
+    mrt_shard *d = m->shards[dst];
+    if (!atomic_load_explicit(&d->ready, memory_order_acquire))
+        return MRT_SHARD_ENOTREADY;
+    if (rte_ring_mp_enqueue_burst_elem(d->control, msg, sizeof(*msg), 1, NULL) != 1)
+        return MRT_SHARD_EFULL;
+    return MRT_OK;
+}
+
+void mrt_mesh_request_stop(mrt_mesh *m)
+{
+    atomic_store(&m->stop_requested, true);
+}
+
+bool mrt_mesh_try_drain(mrt_mesh *m)
+{
+    if (atomic_load_explicit(&m->drained, memory_order_acquire))
+        return true;
+    if (!atomic_load(&m->stop_requested))
+        return false;
+    /* Every shard has stopped producing, and no injection can still slip in. */
+    if (atomic_load(&m->stop_acks) != m->cfg.shards || atomic_load(&m->inject_inflight) != 0)
+        return false;
+    /*
+     * Quiescent when everything accepted has been handled. `handled` is read
+     * before `sent`: a message handled by the time of the first read was
+     * accepted (and published) before it, so it is in the second read too;
+     * equal sums therefore mean nothing accepted is pending or in a ring, and
+     * no handler is still producing (its sends would be in `sent` but not in
+     * `handled`).
+     */
+    uint64_t handled = 0, sent = 0;
+    for (unsigned i = 0; i < m->cfg.shards; i++)
+        handled += atomic_load_explicit(&m->shards[i]->pub.handled, memory_order_acquire);
+    for (unsigned i = 0; i < m->cfg.shards; i++)
+        sent += atomic_load_explicit(&m->shards[i]->pub.sent, memory_order_acquire);
+    sent += atomic_load(&m->ext_accepted);
+    if (handled != sent)
+        return false;
+    atomic_store_explicit(&m->drained, true, memory_order_release);
+    return true;
+}
+
+void mrt_mesh_stop(mrt_mesh *m)
+{
+    mrt_mesh_request_stop(m);
+    /* Control-plane wait, off the event path: the shards do the work. */
+    while (!mrt_mesh_try_drain(m))
+        idle_sleep(20);
+}
+
+bool mrt_mesh_drained(const mrt_mesh *m)
+{
+    return atomic_load_explicit(&m->drained, memory_order_acquire);
+}
+
+void mrt_shard_stats_read(const mrt_mesh *m, unsigned i, mrt_shard_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (m == NULL || i >= m->cfg.shards)
+        return;
+    const mrt_shard_pub *p = &m->shards[i]->pub;
+    out->sent = atomic_load_explicit(&p->sent, memory_order_acquire);
+    out->handled = atomic_load_explicit(&p->handled, memory_order_acquire);
+    for (unsigned k = 0; k < MRT_HB_REASONS; k++)
+        out->handed_back[k] = atomic_load_explicit(&p->handed_back[k], memory_order_relaxed);
+    out->ring_full = atomic_load_explicit(&p->ring_full, memory_order_relaxed);
+    out->send_refused = atomic_load_explicit(&p->send_refused, memory_order_relaxed);
+    out->injected = atomic_load_explicit(&p->injected, memory_order_relaxed);
+    out->iterations = atomic_load_explicit(&p->iterations, memory_order_relaxed);
+    out->busy_cycles = atomic_load_explicit(&p->busy_cycles, memory_order_relaxed);
+    out->idle_cycles = atomic_load_explicit(&p->idle_cycles, memory_order_relaxed);
+    out->perf_set = atomic_load_explicit(&p->perf_set, memory_order_relaxed);
+    for (unsigned k = 0; k < MRT_PERF_MAX_EVENTS && k < 4; k++)
+        out->perf[k] = atomic_load_explicit(&p->perf[k], memory_order_relaxed);
+}

@@ -1,0 +1,98 @@
+/* Private layout of shards and the mesh (white-box tests include it). */
+#ifndef MESHRT_SHARDS_SHARD_INTERNAL_H
+#define MESHRT_SHARDS_SHARD_INTERNAL_H
+
+#include "meshrt/mrt_perf.h"
+#include "meshrt/mrt_shard.h"
+
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+
+#define MRT_CACHELINE 64
+
+/* Messages bound for one destination: a FIFO whose tail is the burst being filled. */
+typedef struct mrt_outq {
+    struct rte_ring *ring;  /* ring[self -> dst], cached on first use */
+    mrt_msg *buf;           /* cap slots */
+    uint32_t head;          /* index of the oldest pending message */
+    uint32_t count;         /* pending messages */
+    uint8_t dirty;          /* listed in the shard's dirty list */
+} mrt_outq;
+
+/* Counters published once per iteration for other threads to read. */
+typedef struct mrt_shard_pub {
+    alignas(MRT_CACHELINE) _Atomic uint64_t sent;
+    _Atomic uint64_t handled;
+    _Atomic uint64_t handed_back[MRT_HB_REASONS];
+    _Atomic uint64_t ring_full;
+    _Atomic uint64_t send_refused;
+    _Atomic uint64_t injected;
+    _Atomic uint64_t iterations;
+    _Atomic uint64_t busy_cycles;
+    _Atomic uint64_t idle_cycles;
+    _Atomic int perf_set;
+    _Atomic uint64_t perf[MRT_PERF_MAX_EVENTS];
+} mrt_shard_pub;
+
+struct mrt_shard {
+    /* Read-mostly, set before the shard runs. */
+    alignas(MRT_CACHELINE) mrt_mesh *mesh;
+    unsigned id;
+    unsigned n;                     /* shards in the mesh */
+    unsigned burst;
+    unsigned budget;
+    uint32_t outq_cap;              /* power of two */
+    mrt_allocator alloc;            /* thread-bound handle on the shard's arena */
+    unsigned arena;
+    _Atomic bool ready;             /* set (release) once the inbound rings exist */
+    mrt_msg_handler handler[MRT_MSG_TYPES];
+    void *handler_ctx[MRT_MSG_TYPES];
+    mrt_tick_hook tick;
+    void *tick_ctx;
+    mrt_handback_hook handback;
+    void *handback_ctx;
+
+    /* Owned rings: in[src] is ring[src -> self]. */
+    struct rte_ring **in;
+    struct rte_ring *ingress;
+    struct rte_ring *control;
+    size_t ring_bytes;
+    size_t mp_ring_bytes;
+
+    /* Outbound. */
+    mrt_outq *out;
+    unsigned *dirty;                /* destinations with pending messages */
+    unsigned ndirty;
+
+    /* Poll loop state. */
+    unsigned rr_start;
+    bool draining;
+    bool stop_acked;
+    uint64_t tsc0;
+    double ns_per_cycle;
+    uint64_t now_ns;
+    uint64_t last_tsc;
+    uint64_t next_stats_ns;
+    uint64_t stats_interval_ns;
+    mrt_perf_counters perf;
+
+    /* Counters: plain fields, owner only. */
+    mrt_shard_stats st;
+
+    mrt_shard_pub pub;
+};
+
+struct mrt_mesh {
+    mrt_mesh_config cfg;
+    mrt_shard **shards;
+    /* Ingress admission: see mrt_mesh_inject / mrt_mesh_request_stop. */
+    alignas(MRT_CACHELINE) _Atomic bool stop_requested;
+    _Atomic uint64_t inject_inflight;
+    _Atomic uint64_t ext_accepted;
+    alignas(MRT_CACHELINE) _Atomic unsigned stop_acks;
+    _Atomic bool drained;
+};
+
+#endif
