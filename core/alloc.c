@@ -45,11 +45,21 @@ int mrt_allocator_bind_thread(unsigned arena, mrt_allocator *out)
 int mrt_allocator_create_arena(mrt_allocator *out)
 {
     unsigned arena = 0;
-    size_t sz = sizeof(arena);
     if (out == NULL)
         return MRT_EINVAL;
+#ifdef MRT_ALLOC_LIBC
+    /*
+     * No jemalloc calls at all in sanitizer builds: its internal mutexes live
+     * in memory the sanitizers did not see allocated, and ThreadSanitizer
+     * reports them. Every "arena" is then libc's heap.
+     */
+    static atomic_uint next_fake;
+    arena = atomic_fetch_add(&next_fake, 1);
+#else
+    size_t sz = sizeof(arena);
     if (mallctl("arenas.create", &arena, &sz, NULL, 0) != 0)
         return MRT_ENOMEM;
+#endif
     *out = mrt_allocator_for_arena(arena);
     return MRT_OK;
 }
@@ -162,6 +172,21 @@ unsigned mrt_arena_of(const void *p)
 
 /* ---- counters ---------------------------------------------------------- */
 
+#ifdef MRT_ALLOC_LIBC
+
+/* Sanitizer builds: jemalloc's hook would not see libc allocations. */
+int mrt_alloc_counting_enable(void)
+{
+    return MRT_ENOSYS;
+}
+
+mrt_alloc_counts mrt_alloc_counts_now(void)
+{
+    return (mrt_alloc_counts){ 0, 0 };
+}
+
+#else
+
 static _Thread_local uint64_t tls_allocs;
 
 /* jemalloc's experimental hook ABI (5.x): alloc, dalloc, expand, extra. */
@@ -217,6 +242,8 @@ mrt_alloc_counts mrt_alloc_counts_now(void)
         c.bytes = *allocatedp;
     return c;
 }
+
+#endif
 
 const char *mrt_core_strerror(int status)
 {

@@ -324,7 +324,9 @@ int mrt_shard_send(mrt_shard *s, unsigned dst, const mrt_msg *m)
             return MRT_SHARD_EFULL;
         }
     }
-    q->buf[(q->head + q->count) & (s->outq_cap - 1)] = *m;
+    mrt_msg *slot = &q->buf[(q->head + q->count) & (s->outq_cap - 1)];
+    *slot = *m;
+    slot->src = (uint16_t)s->id;
     q->count++;
     s->st.sent++;
     if (!q->dirty) {

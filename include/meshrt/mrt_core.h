@@ -105,7 +105,8 @@ typedef struct mrt_alloc_counts {
 /*
  * Install the process-wide jemalloc allocation hook that feeds
  * mrt_alloc_counts.allocs. Idempotent. Adds a few ns to every allocation,
- * so only tests and benchmarks call it. MRT_ENOSYS if jemalloc refuses.
+ * so only tests and benchmarks call it. MRT_ENOSYS if jemalloc refuses, and
+ * in sanitizer builds (MRT_ALLOC_LIBC), where allocations bypass jemalloc.
  */
 int mrt_alloc_counting_enable(void);
 /* Current counters of the calling thread. */

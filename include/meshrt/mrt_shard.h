@@ -151,7 +151,8 @@ uint64_t mrt_shard_now(const mrt_shard *s);
  * or at the end of the poll iteration. When the ring is full, messages wait
  * in a bounded per-destination queue; when that is full too the message is
  * not accepted: MRT_SHARD_EFULL is returned and counted, and the caller
- * still owns it. Never allocates, never locks, never reads a clock.
+ * still owns it. The message's `src` is set to this shard's id. Never
+ * allocates, never locks, never reads a clock.
  */
 int mrt_shard_send(mrt_shard *s, unsigned dst, const mrt_msg *m);
 

@@ -1,0 +1,242 @@
+/* Runtime: configuration errors, and whole runs with pinned shard threads. */
+#include "meshrt/mrt_runtime.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+static unsigned thread_count(void)
+{
+    unsigned n = 0;
+    DIR *d = opendir("/proc/self/task");
+    ck_assert_ptr_nonnull(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+static int parse(mrt_runtime_config *cfg, char *err, const char *a, const char *b, const char *c,
+                 const char *d)
+{
+    char *argv[4] = { (char *)a, (char *)b, (char *)c, (char *)d };
+    int argc = 0;
+    while (argc < 4 && argv[argc])
+        argc++;
+    mrt_runtime_config_default(cfg);
+    return mrt_runtime_parse_args(argc, argv, cfg, err, 256);
+}
+
+START_TEST(parse_flags)
+{
+    mrt_runtime_config cfg;
+    char err[256];
+    ck_assert_int_eq(parse(&cfg, err, "--burst", "16", "--ring-size", "512"), MRT_OK);
+    ck_assert_uint_eq(cfg.burst, 16);
+    ck_assert_uint_eq(cfg.ring_size, 512);
+    ck_assert_int_eq(parse(&cfg, err, "--cpuset", "0-1", "--json", NULL), MRT_OK);
+    ck_assert_str_eq(cfg.cpuset, "0-1");
+    ck_assert(cfg.json);
+    ck_assert_int_eq(parse(&cfg, err, "--duration", "0.5", NULL, NULL), MRT_OK);
+    ck_assert(cfg.duration_s == 0.5);
+
+    ck_assert_int_eq(parse(&cfg, err, "--bogus", NULL, NULL, NULL), MRT_RT_EFLAG);
+    ck_assert_str_eq(err, "unknown flag '--bogus'");
+    ck_assert_int_eq(parse(&cfg, err, "--burst", "abc", NULL, NULL), MRT_RT_EVALUE);
+    ck_assert_int_eq(parse(&cfg, err, "--burst", "-3", NULL, NULL), MRT_RT_EVALUE);
+    ck_assert_int_eq(parse(&cfg, err, "--ring-size", NULL, NULL, NULL), MRT_RT_EVALUE);
+    ck_assert_int_eq(parse(&cfg, err, "--numa-node", "x", NULL, NULL), MRT_RT_EVALUE);
+    ck_assert_int_eq(parse(&cfg, err, "--duration", "-1", NULL, NULL), MRT_RT_EDURATION);
+    ck_assert_int_eq(parse(&cfg, err, "--numa-node", "0", "--cpuset", "0"), MRT_RT_ECONFLICT);
+}
+END_TEST
+
+static int check(mrt_runtime_config *cfg, char *err)
+{
+    mrt_topo *t = NULL;
+    ck_assert_int_eq(mrt_topo_load(&t), MRT_OK);
+    static mrt_topo_selection sel;
+    int rc = mrt_runtime_check(cfg, t, &sel, err, 256);
+    mrt_topo_destroy(t);
+    return rc;
+}
+
+START_TEST(bad_config_is_refused_before_any_thread)
+{
+    mrt_runtime_config cfg;
+    char err[256];
+    unsigned before = thread_count();
+    struct {
+        const char *a, *b, *c, *d;
+        int expect;
+        const char *msg_part;
+    } cases[] = {
+        { "--ring-size", "1000", NULL, NULL, MRT_RT_ERINGPOW2, "power of two" },
+        { "--ring-size", "32", "--burst", "32", MRT_RT_ERINGBURST, "larger than the burst" },
+        { "--burst", "0", NULL, NULL, MRT_RT_EBURST, "burst size 0" },
+        { "--burst", "300", "--ring-size", "1024", MRT_RT_EBURST, "burst size 300" },
+        { "--cpuset", "0,0", NULL, NULL, MRT_TOPO_EDUP, "--cpuset '0,0'" },
+        { "--cpuset", "0-1,1", NULL, NULL, MRT_TOPO_EDUP, "--cpuset" },
+        { "--cpuset", "100000", NULL, NULL, MRT_TOPO_ERANGE, "--cpuset '100000'" },
+        { "--cpuset", "3-1", NULL, NULL, MRT_TOPO_ESYNTAX, "--cpuset" },
+        { "--numa-node", "77", NULL, NULL, MRT_TOPO_ENONODE, "--numa-node 77" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ck_assert_int_eq(parse(&cfg, err, cases[i].a, cases[i].b, cases[i].c, cases[i].d), MRT_OK);
+        err[0] = '\0';
+        ck_assert_int_eq(check(&cfg, err), cases[i].expect);
+        ck_assert_msg(strstr(err, cases[i].msg_part) != NULL, "case %zu: '%s'", i, err);
+        mrt_runtime *rt = (mrt_runtime *)0x1;
+        ck_assert_int_eq(mrt_runtime_create(&cfg, &rt, err, sizeof err), cases[i].expect);
+        ck_assert_ptr_eq(rt, (mrt_runtime *)0x1);
+        ck_assert_uint_eq(thread_count(), before);
+        ck_assert_str_ne(mrt_strerror(cases[i].expect), "unknown status");
+    }
+    ck_assert_str_eq(mrt_strerror(12345), "unknown status");
+    ck_assert_str_eq(mrt_strerror(MRT_OK), "success");
+}
+END_TEST
+
+static mrt_runtime *start_rt(unsigned burst, unsigned ring)
+{
+    mrt_runtime_config cfg;
+    mrt_runtime_config_default(&cfg);
+    cfg.allow_unbound = true; /* containers may refuse memory binding; placement is tested in topo */
+    cfg.burst = burst;
+    cfg.ring_size = ring;
+    cfg.idle_sleep_max_us = 0;
+    char err[256] = "";
+    mrt_runtime *rt = NULL;
+    ck_assert_msg(mrt_runtime_create(&cfg, &rt, err, sizeof err) == MRT_OK, "%s", err);
+    ck_assert_msg(mrt_runtime_start(rt, err, sizeof err) == MRT_OK, "%s", err);
+    ck_assert_int_eq(mrt_runtime_start(rt, err, sizeof err), MRT_ESTATE);
+    return rt;
+}
+
+static void totals(mrt_runtime *rt, mrt_workload_stats *t)
+{
+    memset(t, 0, sizeof(*t));
+    unsigned n = mrt_mesh_size(mrt_runtime_mesh(rt));
+    for (unsigned i = 0; i < n; i++) {
+        mrt_workload_stats w;
+        mrt_runtime_workload_stats(rt, i, &w);
+        t->sent += w.sent;
+        t->received += w.received;
+        t->handed_back += w.handed_back;
+        t->violations += w.violations;
+        t->refused += w.refused;
+    }
+}
+
+/* Wait (by progress, not by time) until every shard has received `target` events. */
+static void wait_received(mrt_runtime *rt, uint64_t target)
+{
+    unsigned n = mrt_mesh_size(mrt_runtime_mesh(rt));
+    for (;;) {
+        bool all = true;
+        for (unsigned i = 0; i < n; i++) {
+            mrt_workload_stats w;
+            mrt_runtime_workload_stats(rt, i, &w);
+            all &= w.received >= target;
+        }
+        if (all)
+            return;
+        sched_yield();
+    }
+}
+
+START_TEST(workload_ordered_and_drained)
+{
+    /* Small rings so the run is spent mostly under backpressure. */
+    mrt_runtime *rt = start_rt(8, 16);
+    mrt_mesh *mesh = mrt_runtime_mesh(rt);
+    wait_received(rt, 50000);
+    ck_assert_int_eq(mrt_runtime_stop(rt), MRT_OK);
+    ck_assert(mrt_mesh_drained(mesh));
+    mrt_workload_stats t;
+    totals(rt, &t);
+    ck_assert_uint_ge(t.received, 50000);
+    ck_assert_uint_eq(t.violations, 0);
+    ck_assert_uint_eq(t.sent, t.received + t.handed_back);
+    uint64_t sent = 0, handled = 0;
+    for (unsigned i = 0; i < mrt_mesh_size(mesh); i++) {
+        mrt_shard_stats s;
+        mrt_shard_stats_read(mesh, i, &s);
+        sent += s.sent;
+        handled += s.handled;
+    }
+    ck_assert_uint_eq(sent, handled);
+    ck_assert_int_eq(mrt_runtime_stop(rt), MRT_OK); /* idempotent */
+    mrt_runtime_destroy(rt);
+}
+END_TEST
+
+
+START_TEST(inject_while_running_then_refused_after_stop)
+{
+    mrt_runtime *rt = start_rt(32, 256);
+    mrt_mesh *mesh = mrt_runtime_mesh(rt);
+    struct { uint64_t accepted; } in = { 0 };
+    /* Ingress messages of a type nobody handles are handed back, never dropped. */
+    mrt_msg m = { .type = 7 };
+    while (in.accepted < 2000) {
+        int rc = mrt_mesh_inject(mesh, (unsigned)(in.accepted % mrt_mesh_size(mesh)), &m);
+        if (rc == MRT_OK)
+            in.accepted++;
+        else
+            ck_assert_int_eq(rc, MRT_SHARD_EFULL);
+    }
+    ck_assert_int_eq(mrt_runtime_stop(rt), MRT_OK);
+    ck_assert_int_eq(mrt_mesh_inject(mesh, 0, &m), MRT_SHARD_ESTOPPED);
+    uint64_t injected = 0, handed_back = 0;
+    for (unsigned i = 0; i < mrt_mesh_size(mesh); i++) {
+        mrt_shard_stats s;
+        mrt_shard_stats_read(mesh, i, &s);
+        injected += s.injected;
+        handed_back += s.handed_back[MRT_HB_NO_HANDLER];
+    }
+    ck_assert_uint_eq(injected, in.accepted);
+    ck_assert_uint_eq(handed_back, in.accepted);
+    mrt_workload_stats t;
+    totals(rt, &t);
+    ck_assert_uint_eq(t.handed_back, in.accepted);
+    ck_assert_uint_eq(t.violations, 0);
+    ck_assert_uint_eq(t.sent, t.received);
+    mrt_runtime_destroy(rt);
+}
+END_TEST
+
+START_TEST(destroy_without_start)
+{
+    mrt_runtime_config cfg;
+    mrt_runtime_config_default(&cfg);
+    char err[256];
+    mrt_runtime *rt = NULL;
+    ck_assert_int_eq(mrt_runtime_create(&cfg, &rt, err, sizeof err), MRT_OK);
+    ck_assert_int_eq(mrt_runtime_stop(rt), MRT_OK);
+    mrt_runtime_destroy(rt);
+    mrt_runtime_destroy(NULL);
+    ck_assert_int_eq(mrt_runtime_create(NULL, &rt, err, sizeof err), MRT_EINVAL);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("runtime");
+    TCase *tc = tcase_create("runtime");
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, parse_flags);
+    tcase_add_test(tc, bad_config_is_refused_before_any_thread);
+    tcase_add_test(tc, workload_ordered_and_drained);
+    tcase_add_test(tc, inject_while_running_then_refused_after_stop);
+    tcase_add_test(tc, destroy_without_start);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
