@@ -1,0 +1,783 @@
+/*
+ * Per-shard state, adopt, select and complete. Everything here runs on one
+ * shard's thread and touches only that shard's memory plus the read-only
+ * snapshot: no atomics, no locks, no allocation on select/complete.
+ */
+#include "balancer/lb_internal.h"
+
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+#define WHY_BREAKER 1u
+#define WHY_MAXCONN 2u
+#define CH_RING_STEPS 16
+
+static inline uint64_t sat_add(uint64_t a, uint64_t b)
+{
+    uint64_t s = a + b;
+    return s < a ? UINT64_MAX : s;
+}
+
+/* ------------------------------------------------------------------ lifecycle */
+
+int mrt_lb_shard_create(const mrt_allocator *a, uint64_t seed, mrt_lb_shard **out)
+{
+    if (out == NULL)
+        return MRT_LB_EINVAL;
+    mrt_allocator al = a ? *a : mrt_allocator_for_arena(MRT_ARENA_DEFAULT);
+    mrt_lb_shard *sh = mrt_calloc(&al, sizeof(*sh));
+    if (sh == NULL)
+        return MRT_LB_ENOMEM;
+    sh->alloc = al;
+    sh->rng = seed;
+    (void)lb_rand(&sh->rng);
+    sh->maxc = UINT32_MAX;
+    sh->next_wake = UINT64_MAX;
+    *out = sh;
+    return MRT_OK;
+}
+
+void mrt_lb_shard_destroy(mrt_lb_shard *sh)
+{
+    if (sh == NULL)
+        return;
+    mrt_allocator a = sh->alloc;
+    mrt_free(&a, sh->hot, (size_t)sh->cap * sizeof(lb_hot));
+    mrt_free(&a, sh->cold, (size_t)sh->cap * sizeof(lb_cold));
+    mrt_free(&a, sh->tripped, (size_t)sh->cap * sizeof(uint32_t));
+    mrt_free(&a, sh->rr, (size_t)sh->npools_cap * sizeof(uint32_t));
+    mrt_free(&a, sh->wrr, (size_t)sh->npools_cap * sizeof(uint32_t));
+    mrt_free(&a, sh->tree, (size_t)sh->tree_cap * sizeof(lb_tnode));
+    mrt_free(&a, sh, sizeof(*sh));
+}
+
+const mrt_lb_snapshot *mrt_lb_shard_snapshot(const mrt_lb_shard *sh)
+{
+    return sh ? sh->snap : NULL;
+}
+
+/* ------------------------------------------------------------------ least-* trees */
+
+static inline double tree_key(const mrt_lb_snapshot *S, const mrt_lb_shard *sh, uint32_t slot)
+{
+    uint32_t id = S->slots[slot].id;
+    const lb_hot *h = &sh->hot[id];
+    if (h->brk >= LB_BRK_OPEN)
+        return INFINITY;
+    if (h->inflight >= sh->maxc)
+        return DBL_MAX;
+    switch (S->cfg.strategy) {
+    case MRT_LB_WEIGHTED_LEAST_CONN:
+        return ((double)h->inflight + 1.0) / (double)S->weights[slot];
+    case MRT_LB_LEAST_LATENCY:
+        return sh->cold[id].ewma;
+    default: /* least connections, adaptive */
+        return (double)h->inflight;
+    }
+}
+
+/* Set leaf i of pool P and replay the matches above it; stop once a node is unchanged. */
+static inline void tree_set(lb_tnode *T, const lb_pool *P, uint32_t i, double key)
+{
+    lb_tnode *t = T + P->tree_base;
+    uint32_t k = P->tree_leaves + i;
+    if (t[k].key == key)
+        return;
+    t[k].key = key;
+    while (k > 1) {
+        k >>= 1;
+        const lb_tnode *l = &t[2 * k], *r = &t[2 * k + 1];
+        const lb_tnode *w = (r->key < l->key) ? r : l; /* ties: lower index */
+        if (t[k].key == w->key && t[k].idx == w->idx)
+            return;
+        t[k].key = w->key;
+        t[k].idx = w->idx;
+    }
+}
+
+static void tree_update_slot(const mrt_lb_snapshot *S, mrt_lb_shard *sh, uint32_t slot)
+{
+    uint32_t a = S->mem_off[slot], b = S->mem_off[slot + 1];
+    if (a == b)
+        return;
+    double key = tree_key(S, sh, slot);
+    for (uint32_t k = a; k < b; k++)
+        tree_set(sh->tree, &S->pools[S->mem_pool[k]], S->mem_idx[k], key);
+}
+
+static void tree_update_id(mrt_lb_shard *sh, uint32_t id)
+{
+    const mrt_lb_snapshot *S = sh->snap;
+    if (S == NULL || S->tree_nodes == 0 || id >= S->id_cap)
+        return;
+    uint32_t slot = S->id_to_slot[id];
+    if (slot != LB_NONE)
+        tree_update_slot(S, sh, slot);
+}
+
+static void tree_build(const mrt_lb_snapshot *S, mrt_lb_shard *sh)
+{
+    for (uint32_t pi = 0; pi < S->npools; pi++) {
+        const lb_pool *P = &S->pools[pi];
+        if (!(P->flags & LB_POOL_TREE))
+            continue;
+        lb_tnode *t = sh->tree + P->tree_base;
+        uint32_t L = P->tree_leaves;
+        for (uint32_t i = 0; i < L; i++) {
+            t[L + i].idx = i;
+            t[L + i].pad = 0;
+            t[L + i].key = i < P->n ? tree_key(S, sh, P->members[i]) : INFINITY;
+        }
+        for (uint32_t k = L - 1; k >= 1; k--) {
+            const lb_tnode *l = &t[2 * k], *r = &t[2 * k + 1];
+            t[k] = (r->key < l->key) ? *r : *l;
+        }
+        t[0].key = INFINITY;
+        t[0].idx = 0;
+    }
+}
+
+/* ------------------------------------------------------------------ breakers */
+
+static void add_tripped(mrt_lb_shard *sh, uint32_t id, uint64_t deadline)
+{
+    lb_hot *h = &sh->hot[id];
+    if (!h->in_list) {
+        h->in_list = 1;
+        sh->tripped[sh->ntripped++] = id;
+    }
+    if (deadline < sh->next_wake)
+        sh->next_wake = deadline;
+}
+
+static void push_report(mrt_lb_shard *sh, uint32_t id, uint64_t now)
+{
+    if (sh->rep_count == LB_REPORTS) {
+        sh->rep_head = (sh->rep_head + 1) % LB_REPORTS;
+        sh->rep_count--;
+        sh->st.reports_dropped++;
+    }
+    mrt_lb_breaker_report *r = &sh->reports[(sh->rep_head + sh->rep_count) % LB_REPORTS];
+    r->endpoint_id = id;
+    r->generation = sh->cold[id].gen;
+    r->opened_at_ns = now;
+    sh->rep_count++;
+}
+
+static void open_breaker(mrt_lb_shard *sh, uint32_t id, uint64_t now)
+{
+    sh->hot[id].brk = LB_BRK_OPEN;
+    sh->cold[id].opened_at = now;
+    sh->st.breaker_opens++;
+    add_tripped(sh, id, sat_add(now, sh->snap->cfg.recovery_ns));
+    push_report(sh, id, now);
+}
+
+/*
+ * Apply the breaker transitions due by `now`: open -> half-open after the
+ * recovery time, and a probe still out after a recovery window is
+ * reclaimed (its reservation released, the shard may probe again). Runs
+ * only when the earliest deadline has passed: one compare per select.
+ */
+static void wake(mrt_lb_shard *sh, uint64_t now)
+{
+    uint64_t rec = sh->snap->cfg.recovery_ns;
+    uint64_t next = UINT64_MAX;
+    uint32_t keep = 0;
+    for (uint32_t j = 0; j < sh->ntripped; j++) {
+        uint32_t id = sh->tripped[j];
+        lb_hot *h = &sh->hot[id];
+        lb_cold *c = &sh->cold[id];
+        uint64_t deadline;
+        if (h->brk == LB_BRK_OPEN) {
+            deadline = sat_add(c->opened_at, rec);
+            if (now >= deadline) {
+                h->brk = LB_BRK_HALF;
+                h->in_list = 0;
+                tree_update_id(sh, id);
+                continue;
+            }
+        } else if (h->brk == LB_BRK_PROBING) {
+            deadline = sat_add(c->probe_at, rec);
+            if (now >= deadline) {
+                h->brk = LB_BRK_HALF;
+                h->in_list = 0;
+                c->probe_epoch++;
+                if (h->inflight > 0)
+                    h->inflight--;
+                if (sh->st.outstanding > 0)
+                    sh->st.outstanding--;
+                sh->st.probes_reclaimed++;
+                tree_update_id(sh, id);
+                continue;
+            }
+        } else {
+            h->in_list = 0;
+            continue;
+        }
+        sh->tripped[keep++] = id;
+        if (deadline < next)
+            next = deadline;
+    }
+    sh->ntripped = keep;
+    sh->next_wake = next;
+}
+
+/* ------------------------------------------------------------------ adopt */
+
+static int grow(const mrt_allocator *a, void **p, size_t old_bytes, size_t new_bytes)
+{
+    void *n = mrt_realloc(a, *p, new_bytes);
+    if (n == NULL)
+        return MRT_LB_ENOMEM;
+    if (new_bytes > old_bytes)
+        memset((uint8_t *)n + old_bytes, 0, new_bytes - old_bytes);
+    *p = n;
+    return MRT_OK;
+}
+
+int mrt_lb_shard_adopt(mrt_lb_shard *sh, const mrt_lb_snapshot *S)
+{
+    if (sh == NULL || S == NULL || S->magic != LB_MAGIC)
+        return MRT_LB_EINVAL;
+    const mrt_allocator *a = &sh->alloc;
+    /* Grow first; every array keeps its contents, so a failure changes nothing visible. */
+    if (S->id_cap > sh->cap) {
+        uint32_t ncap = sh->cap ? sh->cap : 16;
+        while (ncap < S->id_cap)
+            ncap *= 2;
+        if (grow(a, (void **)&sh->hot, (size_t)sh->cap * sizeof(lb_hot),
+                 (size_t)ncap * sizeof(lb_hot)) != MRT_OK ||
+            grow(a, (void **)&sh->cold, (size_t)sh->cap * sizeof(lb_cold),
+                 (size_t)ncap * sizeof(lb_cold)) != MRT_OK ||
+            grow(a, (void **)&sh->tripped, (size_t)sh->cap * sizeof(uint32_t),
+                 (size_t)ncap * sizeof(uint32_t)) != MRT_OK)
+            return MRT_LB_ENOMEM;
+        sh->cap = ncap;
+    }
+    if (S->npools > sh->npools_cap) {
+        if (grow(a, (void **)&sh->rr, (size_t)sh->npools_cap * sizeof(uint32_t),
+                 (size_t)S->npools * sizeof(uint32_t)) != MRT_OK ||
+            grow(a, (void **)&sh->wrr, (size_t)sh->npools_cap * sizeof(uint32_t),
+                 (size_t)S->npools * sizeof(uint32_t)) != MRT_OK)
+            return MRT_LB_ENOMEM;
+        sh->npools_cap = S->npools;
+    }
+    if (S->tree_nodes > sh->tree_cap) {
+        if (grow(a, (void **)&sh->tree, (size_t)sh->tree_cap * sizeof(lb_tnode),
+                 (size_t)S->tree_nodes * sizeof(lb_tnode)) != MRT_OK)
+            return MRT_LB_ENOMEM;
+        sh->tree_cap = S->tree_nodes;
+    }
+
+    /* Re-key: an id now held by another generation starts fresh. */
+    for (uint32_t s = 0; s < S->n; s++) {
+        uint32_t id = S->slots[s].id;
+        lb_cold *c = &sh->cold[id];
+        if (c->gen == S->slots[s].gen)
+            continue;
+        lb_hot *h = &sh->hot[id];
+        uint8_t in_list = h->in_list;
+        memset(h, 0, sizeof(*h));
+        h->in_list = in_list;
+        memset(c, 0, sizeof(*c));
+        c->gen = S->slots[s].gen;
+    }
+    sh->snap = S;
+    sh->maxc = S->cfg.max_connections ? S->cfg.max_connections : UINT32_MAX;
+    /* Start cursors at random offsets so shards do not march in lockstep. */
+    for (uint32_t pi = 0; pi < S->npools; pi++) {
+        const lb_pool *P = &S->pools[pi];
+        uint64_t r = lb_rand(&sh->rng);
+        sh->rr[pi] = P->n ? lb_reduce(r, P->n) : 0;
+        sh->wrr[pi] = P->wrr_len ? lb_reduce(r * 0x9e3779b97f4a7c15ull, P->wrr_len) : 0;
+    }
+    if (S->tree_nodes > 0)
+        tree_build(S, sh);
+    /* Deadlines depend on the recovery time, which may have changed. */
+    if (sh->ntripped > 0)
+        sh->next_wake = 0;
+    sh->st.adopts++;
+    return MRT_OK;
+}
+
+/* ------------------------------------------------------------------ select */
+
+/* 0 when slot can take a request on this shard, else WHY_*. */
+static inline uint32_t blocked(const mrt_lb_snapshot *S, const mrt_lb_shard *sh, uint32_t slot)
+{
+    const lb_hot *h = &sh->hot[S->slots[slot].id];
+    if (h->brk >= LB_BRK_OPEN)
+        return WHY_BREAKER;
+    if (h->inflight >= sh->maxc)
+        return WHY_MAXCONN;
+    return 0;
+}
+
+/* Position of `slot` among the pool's (ascending) members. */
+static uint32_t member_index(const lb_pool *P, uint32_t slot)
+{
+    uint32_t lo = 0, hi = P->n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (P->members[mid] < slot)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/*
+ * The picked endpoint cannot take the request here: take the next member
+ * after it that can. Bounded by the pool size; this is the only walk a
+ * select makes, and only while breakers are open or endpoints are full.
+ */
+static uint32_t walk_from(const mrt_lb_snapshot *S, mrt_lb_shard *sh, const lb_pool *P,
+                          uint32_t slot, uint32_t *why)
+{
+    uint32_t n = P->n;
+    uint32_t i = member_index(P, slot);
+    for (uint32_t k = 1; k < n; k++) {
+        if (++i >= n)
+            i = 0;
+        uint32_t s = P->members[i];
+        uint32_t b = blocked(S, sh, s);
+        if (b == 0) {
+            sh->st.skipped_candidates += k;
+            return s;
+        }
+        *why |= b;
+    }
+    sh->st.skipped_candidates += n;
+    return LB_NONE;
+}
+
+static inline uint32_t check_or_walk(const mrt_lb_snapshot *S, mrt_lb_shard *sh,
+                                     const lb_pool *P, uint32_t s, uint32_t *why)
+{
+    uint32_t b = blocked(S, sh, s);
+    if (__builtin_expect(b == 0, 1))
+        return s;
+    *why |= b;
+    return walk_from(S, sh, P, s, why);
+}
+
+static uint32_t pick_rr(const mrt_lb_snapshot *S, mrt_lb_shard *sh, uint32_t pi,
+                        const lb_pool *P, uint32_t *why)
+{
+    uint32_t n = P->n;
+    uint32_t c = sh->rr[pi];
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t s = P->members[c];
+        if (++c == n)
+            c = 0;
+        uint32_t b = blocked(S, sh, s);
+        if (__builtin_expect(b == 0, 1)) {
+            sh->rr[pi] = c;
+            sh->st.skipped_candidates += k;
+            return s;
+        }
+        *why |= b;
+    }
+    sh->rr[pi] = c;
+    sh->st.skipped_candidates += n;
+    return LB_NONE;
+}
+
+static inline uint32_t pick_wrr(const mrt_lb_snapshot *S, mrt_lb_shard *sh, uint32_t pi,
+                                const lb_pool *P, uint32_t *why)
+{
+    uint32_t c = sh->wrr[pi];
+    uint32_t s = P->wrr_seq[c];
+    if (++c == P->wrr_len)
+        c = 0;
+    sh->wrr[pi] = c;
+    return check_or_walk(S, sh, P, s, why);
+}
+
+static inline uint32_t ring_find(const lb_pool *P, uint64_t h)
+{
+    uint32_t b = P->dir_bits ? (uint32_t)(h >> (64 - P->dir_bits)) : 0;
+    uint32_t lo = P->ring_dir[b], hi = P->ring_dir[b + 1];
+    const uint64_t *pts = P->ring_pts;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (pts[mid] < h)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo == P->ring_n ? 0 : lo;
+}
+
+static uint32_t pick_ch(const mrt_lb_snapshot *S, mrt_lb_shard *sh, const lb_pool *P,
+                        uint64_t h, uint32_t *why)
+{
+    uint32_t pos = ring_find(P, h);
+    uint32_t s0 = P->ring_slot[pos];
+    uint32_t b = blocked(S, sh, s0);
+    if (__builtin_expect(b == 0, 1))
+        return s0;
+    *why |= b;
+    /* Clockwise successors first (the ring's own failover), then the pool. */
+    uint32_t prev = s0;
+    for (uint32_t k = 1; k <= CH_RING_STEPS && k < P->ring_n; k++) {
+        if (++pos == P->ring_n)
+            pos = 0;
+        uint32_t s = P->ring_slot[pos];
+        if (s == prev)
+            continue;
+        prev = s;
+        b = blocked(S, sh, s);
+        if (b == 0) {
+            sh->st.skipped_candidates += k;
+            return s;
+        }
+        *why |= b;
+    }
+    return walk_from(S, sh, P, s0, why);
+}
+
+static uint32_t pick_p2c(const mrt_lb_snapshot *S, mrt_lb_shard *sh, const lb_pool *P,
+                         uint32_t *why)
+{
+    uint32_t n = P->n;
+    uint64_t r = lb_rand(&sh->rng);
+    uint32_t i1 = (uint32_t)(((r >> 32) * n) >> 32);
+    uint32_t s1 = P->members[i1];
+    if (n == 1)
+        return check_or_walk(S, sh, P, s1, why);
+    uint32_t i2 = (uint32_t)(((r & 0xffffffffu) * (n - 1)) >> 32);
+    if (i2 >= i1)
+        i2++;
+    uint32_t s2 = P->members[i2];
+    uint32_t b1 = blocked(S, sh, s1), b2 = blocked(S, sh, s2);
+    if (__builtin_expect((b1 | b2) == 0, 1))
+        return sh->hot[S->slots[s2].id].inflight < sh->hot[S->slots[s1].id].inflight ? s2 : s1;
+    if (b1 == 0)
+        return s1;
+    if (b2 == 0)
+        return s2;
+    *why |= b1 | b2;
+    return walk_from(S, sh, P, s1, why);
+}
+
+static uint32_t pick_tree(const mrt_lb_snapshot *S, mrt_lb_shard *sh, const lb_pool *P,
+                          uint32_t *why)
+{
+    (void)S;
+    const lb_tnode *root = &sh->tree[P->tree_base + 1];
+    if (__builtin_expect(root->key < DBL_MAX, 1))
+        return P->members[root->idx];
+    *why |= root->key == INFINITY ? WHY_BREAKER : WHY_MAXCONN;
+    return LB_NONE;
+}
+
+static uint32_t pick_load(const mrt_lb_snapshot *S, mrt_lb_shard *sh, const lb_pool *P,
+                          uint32_t *why)
+{
+    for (uint32_t k = 0; k < P->n; k++) {
+        uint32_t s = P->by_load[k];
+        uint32_t b = blocked(S, sh, s);
+        if (__builtin_expect(b == 0, 1)) {
+            sh->st.skipped_candidates += k;
+            return s;
+        }
+        *why |= b;
+    }
+    sh->st.skipped_candidates += P->n;
+    return LB_NONE;
+}
+
+/* The request's hash key: routing key, then session id, then request id. */
+static inline bool request_key(const mrt_lb_request *rq, uint64_t *h)
+{
+    if (rq == NULL)
+        return false;
+    if (rq->routing_key_len > 0 && rq->routing_key != NULL) {
+        *h = lb_key_hash(rq->routing_key, rq->routing_key_len);
+        return true;
+    }
+    if (rq->session_id_len > 0 && rq->session_id != NULL) {
+        *h = lb_key_hash(rq->session_id, rq->session_id_len);
+        return true;
+    }
+    if (rq->request_id_len > 0 && rq->request_id != NULL) {
+        *h = lb_key_hash(rq->request_id, rq->request_id_len);
+        return true;
+    }
+    return false;
+}
+
+/* Pick from one pool; LB_NONE with *why set when every candidate is blocked. */
+static inline uint32_t pick(const mrt_lb_snapshot *S, mrt_lb_shard *sh, uint32_t pi,
+                            const mrt_lb_request *rq, uint32_t *why, uint8_t *used)
+{
+    const lb_pool *P = &S->pools[pi];
+    mrt_lb_strategy st = S->cfg.strategy;
+    uint64_t h;
+    *used = (uint8_t)st;
+    switch (st) {
+    case MRT_LB_ROUND_ROBIN:
+        return pick_rr(S, sh, pi, P, why);
+    case MRT_LB_WEIGHTED_ROUND_ROBIN:
+        return pick_wrr(S, sh, pi, P, why);
+    case MRT_LB_RANDOM:
+        return check_or_walk(S, sh, P, P->members[lb_reduce(lb_rand(&sh->rng), P->n)], why);
+    case MRT_LB_WEIGHTED_RANDOM: {
+        uint64_t r = lb_rand(&sh->rng);
+        const lb_alias *A = &P->alias[(uint32_t)(((r >> 32) * P->n) >> 32)];
+        return check_or_walk(S, sh, P, (uint32_t)r < A->thr ? A->self : A->other, why);
+    }
+    case MRT_LB_POWER_OF_TWO:
+        return pick_p2c(S, sh, P, why);
+    case MRT_LB_CONSISTENT_HASH:
+        if (!request_key(rq, &h))
+            break;
+        return pick_ch(S, sh, P, h, why);
+    case MRT_LB_MAGLEV:
+        if (!request_key(rq, &h))
+            break;
+        return check_or_walk(S, sh, P, P->mag_slot[lb_reduce(h, P->mag_m)], why);
+    case MRT_LB_LEAST_CONNECTIONS:
+    case MRT_LB_WEIGHTED_LEAST_CONN:
+    case MRT_LB_LEAST_LATENCY:
+        return pick_tree(S, sh, P, why);
+    case MRT_LB_LEAST_LOAD:
+        return pick_load(S, sh, P, why);
+    case MRT_LB_ADAPTIVE:
+        if (P->flags & LB_POOL_TREE) { /* pool mean load > 0.7 */
+            *used = MRT_LB_LEAST_CONNECTIONS;
+            return pick_tree(S, sh, P, why);
+        }
+        if (request_key(rq, &h)) {
+            *used = MRT_LB_CONSISTENT_HASH;
+            return pick_ch(S, sh, P, h, why);
+        }
+        *used = MRT_LB_WEIGHTED_ROUND_ROBIN;
+        return pick_wrr(S, sh, pi, P, why);
+    default:
+        break;
+    }
+    /* keyless consistent hash / Maglev */
+    *used = MRT_LB_ROUND_ROBIN;
+    return pick_rr(S, sh, pi, P, why);
+}
+
+static inline int why_error(uint32_t why)
+{
+    return (why & WHY_MAXCONN) ? MRT_LB_EMAXCONN : MRT_LB_ECIRCUITOPEN;
+}
+
+static int filter_column(const mrt_lb_snapshot *S, uint64_t mask, uint32_t *col)
+{
+    if (mask == 0) {
+        *col = 0;
+        return MRT_OK;
+    }
+    uint32_t lo = 0, hi = S->ncols - 1;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (S->filter_masks[mid] < mask)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < S->ncols - 1 && S->filter_masks[lo] == mask) {
+        *col = lo + 1;
+        return MRT_OK;
+    }
+    return MRT_LB_EFILTER;
+}
+
+int mrt_lb_select(const mrt_lb_snapshot *S, mrt_lb_shard *sh, const mrt_lb_request *rq,
+                  uint64_t now_ns, mrt_lb_selection *out)
+{
+    if (__builtin_expect(S == NULL || sh == NULL || out == NULL, 0))
+        return MRT_LB_EINVAL;
+    if (__builtin_expect(S != sh->snap, 0))
+        return MRT_LB_ENOTADOPTED;
+    int rc;
+    if (__builtin_expect(S->n == 0, 0)) {
+        rc = S->registered == 0 ? MRT_LB_ENOENDPOINTS : MRT_LB_EALLUNHEALTHY;
+        goto err;
+    }
+    if (__builtin_expect(now_ns >= sh->next_wake, 0))
+        wake(sh, now_ns);
+
+    uint32_t col = 0;
+    uint16_t zone = MRT_LB_ZONE_NONE;
+    if (rq != NULL) {
+        if (rq->required_tags != 0 && (rc = filter_column(S, rq->required_tags, &col)) != MRT_OK)
+            goto err;
+        zone = rq->zone;
+    }
+    uint32_t why = 0;
+    uint8_t used;
+    uint32_t slot = LB_NONE;
+    uint8_t flags = 0;
+    if (zone != MRT_LB_ZONE_NONE) {
+        uint32_t row = zone < MRT_LB_MAX_ZONES ? S->zone_row[zone] : LB_ZROW_NONE;
+        uint32_t pz = row != LB_ZROW_NONE ? row * S->ncols + col : LB_NONE;
+        if (pz != LB_NONE && S->pools[pz].n > 0) {
+            slot = pick(S, sh, pz, rq, &why, &used);
+            if (slot == LB_NONE && !S->cfg.zone_fallback) {
+                rc = why_error(why);
+                goto err;
+            }
+        } else if (!S->cfg.zone_fallback) {
+            rc = S->pools[col].n == 0 ? MRT_LB_ENOTAGMATCH : MRT_LB_ENOZONE;
+            goto err;
+        }
+        if (slot == LB_NONE) {
+            flags = MRT_LB_SEL_FALLBACK;
+            sh->st.zone_fallbacks++;
+        }
+    }
+    if (slot == LB_NONE) {
+        if (S->pools[col].n == 0) {
+            rc = MRT_LB_ENOTAGMATCH;
+            goto err;
+        }
+        slot = pick(S, sh, col, rq, &why, &used);
+        if (slot == LB_NONE) {
+            rc = why_error(why);
+            goto err;
+        }
+    }
+
+    /* reserve */
+    const lb_slot *sl = &S->slots[slot];
+    uint32_t id = sl->id;
+    lb_hot *h = &sh->hot[id];
+    h->inflight++;
+    sh->st.outstanding++;
+    sh->st.selects++;
+    out->probe_epoch = 0;
+    if (__builtin_expect(h->brk == LB_BRK_HALF, 0)) {
+        lb_cold *c = &sh->cold[id];
+        h->brk = LB_BRK_PROBING;
+        c->probe_at = now_ns;
+        out->probe_epoch = c->probe_epoch;
+        flags |= MRT_LB_SEL_PROBE;
+        sh->st.probes++;
+        add_tripped(sh, id, sat_add(now_ns, S->cfg.recovery_ns));
+    }
+    if (S->tree_nodes > 0)
+        tree_update_slot(S, sh, slot);
+    out->node_id = S->node_ids + (size_t)slot * MRT_LB_NODE_ID_LEN;
+    out->user_data = sl->user;
+    out->endpoint_id = id;
+    out->generation = sl->gen;
+    out->slot = slot;
+    out->flags = flags;
+    out->strategy = used;
+    return MRT_OK;
+err:
+    sh->st.select_errors++;
+    return rc;
+}
+
+/* ------------------------------------------------------------------ complete */
+
+int mrt_lb_complete(mrt_lb_shard *sh, mrt_lb_selection *sel, bool ok, uint64_t latency_ns,
+                    uint64_t now_ns)
+{
+    if (sh == NULL || sel == NULL || sh->snap == NULL)
+        return MRT_LB_EINVAL;
+    if (sel->flags & MRT_LB_SEL_DONE)
+        return MRT_LB_ECOMPLETED;
+    sel->flags |= MRT_LB_SEL_DONE;
+    sh->st.completes++;
+    uint32_t id = sel->endpoint_id;
+    bool known = id < sh->cap && sh->cold[id].gen == sel->generation;
+    bool probe = (sel->flags & MRT_LB_SEL_PROBE) != 0;
+    if (known && probe && sel->probe_epoch != sh->cold[id].probe_epoch) {
+        /* reclaimed: its reservation was released at reclaim time */
+        sh->st.stale_completes++;
+        return MRT_LB_ESTALE;
+    }
+    if (sh->st.outstanding > 0)
+        sh->st.outstanding--;
+    if (!known) {
+        /* the id was re-keyed to another endpoint: that reservation is gone with it */
+        sh->st.stale_completes++;
+        return MRT_LB_ESTALE;
+    }
+    lb_hot *h = &sh->hot[id];
+    lb_cold *c = &sh->cold[id];
+    if (h->inflight > 0)
+        h->inflight--;
+    const mrt_lb_config *cfg = &sh->snap->cfg;
+    double lat = (double)latency_ns;
+    c->ewma = c->ewma == 0.0 ? lat : c->ewma + cfg->latency_alpha * (lat - c->ewma);
+    if (cfg->breaker_threshold > 0) {
+        if (probe && h->brk == LB_BRK_PROBING) {
+            if (ok) {
+                h->brk = LB_BRK_CLOSED;
+                c->fails = 0;
+            } else {
+                c->fails++;
+                open_breaker(sh, id, now_ns);
+            }
+        } else if (h->brk == LB_BRK_CLOSED) {
+            if (ok) {
+                c->fails = 0;
+            } else if (++c->fails >= cfg->breaker_threshold) {
+                open_breaker(sh, id, now_ns);
+            }
+        }
+        /* open / half-open: late results of requests sent before it opened change nothing */
+    }
+    if (sh->snap->tree_nodes > 0)
+        tree_update_id(sh, id);
+    return MRT_OK;
+}
+
+/* ------------------------------------------------------------------ reports, stats */
+
+size_t mrt_lb_shard_drain_reports(mrt_lb_shard *sh, mrt_lb_breaker_report *out, size_t max)
+{
+    if (sh == NULL || out == NULL)
+        return 0;
+    size_t n = 0;
+    while (n < max && sh->rep_count > 0) {
+        out[n++] = sh->reports[sh->rep_head];
+        sh->rep_head = (sh->rep_head + 1) % LB_REPORTS;
+        sh->rep_count--;
+    }
+    return n;
+}
+
+void mrt_lb_shard_stats_get(const mrt_lb_shard *sh, mrt_lb_shard_stats *out)
+{
+    if (sh == NULL || out == NULL)
+        return;
+    *out = sh->st;
+}
+
+uint32_t mrt_lb_shard_inflight(const mrt_lb_shard *sh, uint32_t endpoint_id)
+{
+    if (sh == NULL || endpoint_id >= sh->cap)
+        return 0;
+    return sh->hot[endpoint_id].inflight;
+}
+
+int mrt_lb_shard_endpoint(mrt_lb_shard *sh, uint32_t endpoint_id, uint64_t now_ns,
+                          mrt_lb_endpoint_shard_info *out)
+{
+    if (sh == NULL || out == NULL || endpoint_id >= sh->cap || sh->snap == NULL)
+        return MRT_LB_EINVAL;
+    if (now_ns >= sh->next_wake)
+        wake(sh, now_ns);
+    const lb_hot *h = &sh->hot[endpoint_id];
+    const lb_cold *c = &sh->cold[endpoint_id];
+    out->breaker = (mrt_lb_breaker_state)h->brk;
+    out->consecutive_failures = c->fails;
+    out->inflight = h->inflight;
+    out->opened_at_ns = c->opened_at;
+    out->latency_ewma_ns = c->ewma;
+    return MRT_OK;
+}
