@@ -459,12 +459,6 @@ static void tmp_free(const mrt_allocator *a, build_tmp *t)
     mrt_free(a, t->plan, 0);
 }
 
-/* Does slot s belong to pool (row, col)? */
-static inline bool in_pool(uint16_t srow, uint64_t stags, uint32_t row, uint64_t mask)
-{
-    return (row == 0 || srow == row) && (stags & mask) == mask;
-}
-
 int mrt_lb_registry_compile(mrt_lb_registry *r, uint64_t now_ns, const mrt_allocator *a,
                             mrt_lb_snapshot **out)
 {
