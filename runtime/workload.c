@@ -19,7 +19,7 @@ typedef struct mrt_workload {
     uint64_t *expect;          /* per source */
     mrt_workload_stats st;     /* owner-only */
     struct {
-        alignas(64) _Atomic uint64_t sent;
+        alignas(128) _Atomic uint64_t sent;
         _Atomic uint64_t received;
         _Atomic uint64_t handed_back;
         _Atomic uint64_t violations;
@@ -91,7 +91,7 @@ int mrt_workload_attach(mrt_runtime *rt, mrt_shard *s)
     const mrt_allocator *a = mrt_shard_allocator(s);
     if (rt->workload == NULL)
         return MRT_ESTATE;
-    mrt_workload *w = mrt_alloc_aligned(a, sizeof(*w), 64);
+    mrt_workload *w = mrt_alloc_aligned(a, sizeof(*w), 128);
     if (w == NULL)
         return MRT_ENOMEM;
     memset(w, 0, sizeof(*w));
@@ -104,7 +104,7 @@ int mrt_workload_attach(mrt_runtime *rt, mrt_shard *s)
     if (w->next_seq == NULL || w->expect == NULL) {
         mrt_free(a, w->next_seq, 0);
         mrt_free(a, w->expect, 0);
-        mrt_free_aligned(a, w, sizeof(*w), 64);
+        mrt_free_aligned(a, w, sizeof(*w), 128);
         return MRT_ENOMEM;
     }
     rt->workload[id] = w;
@@ -123,7 +123,7 @@ void mrt_workload_detach(mrt_runtime *rt, unsigned i)
     mrt_allocator a = mrt_allocator_for_arena(mrt_shard_allocator(mrt_mesh_shard(rt->mesh, i))->arena);
     mrt_free(&a, w->next_seq, sizeof(uint64_t) * w->n);
     mrt_free(&a, w->expect, sizeof(uint64_t) * w->n);
-    mrt_free_aligned(&a, w, sizeof(*w), 64);
+    mrt_free_aligned(&a, w, sizeof(*w), 128);
     rt->workload[i] = NULL;
 }
 

@@ -8,6 +8,43 @@
 
 #define RING_NAME "mrt"
 
+/*
+ * A 32-byte message travels as two 16-byte ring elements. DPDK copies
+ * 16-byte elements with 32-byte memcpys but 32-byte elements one 32-bit
+ * word at a time (it cannot prove the tables do not alias): measured with
+ * meshrt-bench ring, the same 32 bytes move several times faster this way.
+ * Producers enqueue whole messages only (bulk, even element counts) and
+ * consumers dequeue even counts, so a message is never split.
+ */
+#define ELEM_SIZE 16u
+#define ELEMS_PER_MSG (sizeof(mrt_msg) / ELEM_SIZE)
+_Static_assert(sizeof(mrt_msg) == 2 * ELEM_SIZE, "a message is two ring elements");
+
+/* Single producer: enqueue up to n whole messages, return how many went. */
+static inline unsigned ring_put_sp(struct rte_ring *r, const mrt_msg *m, unsigned n)
+{
+    unsigned free_space;
+    if (rte_ring_sp_enqueue_bulk_elem(r, m, ELEM_SIZE, n * ELEMS_PER_MSG, &free_space))
+        return n;
+    unsigned fit = free_space / ELEMS_PER_MSG;
+    if (fit == 0)
+        return 0;
+    return rte_ring_sp_enqueue_bulk_elem(r, m, ELEM_SIZE, fit * ELEMS_PER_MSG, NULL) ? fit : 0;
+}
+
+/* Multi producer: one whole message or nothing. */
+static inline bool ring_put_mp(struct rte_ring *r, const mrt_msg *m)
+{
+    return rte_ring_mp_enqueue_bulk_elem(r, m, ELEM_SIZE, ELEMS_PER_MSG, NULL) != 0;
+}
+
+/* Single consumer: up to max whole messages. */
+static inline unsigned ring_get_sc(struct rte_ring *r, mrt_msg *buf, unsigned max)
+{
+    return rte_ring_sc_dequeue_burst_elem(r, buf, ELEM_SIZE, max * ELEMS_PER_MSG, NULL) /
+           ELEMS_PER_MSG;
+}
+
 const char *mrt_shard_strerror(int status)
 {
     switch (status) {
@@ -96,7 +133,7 @@ int mrt_mesh_create(const mrt_mesh_config *cfg, mrt_mesh **out)
     uint64_t tsc0 = mrt_rdtsc();
     double ns_per_cycle = 1e9 / (double)mrt_tsc_hz();
     for (unsigned i = 0; i < cfg->shards; i++) {
-        mrt_shard *s = mrt_alloc_aligned(NULL, sizeof(*s), MRT_CACHELINE);
+        mrt_shard *s = mrt_alloc_aligned(NULL, sizeof(*s), MRT_NO_SHARE);
         if (s == NULL) {
             mrt_mesh_destroy(m);
             return MRT_ENOMEM;
@@ -153,7 +190,7 @@ void mrt_mesh_destroy(mrt_mesh *m)
             continue;
         mrt_perf_close(&s->perf);
         shard_free_local(s);
-        mrt_free_aligned(NULL, s, sizeof(*s), MRT_CACHELINE);
+        mrt_free_aligned(NULL, s, sizeof(*s), MRT_NO_SHARE);
     }
     mrt_free(NULL, m->shards, sizeof(*m->shards) * m->cfg.shards);
     mrt_free(NULL, m, sizeof(*m));
@@ -172,7 +209,8 @@ mrt_shard *mrt_mesh_shard(mrt_mesh *m, unsigned i)
 static struct rte_ring *ring_new(const mrt_allocator *a, unsigned count, unsigned flags,
                                  size_t *bytes)
 {
-    ssize_t sz = rte_ring_get_memsize_elem(sizeof(mrt_msg), count);
+    count *= ELEMS_PER_MSG; /* capacity: count - 1 messages */
+    ssize_t sz = rte_ring_get_memsize_elem(ELEM_SIZE, count);
     if (sz < 0)
         return NULL;
     *bytes = (size_t)sz;
@@ -282,12 +320,12 @@ static bool flush_dst(mrt_shard *s, unsigned dst)
 {
     mrt_outq *q = &s->out[dst];
     uint32_t mask = s->outq_cap - 1;
+    q->fresh = 0;
     while (q->count > 0) {
         uint32_t n = q->count;
         if (q->head + n > s->outq_cap)
             n = s->outq_cap - q->head; /* contiguous part first */
-        unsigned k = rte_ring_sp_enqueue_burst_elem(q->ring, &q->buf[q->head], sizeof(mrt_msg),
-                                                    n, NULL);
+        unsigned k = ring_put_sp(q->ring, &q->buf[q->head], n);
         q->head = (q->head + k) & mask;
         q->count -= k;
         if (k < n) {
@@ -328,12 +366,14 @@ int mrt_shard_send(mrt_shard *s, unsigned dst, const mrt_msg *m)
     *slot = *m;
     slot->src = (uint16_t)s->id;
     q->count++;
+    q->fresh++;
     s->st.sent++;
     if (!q->dirty) {
         q->dirty = 1;
         s->dirty[s->ndirty++] = dst;
     }
-    if (q->count >= s->burst) {
+    /* A full burst goes at once; behind a full ring, retry once per new burst, not per message. */
+    if (q->fresh >= s->burst) {
         publish_sent(s);
         flush_dst(s, dst);
     }
@@ -372,7 +412,7 @@ static inline void dispatch(mrt_shard *s, const mrt_msg *m)
 
 static unsigned drain_ring(mrt_shard *s, struct rte_ring *r, unsigned max, mrt_msg *buf)
 {
-    unsigned n = rte_ring_sc_dequeue_burst_elem(r, buf, sizeof(mrt_msg), max, NULL);
+    unsigned n = ring_get_sc(r, buf, max);
     for (unsigned i = 0; i < n; i++)
         dispatch(s, &buf[i]);
     return n;
@@ -405,9 +445,17 @@ static void sample_perf(mrt_shard *s)
 unsigned mrt_shard_poll_once(mrt_shard *s)
 {
     mrt_mesh *mesh = s->mesh;
-    /* The one clock read of the iteration; everything else uses now_ns. */
+    /*
+     * The one clock read of the iteration; everything else uses now_ns. It
+     * also closes the previous iteration's busy/idle accounting.
+     */
     uint64_t tsc = mrt_rdtsc();
     s->now_ns = (uint64_t)((double)(tsc - s->tsc0) * s->ns_per_cycle);
+    if (s->last_busy)
+        s->st.busy_cycles += tsc - s->last_tsc;
+    else
+        s->st.idle_cycles += tsc - s->last_tsc;
+    s->last_tsc = tsc;
 
     mrt_msg buf[MRT_MAX_BURST];
     unsigned handled = 0;
@@ -446,12 +494,7 @@ unsigned mrt_shard_poll_once(mrt_shard *s)
     mrt_shard_flush(s);
 
     s->st.iterations++;
-    uint64_t end = mrt_rdtsc();
-    if (handled || nctl)
-        s->st.busy_cycles += end - s->last_tsc;
-    else
-        s->st.idle_cycles += end - s->last_tsc;
-    s->last_tsc = end;
+    s->last_busy = handled || nctl;
 
     if (s->now_ns >= s->next_stats_ns) {
         s->next_stats_ns = s->now_ns + s->stats_interval_ns;
@@ -518,7 +561,7 @@ int mrt_mesh_inject(mrt_mesh *m, unsigned dst, const mrt_msg *msg)
         atomic_fetch_add(&m->ext_accepted, 1);
         mrt_msg copy = *msg;
         copy.src = MRT_SRC_EXTERNAL;
-        if (rte_ring_mp_enqueue_burst_elem(d->ingress, &copy, sizeof(copy), 1, NULL) != 1) {
+        if (!ring_put_mp(d->ingress, &copy)) {
             atomic_fetch_sub(&m->ext_accepted, 1);
             rc = MRT_SHARD_EFULL;
         }
@@ -538,7 +581,7 @@ int mrt_mesh_control(mrt_mesh *m, unsigned dst, const mrt_msg *msg)
     mrt_shard *d = m->shards[dst];
     if (!atomic_load_explicit(&d->ready, memory_order_acquire))
         return MRT_SHARD_ENOTREADY;
-    if (rte_ring_mp_enqueue_burst_elem(d->control, msg, sizeof(*msg), 1, NULL) != 1)
+    if (!ring_put_mp(d->control, msg))
         return MRT_SHARD_EFULL;
     return MRT_OK;
 }

@@ -11,6 +11,8 @@
 #include <stdatomic.h>
 
 #define MRT_CACHELINE 64
+/* Data written by different threads is kept this far apart (adjacent-line prefetch pairs lines). */
+#define MRT_NO_SHARE 128
 
 /* Messages bound for one destination: a FIFO whose tail is the burst being filled. */
 typedef struct mrt_outq {
@@ -18,12 +20,13 @@ typedef struct mrt_outq {
     mrt_msg *buf;           /* cap slots */
     uint32_t head;          /* index of the oldest pending message */
     uint32_t count;         /* pending messages */
+    uint32_t fresh;         /* messages added since the last flush attempt */
     uint8_t dirty;          /* listed in the shard's dirty list */
 } mrt_outq;
 
 /* Counters published once per iteration for other threads to read. */
 typedef struct mrt_shard_pub {
-    alignas(MRT_CACHELINE) _Atomic uint64_t sent;
+    alignas(MRT_NO_SHARE) _Atomic uint64_t sent;
     _Atomic uint64_t handled;
     _Atomic uint64_t handed_back[MRT_HB_REASONS];
     _Atomic uint64_t ring_full;
@@ -38,7 +41,7 @@ typedef struct mrt_shard_pub {
 
 struct mrt_shard {
     /* Read-mostly, set before the shard runs. */
-    alignas(MRT_CACHELINE) mrt_mesh *mesh;
+    alignas(MRT_NO_SHARE) mrt_mesh *mesh;
     unsigned id;
     unsigned n;                     /* shards in the mesh */
     unsigned burst;
@@ -73,7 +76,8 @@ struct mrt_shard {
     uint64_t tsc0;
     double ns_per_cycle;
     uint64_t now_ns;
-    uint64_t last_tsc;
+    uint64_t last_tsc;              /* start of the current iteration */
+    bool last_busy;                 /* the previous iteration handled something */
     uint64_t next_stats_ns;
     uint64_t stats_interval_ns;
     mrt_perf_counters perf;
@@ -88,11 +92,17 @@ struct mrt_mesh {
     mrt_mesh_config cfg;
     mrt_shard **shards;
     /* Ingress admission: see mrt_mesh_inject / mrt_mesh_request_stop. */
-    alignas(MRT_CACHELINE) _Atomic bool stop_requested;
+    alignas(MRT_NO_SHARE) _Atomic bool stop_requested;
     _Atomic uint64_t inject_inflight;
     _Atomic uint64_t ext_accepted;
-    alignas(MRT_CACHELINE) _Atomic unsigned stop_acks;
+    alignas(MRT_NO_SHARE) _Atomic unsigned stop_acks;
     _Atomic bool drained;
 };
+
+/* Whole messages waiting in a ring (each message is two 16-byte elements; see shard.c). */
+static inline unsigned mrt_ring_msgs(const struct rte_ring *r)
+{
+    return rte_ring_count(r) / (sizeof(mrt_msg) / 16);
+}
 
 #endif

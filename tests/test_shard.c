@@ -161,14 +161,14 @@ START_TEST(burst_waits_for_flush)
         ck_assert_int_eq(mrt_shard_send(a, 1, &msg), MRT_OK);
     }
     /* Below one burst nothing is on the ring until the iteration's flush. */
-    ck_assert_uint_eq(rte_ring_count(mrt_mesh_shard(m, 1)->in[0]), 0);
+    ck_assert_uint_eq(mrt_ring_msgs(mrt_mesh_shard(m, 1)->in[0]), 0);
     mrt_msg msg = data(8);
     ck_assert_int_eq(mrt_shard_send(a, 1, &msg), MRT_OK);
-    ck_assert_uint_eq(rte_ring_count(mrt_mesh_shard(m, 1)->in[0]), 8); /* a full burst goes at once */
+    ck_assert_uint_eq(mrt_ring_msgs(mrt_mesh_shard(m, 1)->in[0]), 8); /* a full burst goes at once */
     msg = data(9);
     ck_assert_int_eq(mrt_shard_send(a, 1, &msg), MRT_OK);
     mrt_shard_poll_once(a); /* end of iteration: flush */
-    ck_assert_uint_eq(rte_ring_count(mrt_mesh_shard(m, 1)->in[0]), 9);
+    ck_assert_uint_eq(mrt_ring_msgs(mrt_mesh_shard(m, 1)->in[0]), 9);
     mrt_shard_poll_once(mrt_mesh_shard(m, 1));
     ck_assert_uint_eq(r[1].count, 9);
     ck_assert_uint_eq(r[1].bad, 0);
@@ -304,7 +304,7 @@ START_TEST(stop_drains_in_flight)
     for (int k = 0; k < 10; k++) /* shard 0 runs ahead of its consumers */
         mrt_shard_poll_once(mrt_mesh_shard(m, 0));
     /* Rings and pending queues are now loaded. */
-    ck_assert_uint_gt(rte_ring_count(mrt_mesh_shard(m, 1)->in[0]), 0);
+    ck_assert_uint_gt(mrt_ring_msgs(mrt_mesh_shard(m, 1)->in[0]), 0);
     ck_assert(!mrt_mesh_try_drain(m)); /* no stop requested yet */
     mrt_mesh_request_stop(m);
     mrt_msg msg = data(1);
@@ -325,7 +325,7 @@ START_TEST(stop_drains_in_flight)
         ck_assert_uint_eq(r[i].bad, 0);
         for (unsigned s = 0; s < N; s++)
             ck_assert_uint_eq(r[i].last[s], p[s].seq[i]); /* every accepted message arrived */
-        ck_assert_uint_eq(rte_ring_count(mrt_mesh_shard(m, i)->in[0]), 0);
+        ck_assert_uint_eq(mrt_ring_msgs(mrt_mesh_shard(m, i)->in[0]), 0);
     }
     ck_assert_uint_eq(sent, got);
     ck_assert_uint_gt(got, 0);
