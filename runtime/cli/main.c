@@ -23,8 +23,9 @@ static void usage(FILE *f)
             "      per-sender order. One line per shard per second, then a summary (--json:\n"
             "      the summary as JSON on stdout, progress on stderr). --duration 0 runs until\n"
             "      SIGINT/SIGTERM, which stop gracefully (drain) in any case.\n"
-            "      Exit status 0 only when sent == received + handed back, with no ordering\n"
-            "      violation.\n"
+            "      Exit status: 0 when sent == received + handed back with no ordering\n"
+            "      violation; 1 when not; 2 for bad flags or configuration; 3 when the OS\n"
+            "      refused a CPU or memory binding (see --allow-unbound).\n"
             "topo  what hwloc found, and which shards a selection would create.\n");
 }
 
@@ -97,7 +98,7 @@ static int cmd_run(int argc, char **argv)
     if (rc != MRT_OK) {
         fprintf(stderr, "meshrt run: %s\n", err);
         mrt_runtime_destroy(rt);
-        return 2;
+        return rc == MRT_RT_EBIND ? 3 : 2;
     }
     FILE *progress = cfg.json ? stderr : stdout;
     mrt_mesh *mesh = mrt_runtime_mesh(rt);

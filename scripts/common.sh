@@ -1,0 +1,46 @@
+# Shared by scripts/run.sh and scripts/test.sh: Debian dependencies, configure, build.
+# shellcheck shell=bash
+
+MRT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+MRT_JOBS="${MRT_JOBS:-$(nproc 2>/dev/null || echo 2)}"
+
+# Everything meshrt needs, as Debian packages.
+# shellcheck disable=SC2034  # used by the scripts that source this file
+MRT_PACKAGES=(gcc make cmake pkg-config libdpdk-dev libjemalloc-dev libxxhash-dev
+              libhwloc-dev check)
+
+mrt_missing_packages() {
+    local p missing=()
+    for p in "$@"; do
+        if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+            missing+=("$p")
+        fi
+    done
+    echo "${missing[@]}"
+}
+
+# Install what is missing when root; otherwise print the exact command and fail.
+mrt_ensure_packages() {
+    local missing
+    missing="$(mrt_missing_packages "$@")"
+    [ -z "$missing" ] && return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "meshrt: missing Debian packages: $missing" >&2
+        echo "install them with:" >&2
+        echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends $missing" >&2
+        exit 1
+    fi
+    echo "meshrt: installing $missing" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+}
+
+# mrt_build DIR [cmake args...]: configure (once) and build.
+mrt_build() {
+    local dir="$1"
+    shift
+    cmake -S "$MRT_ROOT" -B "$dir" "$@" >/dev/null
+    cmake --build "$dir" -j "$MRT_JOBS"
+}
