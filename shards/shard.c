@@ -437,9 +437,18 @@ static void sample_perf(mrt_shard *s)
     mrt_perf_sample smp;
     if (mrt_perf_read(&s->perf, &smp) != MRT_OK)
         return;
+    /* Readers get whole intervals, whatever the phase of their own clock. */
+    if (s->perf_prev_ns != 0) {
+        for (unsigned i = 0; i < smp.count && i < MRT_PERF_MAX_EVENTS; i++)
+            atomic_store_explicit(&s->pub.perf[i], smp.value[i] - s->perf_prev.value[i],
+                                  memory_order_relaxed);
+        atomic_store_explicit(&s->pub.perf_interval_ns, s->now_ns - s->perf_prev_ns,
+                              memory_order_relaxed);
+    }
     atomic_store_explicit(&s->pub.perf_set, (int)smp.set, memory_order_relaxed);
-    for (unsigned i = 0; i < smp.count && i < MRT_PERF_MAX_EVENTS; i++)
-        atomic_store_explicit(&s->pub.perf[i], smp.value[i], memory_order_relaxed);
+    atomic_store_explicit(&s->pub.perf_user_only, s->perf.user_only, memory_order_relaxed);
+    s->perf_prev = smp;
+    s->perf_prev_ns = s->now_ns ? s->now_ns : 1;
 }
 
 unsigned mrt_shard_poll_once(mrt_shard *s)
@@ -459,6 +468,7 @@ unsigned mrt_shard_poll_once(mrt_shard *s)
 
     mrt_msg buf[MRT_MAX_BURST];
     unsigned handled = 0;
+    uint64_t sent_before = s->st.sent;
 
     /* Control first: it may change how the data below is treated. Not counted as data. */
     unsigned nctl = drain_ring(s, s->control, s->burst, buf);
@@ -494,7 +504,8 @@ unsigned mrt_shard_poll_once(mrt_shard *s)
     mrt_shard_flush(s);
 
     s->st.iterations++;
-    s->last_busy = handled || nctl;
+    unsigned sent = (unsigned)(s->st.sent - sent_before);
+    s->last_busy = handled || nctl || sent;
 
     if (s->now_ns >= s->next_stats_ns) {
         s->next_stats_ns = s->now_ns + s->stats_interval_ns;
@@ -506,7 +517,7 @@ unsigned mrt_shard_poll_once(mrt_shard *s)
         s->stop_acked = true;
         atomic_fetch_add_explicit(&mesh->stop_acks, 1, memory_order_acq_rel);
     }
-    return handled + nctl;
+    return handled + nctl + sent;
 }
 
 static void idle_sleep(unsigned us)
@@ -650,6 +661,8 @@ void mrt_shard_stats_read(const mrt_mesh *m, unsigned i, mrt_shard_stats *out)
     out->busy_cycles = atomic_load_explicit(&p->busy_cycles, memory_order_relaxed);
     out->idle_cycles = atomic_load_explicit(&p->idle_cycles, memory_order_relaxed);
     out->perf_set = atomic_load_explicit(&p->perf_set, memory_order_relaxed);
+    out->perf_user_only = atomic_load_explicit(&p->perf_user_only, memory_order_relaxed);
     for (unsigned k = 0; k < MRT_PERF_MAX_EVENTS && k < 4; k++)
         out->perf[k] = atomic_load_explicit(&p->perf[k], memory_order_relaxed);
+    out->perf_interval_ns = atomic_load_explicit(&p->perf_interval_ns, memory_order_relaxed);
 }

@@ -36,7 +36,9 @@ typedef struct mrt_shard_pub {
     _Atomic uint64_t busy_cycles;
     _Atomic uint64_t idle_cycles;
     _Atomic int perf_set;
+    _Atomic bool perf_user_only;
     _Atomic uint64_t perf[MRT_PERF_MAX_EVENTS];
+    _Atomic uint64_t perf_interval_ns;
 } mrt_shard_pub;
 
 struct mrt_shard {
@@ -81,6 +83,8 @@ struct mrt_shard {
     uint64_t next_stats_ns;
     uint64_t stats_interval_ns;
     mrt_perf_counters perf;
+    mrt_perf_sample perf_prev;      /* the previous sample, to publish whole-interval increments */
+    uint64_t perf_prev_ns;
 
     /* Counters: plain fields, owner only. */
     mrt_shard_stats st;

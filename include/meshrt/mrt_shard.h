@@ -163,7 +163,8 @@ void mrt_shard_flush(mrt_shard *s);
  * Run one poll iteration: update the clock, drain the control ring, drain
  * each inbound ring in bursts within the budget (round-robin start so one
  * busy peer cannot starve the others), drain the ingress ring, call the
- * tick hook, flush. Returns the number of messages handled.
+ * tick hook, flush. Returns the number of messages handled, control
+ * messages included, plus the messages sent: 0 means the iteration was idle.
  */
 unsigned mrt_shard_poll_once(mrt_shard *s);
 
@@ -220,10 +221,12 @@ typedef struct mrt_shard_stats {
     uint64_t send_refused;      /* sends refused with MRT_SHARD_EFULL */
     uint64_t injected;          /* messages accepted on this shard's ingress ring */
     uint64_t iterations;
-    uint64_t busy_cycles;       /* TSC cycles in iterations that handled something */
+    uint64_t busy_cycles;       /* TSC cycles in iterations that handled or sent something */
     uint64_t idle_cycles;       /* TSC cycles in empty iterations (sleeps included) */
     int perf_set;               /* mrt_perf_set of the live counters (see mrt_perf.h) */
-    uint64_t perf[4];           /* counter values at the last stats interval */
+    bool perf_user_only;        /* counters exclude kernel time (perf_event_paranoid) */
+    uint64_t perf[4];           /* counter increments over the last complete stats interval */
+    uint64_t perf_interval_ns;  /* length of that interval (0 before the first one completed) */
 } mrt_shard_stats;
 
 /* Published counters of shard `i` (any thread). */

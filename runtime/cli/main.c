@@ -55,14 +55,15 @@ static void print_interval(FILE *out, mrt_runtime *rt, mrt_workload_stats *prev,
         uint64_t busy = s.busy_cycles - prevs[i].busy_cycles;
         uint64_t idle = s.idle_cycles - prevs[i].idle_cycles;
         double idle_pct = busy + idle ? 100.0 * (double)idle / (double)(busy + idle) : 0;
-        fprintf(out, "shard %2u  in %10.0f/s  out %10.0f/s  ring_full %8llu  idle %5.1f%%  [%s",
+        fprintf(out, "shard %2u  in %10.0f/s  out %10.0f/s  ring_full %8llu  idle %5.1f%%  [%s%s",
                 i, in, outr, (unsigned long long)(s.ring_full - prevs[i].ring_full), idle_pct,
-                mrt_perf_set_name((mrt_perf_set)s.perf_set));
-        for (unsigned k = 0; k < MRT_PERF_MAX_EVENTS; k++) {
+                mrt_perf_set_name((mrt_perf_set)s.perf_set), s.perf_user_only ? ",user" : "");
+        /* The shard's last complete counter interval, scaled to one second. */
+        for (unsigned k = 0; s.perf_interval_ns && k < MRT_PERF_MAX_EVENTS; k++) {
             const char *name = mrt_perf_event_name((mrt_perf_set)s.perf_set, k);
             if (name == NULL)
                 break;
-            fprintf(out, " %s=%llu", name, (unsigned long long)(s.perf[k] - prevs[i].perf[k]));
+            fprintf(out, " %s/s=%.0f", name, (double)s.perf[k] * 1e9 / (double)s.perf_interval_ns);
         }
         fputs("]\n", out);
         prev[i] = w;
