@@ -1,6 +1,6 @@
 /*
- * Private helpers of daemons/: little-endian loads and stores, and the
- * unchecked chain step the host uses once it has checked for overflow.
+ * Private helpers of daemons/: little-endian loads and stores, the sink's
+ * output layout, the unchecked chain step and the inline horizon observe.
  */
 #ifndef MESHRT_DAEMONS_INTERNAL_H
 #define MESHRT_DAEMONS_INTERNAL_H
@@ -58,22 +58,68 @@ static inline uint16_t mrt_dm_load_le16(const uint8_t *p)
 }
 
 /*
- * Stamp the next link and advance; the caller has ruled out sequence
- * overflow. At genesis next_parent is 0 (set by init), so it is the parent
- * in both cases.
+ * Layout of one output in the sink (MRT_SINK_SLOT_HEADER bytes in front of
+ * the payload): 4 bytes of padding, the frame's u32 total, the 32-byte link,
+ * then the payload — so the payload is 8-byte aligned and, once stamped,
+ * payload - MRT_FRAME_HEADER_SIZE is a complete wire frame and
+ * payload - MRT_CAUSAL_LINK_SIZE starts link || payload.
  */
-static inline void mrt_dm_chain_step(mrt_causal_chain *c, uint64_t horizon, const void *payload,
-                                     size_t len, mrt_causal_link *out)
+_Static_assert(MRT_SINK_SLOT_HEADER % 8 == 0, "payloads stay 8-byte aligned");
+
+/*
+ * The next link of a chain whose head is not at UINT64_MAX. At genesis
+ * next_parent is 0 (set by init), so it is the parent in both cases.
+ */
+static inline mrt_causal_link mrt_dm_next_link(const mrt_causal_chain *c, uint64_t horizon)
 {
     mrt_causal_link l;
     l.origin_hash = c->origin_hash;
     l.horizon_encoded = horizon;
     l.sequence = c->has_head ? c->head.sequence + 1 : 0;
     l.parent_hash = c->next_parent;
+    return l;
+}
+
+/* Stamp the next link and advance; the caller has ruled out sequence overflow. */
+static inline void mrt_dm_chain_step(mrt_causal_chain *c, uint64_t horizon, const void *payload,
+                                     size_t len, mrt_causal_link *out)
+{
+    mrt_causal_link l = mrt_dm_next_link(c, horizon);
     c->next_parent = mrt_causal_parent_hash(&l, payload, len);
     c->head = l;
     c->has_head = true;
     *out = l;
+}
+
+/* Slot index in the horizon table: Fibonacci hashing of the origin. */
+static inline uint32_t mrt_dm_horizon_slot(const mrt_horizon *h, uint64_t origin)
+{
+    return (uint32_t)((origin * 0x9E3779B97F4A7C15ull) >> 32) & h->mask;
+}
+
+/*
+ * mrt_horizon_observe with the common case inline: a known, non-zero origin
+ * (one probe sequence, no hashing, no call). Anything else takes the
+ * out-of-line path.
+ */
+static inline int mrt_dm_horizon_observe(mrt_horizon *h, uint64_t origin, uint64_t seq)
+{
+    if (origin != 0) {
+        uint32_t i = mrt_dm_horizon_slot(h, origin);
+        for (;;) {
+            mrt_horizon_slot *s = &h->slots[i];
+            if (s->origin == origin) {
+                if (seq > s->seq)
+                    s->seq = seq;
+                h->logical_time += (h->logical_time != UINT64_MAX);
+                return MRT_OK;
+            }
+            if (s->origin == 0)
+                break;
+            i = (i + 1) & h->mask;
+        }
+    }
+    return mrt_horizon_observe(h, origin, seq);
 }
 
 #endif

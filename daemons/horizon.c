@@ -4,13 +4,13 @@
 #include <xxhash.h>
 
 /*
- * Slot index: Fibonacci hashing of the origin. Origins are usually XXH3
- * outputs already, but they arrive from the wire, so they are mixed; probe
- * lengths stay bounded regardless because the table is at most half full.
+ * Origins are usually XXH3 outputs already, but they arrive from the wire,
+ * so they are mixed (mrt_dm_horizon_slot); probe lengths stay bounded
+ * regardless because the table is at most half full.
  */
 static inline uint32_t slot_of(const mrt_horizon *h, uint64_t origin)
 {
-    return (uint32_t)((origin * 0x9E3779B97F4A7C15ull) >> 32) & h->mask;
+    return mrt_dm_horizon_slot(h, origin);
 }
 
 static inline void tick(mrt_horizon *h)

@@ -4,7 +4,8 @@
 int mrt_daemon_sink_init(mrt_daemon_sink *s, const mrt_allocator *alloc, uint32_t max_outputs,
                          size_t payload_bytes)
 {
-    if (s == NULL || max_outputs == 0 || max_outputs > (1u << 24))
+    if (s == NULL || max_outputs == 0 || max_outputs > (1u << 24) ||
+        payload_bytes > (size_t)UINT32_MAX)
         return MRT_EINVAL;
     memset(s, 0, sizeof *s);
     s->alloc = alloc ? *alloc : mrt_allocator_for_arena(MRT_ARENA_DEFAULT);
@@ -42,8 +43,9 @@ void mrt_daemon_sink_reset(mrt_daemon_sink *s)
     if (s->spilled > 0) {
         for (uint32_t i = 0; i < s->count; i++) {
             if (s->spill_flags[i]) {
-                size_t n = s->outputs[i].payload_len;
-                mrt_free(&s->alloc, (void *)s->outputs[i].payload, n ? n : 1);
+                const uint8_t *payload = s->outputs[i].payload;
+                mrt_free(&s->alloc, (void *)(payload - MRT_SINK_SLOT_HEADER),
+                         MRT_SINK_SLOT_HEADER + s->outputs[i].payload_len);
                 s->spill_flags[i] = 0;
             }
         }
@@ -63,34 +65,35 @@ const mrt_event *mrt_daemon_sink_outputs(const mrt_daemon_sink *s)
     return s->outputs;
 }
 
-int mrt_daemon_emit(mrt_daemon_sink *s, size_t len, void **buf)
+int mrt_daemon_emit_slow(mrt_daemon_sink *s, size_t len, void **buf)
 {
     if (s == NULL || buf == NULL)
         return MRT_EINVAL;
     if (s->count >= s->max_outputs)
         return MRT_DAEMON_ESINKFULL;
-    if (mrt_frame_size(len) == 0)
+    if (len > (size_t)MRT_FRAME_MAX_SIZE - MRT_FRAME_HEADER_SIZE)
         return MRT_DAEMON_EOVERSIZED;
-    uint8_t *p;
+    /* Each output is laid out as its wire frame: room for the header, then the payload. */
+    uint8_t *base;
+    size_t need = MRT_SINK_SLOT_HEADER + len;
     size_t off = (s->region_used + 7u) & ~(size_t)7u;
-    if (s->region != NULL && off <= s->region_size && len <= s->region_size - off) {
-        p = s->region + off;
-        s->region_used = off + len;
+    if (s->region != NULL && off <= s->region_size && need <= s->region_size - off) {
+        base = s->region + off;
+        s->region_used = off + need;
     } else {
         /* Does not fit what is left: its own buffer from the same allocator. */
-        p = mrt_alloc(&s->alloc, len ? len : 1);
-        if (p == NULL)
+        base = mrt_alloc(&s->alloc, need);
+        if (base == NULL)
             return MRT_ENOMEM;
         s->spill_flags[s->count] = 1;
         s->spilled++;
         s->spill_total++;
     }
+    /* link and timestamp are the host's to fill when it stamps the output. */
     mrt_event *ev = &s->outputs[s->count++];
-    memset(&ev->link, 0, sizeof ev->link);
-    ev->payload = p;
+    ev->payload = base + MRT_SINK_SLOT_HEADER;
     ev->payload_len = len;
-    ev->timestamp = 0;
-    *buf = p;
+    *buf = base + MRT_SINK_SLOT_HEADER;
     return MRT_OK;
 }
 

@@ -347,7 +347,7 @@ START_TEST(payload_spill)
 {
     struct echo e = { 0 };
     mrt_host_config c = config(6);
-    c.payload_bytes = 64;
+    c.payload_bytes = 100; /* each output takes 40 + len bytes of the region */
     mrt_host *h = make_host(&c, &echo_vt, &e);
     uint8_t payload[40];
     for (int i = 0; i < 40; i++)

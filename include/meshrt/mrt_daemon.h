@@ -287,6 +287,9 @@ typedef struct mrt_event {
  * emitting takes no allocation; a payload that does not fit what is left of
  * the region gets its own buffer from the same allocator ("spill"), freed on
  * reset. Overflowing the slots is MRT_DAEMON_ESINKFULL, never a silent drop.
+ * Each output takes 40 + len bytes of the region: its payload is preceded
+ * by room for the wire-frame header, which the host fills when stamping
+ * (see mrt_host_output_frame).
  * Fields are private; public for embedding.
  */
 typedef struct mrt_daemon_sink {
@@ -306,8 +309,9 @@ typedef struct mrt_daemon_sink {
 #define MRT_SINK_DEFAULT_PAYLOAD_BYTES (64u * 1024u)
 
 /*
- * Preallocate a sink (max_outputs >= 1; payload_bytes may be 0: every payload
- * then spills). MRT_EINVAL, MRT_ENOMEM.
+ * Preallocate a sink (max_outputs 1 .. 2^24; payload_bytes at most
+ * UINT32_MAX, and may be 0: every payload then spills). MRT_EINVAL,
+ * MRT_ENOMEM.
  */
 int mrt_daemon_sink_init(mrt_daemon_sink *s, const mrt_allocator *alloc, uint32_t max_outputs,
                          size_t payload_bytes);
@@ -320,13 +324,39 @@ uint32_t mrt_daemon_sink_count(const mrt_daemon_sink *s);
 /* The pending outputs, in emission order (valid until the next reset). */
 const mrt_event *mrt_daemon_sink_outputs(const mrt_daemon_sink *s);
 
+/* Bytes of the region in front of each payload: padding, then the frame header. */
+#define MRT_SINK_SLOT_HEADER (4 + MRT_FRAME_HEADER_SIZE)
+
+/* The general path of mrt_daemon_emit (errors, spills); daemons call mrt_daemon_emit. */
+int mrt_daemon_emit_slow(mrt_daemon_sink *s, size_t len, void **buf);
+
 /*
  * Emit one output whose payload the daemon writes into *buf (len bytes,
  * 8-byte aligned, valid until the sink is reset; non-NULL even for len 0).
+ * The output's link and timestamp are filled by the host when it stamps it.
  * MRT_DAEMON_ESINKFULL when every slot is used, MRT_DAEMON_EOVERSIZED when
- * len cannot be framed, MRT_ENOMEM when a spill allocation fails.
+ * len cannot be framed, MRT_ENOMEM when a spill allocation fails, MRT_EINVAL
+ * for NULL pointers. Inline because it runs once per output: the common
+ * case (a free slot, room in the region) is a bump of two counters.
  */
-int mrt_daemon_emit(mrt_daemon_sink *s, size_t len, void **buf);
+static inline int mrt_daemon_emit(mrt_daemon_sink *s, size_t len, void **buf)
+{
+    if (s != NULL && buf != NULL && s->count < s->max_outputs) {
+        size_t off = (s->region_used + 7u) & ~(size_t)7u;
+        /* region_size <= UINT32_MAX, so a payload that fits can be framed. */
+        if (off + MRT_SINK_SLOT_HEADER <= s->region_size &&
+            len <= s->region_size - off - MRT_SINK_SLOT_HEADER) {
+            uint8_t *payload = s->region + off + MRT_SINK_SLOT_HEADER;
+            mrt_event *ev = &s->outputs[s->count++];
+            s->region_used = off + MRT_SINK_SLOT_HEADER + len;
+            ev->payload = payload;
+            ev->payload_len = len;
+            *buf = payload;
+            return MRT_OK;
+        }
+    }
+    return mrt_daemon_emit_slow(s, len, buf);
+}
 /* mrt_daemon_emit followed by a copy of data[0..len). */
 int mrt_daemon_emit_copy(mrt_daemon_sink *s, const void *data, size_t len);
 
@@ -455,6 +485,15 @@ int mrt_host_deliver(mrt_host *h, const mrt_event *ev, uint64_t now);
  * a caller that needs one longer copies it (e.g. into a ring message).
  */
 const mrt_event *mrt_host_outputs(const mrt_host *h, size_t *count);
+
+/*
+ * Output i of the last deliver as a finished wire frame (u32 total || link
+ * || payload), in place: the sink keeps room for the header in front of
+ * every payload and stamping fills it, which is also what lets the parent
+ * hash run over link || payload without a copy. Valid until release.
+ * MRT_EINVAL when i is not a pending output.
+ */
+int mrt_host_output_frame(const mrt_host *h, size_t i, const uint8_t **frame, size_t *size);
 /* Release the pending outputs (O(1) unless payloads spilled). */
 void mrt_host_release_outputs(mrt_host *h);
 
