@@ -60,25 +60,28 @@ static void publish(mrt_workload *w)
     atomic_store_explicit(&w->pub.refused, w->st.refused, memory_order_relaxed);
 }
 
-/* One burst per destination per iteration, addressed round-robin. */
+/*
+ * One burst per destination per iteration, destinations taken round-robin.
+ * A destination that refuses part of its burst (backpressure) is offered the
+ * same sequence numbers again next iteration.
+ */
 static void on_tick(mrt_shard *s, bool draining, void *ctx)
 {
     mrt_workload *w = ctx;
     if (!draining) {
-        unsigned quota = w->rt->cfg.burst * w->n;
-        mrt_msg m = { .type = WL_EVENT, .src = (uint16_t)w->id };
-        for (unsigned k = 0; k < quota; k++) {
+        unsigned burst = w->rt->cfg.burst;
+        mrt_msg m[MRT_MAX_BURST];
+        for (unsigned k = 0; k < w->n; k++) {
             unsigned dst = w->rr;
-            m.w[0] = w->next_seq[dst];
-            int rc = mrt_shard_send(s, dst, &m);
-            if (rc != MRT_OK) {
-                /* Backpressure: the same sequence number is offered again next iteration. */
-                w->st.refused++;
-                break;
-            }
-            w->next_seq[dst]++;
-            w->st.sent++;
             w->rr = (dst + 1 == w->n) ? 0 : dst + 1;
+            uint64_t seq = w->next_seq[dst];
+            for (unsigned i = 0; i < burst; i++)
+                m[i] = (mrt_msg){ .type = WL_EVENT, .w = { seq + i } };
+            unsigned accepted = 0;
+            (void)mrt_shard_send_burst(s, dst, m, burst, &accepted);
+            w->next_seq[dst] = seq + accepted;
+            w->st.sent += accepted;
+            w->st.refused += burst - accepted;
         }
     }
     publish(w);

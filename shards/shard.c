@@ -345,39 +345,98 @@ static inline int connect_dst(mrt_shard *s, unsigned dst)
     return MRT_OK;
 }
 
-int mrt_shard_send(mrt_shard *s, unsigned dst, const mrt_msg *m)
+static inline void mark_dirty(mrt_shard *s, unsigned dst)
 {
-    if (dst >= s->n)
-        return MRT_SHARD_EDEST;
     mrt_outq *q = &s->out[dst];
-    if (__builtin_expect(q->ring == NULL, 0)) {
-        int rc = connect_dst(s, dst);
-        if (rc != MRT_OK)
-            return rc;
-    }
-    if (q->count == s->outq_cap) {
-        publish_sent(s);
-        if (!flush_dst(s, dst) && q->count == s->outq_cap) {
-            s->st.send_refused++;
-            return MRT_SHARD_EFULL;
-        }
-    }
-    mrt_msg *slot = &q->buf[(q->head + q->count) & (s->outq_cap - 1)];
-    *slot = *m;
-    slot->src = (uint16_t)s->id;
-    q->count++;
-    q->fresh++;
-    s->st.sent++;
     if (!q->dirty) {
         q->dirty = 1;
         s->dirty[s->ndirty++] = dst;
     }
-    /* A full burst goes at once; behind a full ring, retry once per new burst, not per message. */
-    if (q->fresh >= s->burst) {
+}
+
+/* Room in dst's FIFO, trying a flush first when it is full. */
+static inline uint32_t outq_room(mrt_shard *s, unsigned dst)
+{
+    mrt_outq *q = &s->out[dst];
+    if (q->count == s->outq_cap) {
         publish_sent(s);
         flush_dst(s, dst);
     }
+    return s->outq_cap - q->count;
+}
+
+/* A full burst goes at once; behind a full ring, retry once per new burst, not per message. */
+static inline void maybe_flush(mrt_shard *s, unsigned dst)
+{
+    if (s->out[dst].fresh >= s->burst) {
+        publish_sent(s);
+        flush_dst(s, dst);
+    }
+}
+
+static inline int check_dst(mrt_shard *s, unsigned dst)
+{
+    if (dst >= s->n)
+        return MRT_SHARD_EDEST;
+    if (__builtin_expect(s->out[dst].ring == NULL, 0))
+        return connect_dst(s, dst);
     return MRT_OK;
+}
+
+/*
+ * The message is copied as it is: `src` is stamped by the receiver from the
+ * ring it arrived on (a narrow store here, right before the burst's copy to
+ * the ring, would defeat store-to-load forwarding).
+ */
+int mrt_shard_send(mrt_shard *s, unsigned dst, const mrt_msg *m)
+{
+    int rc = check_dst(s, dst);
+    if (rc != MRT_OK)
+        return rc;
+    if (outq_room(s, dst) == 0) {
+        s->st.send_refused++;
+        return MRT_SHARD_EFULL;
+    }
+    mrt_outq *q = &s->out[dst];
+    q->buf[(q->head + q->count) & (s->outq_cap - 1)] = *m;
+    q->count++;
+    q->fresh++;
+    s->st.sent++;
+    mark_dirty(s, dst);
+    maybe_flush(s, dst);
+    return MRT_OK;
+}
+
+int mrt_shard_send_burst(mrt_shard *s, unsigned dst, const mrt_msg *msgs, unsigned n,
+                         unsigned *accepted)
+{
+    unsigned done = 0;
+    int rc = check_dst(s, dst);
+    while (rc == MRT_OK && done < n) {
+        uint32_t room = outq_room(s, dst);
+        if (room == 0) {
+            s->st.send_refused += n - done;
+            rc = MRT_SHARD_EFULL;
+            break;
+        }
+        mrt_outq *q = &s->out[dst];
+        uint32_t tail = (q->head + q->count) & (s->outq_cap - 1);
+        uint32_t k = n - done;
+        if (k > room)
+            k = room;
+        if (k > s->outq_cap - tail)
+            k = s->outq_cap - tail; /* up to the wrap; the loop takes the rest */
+        memcpy(&q->buf[tail], &msgs[done], k * sizeof(mrt_msg));
+        q->count += k;
+        q->fresh += k;
+        s->st.sent += k;
+        done += k;
+        mark_dirty(s, dst);
+        maybe_flush(s, dst);
+    }
+    if (accepted)
+        *accepted = done;
+    return rc;
 }
 
 void mrt_shard_flush(mrt_shard *s)
@@ -410,11 +469,15 @@ static inline void dispatch(mrt_shard *s, const mrt_msg *m)
         s->handback(s, m, MRT_HB_NO_HANDLER, s->handback_ctx);
 }
 
-static unsigned drain_ring(mrt_shard *s, struct rte_ring *r, unsigned max, mrt_msg *buf)
+/* Dequeue one burst and dispatch it; `src` is the ring's producer (MRT_SRC_EXTERNAL for MP rings). */
+static unsigned drain_ring(mrt_shard *s, struct rte_ring *r, unsigned max, mrt_msg *buf,
+                           uint16_t src)
 {
     unsigned n = ring_get_sc(r, buf, max);
-    for (unsigned i = 0; i < n; i++)
+    for (unsigned i = 0; i < n; i++) {
+        buf[i].src = src;
         dispatch(s, &buf[i]);
+    }
     return n;
 }
 
@@ -471,7 +534,7 @@ unsigned mrt_shard_poll_once(mrt_shard *s)
     uint64_t sent_before = s->st.sent;
 
     /* Control first: it may change how the data below is treated. Not counted as data. */
-    unsigned nctl = drain_ring(s, s->control, s->burst, buf);
+    unsigned nctl = drain_ring(s, s->control, s->burst, buf, MRT_SRC_EXTERNAL);
 
     /* Data: one burst per source per pass, round-robin start, within the budget. */
     unsigned start = s->rr_start;
@@ -484,14 +547,16 @@ unsigned mrt_shard_poll_once(mrt_shard *s)
             if (src >= s->n)
                 src -= s->n;
             unsigned room = s->budget - handled;
-            unsigned got = drain_ring(s, s->in[src], room < s->burst ? room : s->burst, buf);
+            unsigned got = drain_ring(s, s->in[src], room < s->burst ? room : s->burst, buf,
+                                      (uint16_t)src);
             handled += got;
             more |= (got == s->burst);
         }
     }
     unsigned room = s->budget > handled ? s->budget - handled : 0;
     if (room) {
-        unsigned got = drain_ring(s, s->ingress, room < s->burst ? room : s->burst, buf);
+        unsigned got = drain_ring(s, s->ingress, room < s->burst ? room : s->burst, buf,
+                                  MRT_SRC_EXTERNAL);
         s->st.injected += got;
         handled += got;
     }
@@ -570,9 +635,7 @@ int mrt_mesh_inject(mrt_mesh *m, unsigned dst, const mrt_msg *msg)
     } else {
         /* Counted before the enqueue so no consumer can handle an uncounted message. */
         atomic_fetch_add(&m->ext_accepted, 1);
-        mrt_msg copy = *msg;
-        copy.src = MRT_SRC_EXTERNAL;
-        if (!ring_put_mp(d->ingress, &copy)) {
+        if (!ring_put_mp(d->ingress, msg)) {
             atomic_fetch_sub(&m->ext_accepted, 1);
             rc = MRT_SHARD_EFULL;
         }

@@ -221,6 +221,44 @@ START_TEST(full_ring_loses_nothing)
 }
 END_TEST
 
+START_TEST(send_burst_in_order_with_backpressure)
+{
+    rx r[2];
+    mrt_mesh *m = make_mesh(2, 64, 8, 24, r); /* ring 63 + FIFO 32 */
+    mrt_shard *a = mrt_mesh_shard(m, 0), *b = mrt_mesh_shard(m, 1);
+    mrt_msg msgs[200];
+    for (unsigned i = 0; i < 200; i++) {
+        msgs[i] = data(i + 1);
+        msgs[i].src = 777; /* whatever the sender writes, the receiver sees the ring's source */
+    }
+    unsigned accepted = 0;
+    ck_assert_int_eq(mrt_shard_send_burst(a, 1, msgs, 200, &accepted), MRT_SHARD_EFULL);
+    ck_assert_uint_eq(accepted, 63 + 32);
+    mrt_shard_stats st;
+    mrt_shard_poll_once(a);
+    mrt_shard_stats_read(m, 0, &st);
+    ck_assert_uint_eq(st.sent, accepted);
+    ck_assert_uint_eq(st.send_refused, 200 - accepted);
+    unsigned done = accepted;
+    while (r[1].count < 200) {
+        if (done < 200) {
+            ck_assert_int_ne(mrt_shard_send_burst(a, 1, msgs + done, 200 - done, &accepted),
+                             MRT_SHARD_EDEST);
+            done += accepted;
+        }
+        mrt_shard_poll_once(a);
+        mrt_shard_poll_once(b);
+    }
+    ck_assert_uint_eq(r[1].bad, 0);
+    ck_assert_uint_eq(r[1].from[0], 200); /* src stamped from the ring: shard 0 */
+    ck_assert_uint_eq(r[1].last[0], 200);
+    ck_assert_int_eq(mrt_shard_send_burst(a, 5, msgs, 1, &accepted), MRT_SHARD_EDEST);
+    ck_assert_uint_eq(accepted, 0);
+    ck_assert_int_eq(mrt_shard_send_burst(a, 1, msgs, 0, NULL), MRT_OK);
+    mrt_mesh_destroy(m);
+}
+END_TEST
+
 START_TEST(send_errors)
 {
     rx r[2];
@@ -460,6 +498,7 @@ int main(void)
     tcase_add_test(tc, nxn_wiring);
     tcase_add_test(tc, burst_waits_for_flush);
     tcase_add_test(tc, full_ring_loses_nothing);
+    tcase_add_test(tc, send_burst_in_order_with_backpressure);
     tcase_add_test(tc, send_errors);
     tcase_add_test(tc, handback_no_handler);
     tcase_add_test(tc, stop_drains_in_flight);

@@ -47,7 +47,7 @@ const char *mrt_shard_strerror(int status);
  */
 typedef struct mrt_msg {
     uint16_t type;      /* handler index, < MRT_MSG_TYPES */
-    uint16_t src;       /* sending shard id (MRT_SRC_EXTERNAL for ingress) */
+    uint16_t src;       /* set on receipt: sending shard id, MRT_SRC_EXTERNAL for ingress and control */
     uint32_t aux;       /* free for the handler: length, flags, ... */
     uint64_t w[3];      /* payload words */
 } mrt_msg;
@@ -151,10 +151,20 @@ uint64_t mrt_shard_now(const mrt_shard *s);
  * or at the end of the poll iteration. When the ring is full, messages wait
  * in a bounded per-destination queue; when that is full too the message is
  * not accepted: MRT_SHARD_EFULL is returned and counted, and the caller
- * still owns it. The message's `src` is set to this shard's id. Never
- * allocates, never locks, never reads a clock.
+ * still owns it. The receiver sees `src` set to this shard's id (whatever
+ * the sender put there). Never allocates, never locks, never reads a clock.
  */
 int mrt_shard_send(mrt_shard *s, unsigned dst, const mrt_msg *m);
+
+/*
+ * Send n messages to `dst` in order, as one copy: the cheaper form for
+ * producers that build bursts. Returns MRT_OK when all were accepted, else
+ * the error of the first refused one (MRT_SHARD_EFULL, MRT_SHARD_EDEST,
+ * MRT_SHARD_ENOTREADY); *accepted (when non-NULL) receives how many of the
+ * first messages were accepted — the rest are still the caller's.
+ */
+int mrt_shard_send_burst(mrt_shard *s, unsigned dst, const mrt_msg *msgs, unsigned n,
+                         unsigned *accepted);
 
 /* Push every pending burst to its ring now (the poll loop does this each iteration). */
 void mrt_shard_flush(mrt_shard *s);
