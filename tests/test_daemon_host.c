@@ -248,7 +248,22 @@ START_TEST(outputs_stamped_and_chained)
                              MRT_OK);
         }
         ck_assert_mem_eq(&mrt_host_chain(h)->head, &out[2].link, sizeof out[2].link);
+        /* Each output is also a finished wire frame, in place. */
+        for (size_t i = 0; i < n; i++) {
+            const uint8_t *frame;
+            size_t size;
+            ck_assert_int_eq(mrt_host_output_frame(h, i, &frame, &size), MRT_OK);
+            mrt_frame f;
+            ck_assert_int_eq(mrt_frame_decode(frame, size, 1024, &f, NULL), MRT_OK);
+            ck_assert_mem_eq(&f.link, &out[i].link, sizeof f.link);
+            ck_assert_ptr_eq(f.payload, out[i].payload);
+            ck_assert_uint_eq(f.payload_len, out[i].payload_len);
+        }
+        const uint8_t *frame;
+        size_t size;
+        ck_assert_int_eq(mrt_host_output_frame(h, n, &frame, &size), MRT_EINVAL);
         mrt_host_release_outputs(h);
+        ck_assert_int_eq(mrt_host_output_frame(h, 0, &frame, &size), MRT_EINVAL);
     }
     mrt_host_stats s = stats(h);
     ck_assert_uint_eq(s.processed, 5);
@@ -354,15 +369,28 @@ START_TEST(payload_spill)
         payload[i] = (uint8_t)(i + 100);
     payload[0] = 3; /* three 40-byte outputs: the first fits, two spill */
     mrt_event ev = event(1, 0, payload, sizeof payload);
+    mrt_causal_chain before_round;
+    mrt_causal_chain_init(&before_round, mrt_host_origin(h));
     for (int round = 0; round < 3; round++) {
         ck_assert_int_eq(mrt_host_deliver(h, &ev, 1), MRT_OK);
         size_t n;
         const mrt_event *out = mrt_host_outputs(h, &n);
         ck_assert_uint_eq(n, 3);
+        mrt_causal_chain check = before_round;
         for (size_t i = 0; i < n; i++) {
             ck_assert_mem_eq(out[i].payload, payload, sizeof payload);
             ck_assert_uint_eq((uintptr_t)out[i].payload % 8, 0);
+            /* Spilled outputs are frames too, and chain like the others. */
+            const uint8_t *frame;
+            size_t size;
+            ck_assert_int_eq(mrt_host_output_frame(h, i, &frame, &size), MRT_OK);
+            mrt_frame f;
+            ck_assert_int_eq(mrt_frame_decode(frame, size, 1024, &f, NULL), MRT_OK);
+            ck_assert_mem_eq(&f.link, &out[i].link, sizeof f.link);
+            ck_assert_int_eq(mrt_causal_chain_accept(&check, &f.link, f.payload, f.payload_len),
+                             MRT_OK);
         }
+        before_round = *mrt_host_chain(h);
         mrt_host_release_outputs(h);
     }
     ck_assert_uint_eq(stats(h).spills, 6);
