@@ -12,7 +12,7 @@ int mrt_daemon_sink_init(mrt_daemon_sink *s, const mrt_allocator *alloc, uint32_
     s->outputs = mrt_calloc(&s->alloc, (size_t)max_outputs * sizeof *s->outputs);
     s->spill_flags = mrt_calloc(&s->alloc, max_outputs);
     if (payload_bytes > 0)
-        s->region = mrt_alloc(&s->alloc, payload_bytes);
+        s->region = mrt_alloc_aligned(&s->alloc, payload_bytes, 64);
     if (s->outputs == NULL || s->spill_flags == NULL || (payload_bytes > 0 && s->region == NULL)) {
         mrt_daemon_sink_destroy(s);
         return MRT_ENOMEM;
@@ -30,7 +30,8 @@ void mrt_daemon_sink_destroy(mrt_daemon_sink *s)
         mrt_daemon_sink_reset(s);
     mrt_free(&s->alloc, s->outputs, (size_t)s->max_outputs * sizeof *s->outputs);
     mrt_free(&s->alloc, s->spill_flags, s->max_outputs);
-    mrt_free(&s->alloc, s->region, s->region_size);
+    if (s->region != NULL)
+        mrt_free_aligned(&s->alloc, s->region, s->region_size, 64);
     s->outputs = NULL;
     s->spill_flags = NULL;
     s->region = NULL;
@@ -76,7 +77,7 @@ int mrt_daemon_emit_slow(mrt_daemon_sink *s, size_t len, void **buf)
     /* Each output is laid out as its wire frame: room for the header, then the payload. */
     uint8_t *base;
     size_t need = MRT_SINK_SLOT_HEADER + len;
-    size_t off = (s->region_used + 7u) & ~(size_t)7u;
+    size_t off = MRT_SINK_SLOT_OFFSET(s->region_used);
     if (s->region != NULL && off <= s->region_size && need <= s->region_size - off) {
         base = s->region + off;
         s->region_used = off + need;
@@ -87,7 +88,6 @@ int mrt_daemon_emit_slow(mrt_daemon_sink *s, size_t len, void **buf)
             return MRT_ENOMEM;
         s->spill_flags[s->count] = 1;
         s->spilled++;
-        s->spill_total++;
     }
     /* link and timestamp are the host's to fill when it stamps the output. */
     mrt_event *ev = &s->outputs[s->count++];

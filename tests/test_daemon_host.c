@@ -362,7 +362,8 @@ START_TEST(payload_spill)
 {
     struct echo e = { 0 };
     mrt_host_config c = config(6);
-    c.payload_bytes = 100; /* each output takes 40 + len bytes of the region */
+    /* Each output takes 40 + len bytes of the region, its link 64-byte aligned: one fits. */
+    c.payload_bytes = 140;
     mrt_host *h = make_host(&c, &echo_vt, &e);
     uint8_t payload[40];
     for (int i = 0; i < 40; i++)
@@ -748,11 +749,11 @@ START_TEST(deliver_allocates_nothing)
     struct echo e = { 0 };
     mrt_host_config c = config(16);
     c.alloc = &arena;
-    c.payload_bytes = 256;
+    c.payload_bytes = 320; /* one 200-byte output fits (56 + 40 + 200), a second does not */
     mrt_host *h = make_host(&c, &echo_vt, &e);
     uint8_t zero[1] = { 0 };
     uint8_t small[64] = { 1 };
-    uint8_t spill[200] = { 2 }; /* two 200-byte outputs: one fits 256, one spills */
+    uint8_t spill[200] = { 2 }; /* two 200-byte outputs: one fits, one spills */
     mrt_event ev0 = event(9, 0, zero, 1);
     mrt_event ev1 = event(9, 1, small, sizeof small);
     mrt_event ev2 = event(9, 2, spill, sizeof spill);

@@ -287,9 +287,10 @@ typedef struct mrt_event {
  * emitting takes no allocation; a payload that does not fit what is left of
  * the region gets its own buffer from the same allocator ("spill"), freed on
  * reset. Overflowing the slots is MRT_DAEMON_ESINKFULL, never a silent drop.
- * Each output takes 40 + len bytes of the region: its payload is preceded
- * by room for the wire-frame header, which the host fills when stamping
- * (see mrt_host_output_frame).
+ * Each output takes 40 + len bytes of the region (plus padding that puts
+ * its link on a 64-byte boundary): its payload is preceded by room for the
+ * wire-frame header, which the host fills when stamping (see
+ * mrt_host_output_frame).
  * Fields are private; public for embedding.
  */
 typedef struct mrt_daemon_sink {
@@ -300,7 +301,6 @@ typedef struct mrt_daemon_sink {
     uint32_t count;
     uint32_t max_outputs;
     uint32_t spilled;      /* outputs whose payload buffer was allocated on its own */
-    uint64_t spill_total;  /* spills since init */
     uint8_t *spill_flags;  /* per slot: 1 when its payload was allocated on its own */
     mrt_allocator alloc;
 } mrt_daemon_sink;
@@ -326,6 +326,12 @@ const mrt_event *mrt_daemon_sink_outputs(const mrt_daemon_sink *s);
 
 /* Bytes of the region in front of each payload: padding, then the frame header. */
 #define MRT_SINK_SLOT_HEADER (4 + MRT_FRAME_HEADER_SIZE)
+/*
+ * Where the next output's slot starts in the region, given the bytes used:
+ * its link (slot + 8) lands on a 64-byte boundary, so the hash over
+ * link || payload reads whole cache lines.
+ */
+#define MRT_SINK_SLOT_OFFSET(used) ((((size_t)(used) + 8u + 63u) & ~(size_t)63u) - 8u)
 
 /* The general path of mrt_daemon_emit (errors, spills); daemons call mrt_daemon_emit. */
 int mrt_daemon_emit_slow(mrt_daemon_sink *s, size_t len, void **buf);
@@ -342,7 +348,7 @@ int mrt_daemon_emit_slow(mrt_daemon_sink *s, size_t len, void **buf);
 static inline int mrt_daemon_emit(mrt_daemon_sink *s, size_t len, void **buf)
 {
     if (s != NULL && buf != NULL && s->count < s->max_outputs) {
-        size_t off = (s->region_used + 7u) & ~(size_t)7u;
+        size_t off = MRT_SINK_SLOT_OFFSET(s->region_used);
         /* region_size <= UINT32_MAX, so a payload that fits can be framed. */
         if (off + MRT_SINK_SLOT_HEADER <= s->region_size &&
             len <= s->region_size - off - MRT_SINK_SLOT_HEADER) {
@@ -418,7 +424,7 @@ typedef struct mrt_daemon {
  * ------------------------------------------------------------------------- */
 
 #define MRT_HOST_KEY_SIZE 32
-/* Default and hard limit on the daemon state a snapshot may carry. */
+/* Default for mrt_host_config.max_state: the largest daemon state a snapshot may carry. */
 #define MRT_HOST_DEFAULT_MAX_STATE (64u * 1024u * 1024u)
 
 typedef struct mrt_host_config {
@@ -433,7 +439,7 @@ typedef struct mrt_host_config {
 typedef struct mrt_host mrt_host;
 
 typedef struct mrt_host_stats {
-    uint64_t processed;   /* process calls that returned MRT_OK */
+    uint64_t processed;   /* process calls that returned MRT_OK (even if stamping then failed) */
     uint64_t emitted;     /* outputs stamped and appended to the chain */
     uint64_t errors;      /* delivers that returned an error */
     uint64_t snapshots;   /* successful mrt_host_snapshot calls */
@@ -475,7 +481,7 @@ void mrt_host_destroy(mrt_host *h);
  * MRT_DAEMON_ESEQOVERFLOW (the chain cannot take all outputs: none is
  * appended, all are dropped), MRT_ESTATE after shutdown.
  * The horizon keeps the observation even when processing fails: the event
- * was seen.
+ * was seen. h and ev must be valid (the hot path does not check them).
  */
 int mrt_host_deliver(mrt_host *h, const mrt_event *ev, uint64_t now);
 
