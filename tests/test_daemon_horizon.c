@@ -1,5 +1,6 @@
 /* Daemons: the observed horizon — map, logical time, bloom encoding, merge. */
 #include "meshrt/mrt_daemon.h"
+#include "daemons/daemon_internal.h" /* white box: the host's inline observe */
 
 #include <check.h>
 #include <stdio.h>
@@ -92,6 +93,27 @@ START_TEST(known_origin_leaves_encoding_untouched)
     ck_assert_uint_eq(mrt_horizon_encoded(&h), poison);
     ck_assert_int_eq(mrt_horizon_observe(&h, 222, 0), MRT_OK);
     ck_assert_uint_eq(mrt_horizon_encoded(&h), poison | ref_mask(222));
+    mrt_horizon_destroy(&h);
+}
+END_TEST
+
+/* The same through the inline observe the host uses on its hot path. */
+START_TEST(inline_observe_leaves_encoding_untouched)
+{
+    mrt_horizon h;
+    ck_assert_int_eq(mrt_horizon_init(&h, NULL, 8), MRT_OK);
+    ck_assert_int_eq(mrt_dm_horizon_observe(&h, 111, 1), MRT_OK);
+    ck_assert_uint_eq(mrt_horizon_encoded(&h), ref_mask(111));
+    const uint64_t poison = 0x00000000A5A50000ull;
+    h.encoded = poison;
+    ck_assert_int_eq(mrt_dm_horizon_observe(&h, 111, 70), MRT_OK);
+    ck_assert_uint_eq(mrt_horizon_encoded(&h), poison);
+    ck_assert(mrt_horizon_has_observed(&h, 111, 70));
+    ck_assert_int_eq(mrt_dm_horizon_observe(&h, 333, 2), MRT_OK);
+    ck_assert_uint_eq(mrt_horizon_encoded(&h), poison | ref_mask(333));
+    ck_assert_int_eq(mrt_dm_horizon_observe(&h, 0, 2), MRT_OK);
+    ck_assert(mrt_horizon_has_observed(&h, 0, 2));
+    ck_assert_uint_eq(mrt_horizon_logical_time(&h), 4);
     mrt_horizon_destroy(&h);
 }
 END_TEST
@@ -358,6 +380,7 @@ static Suite *suite(void)
     tcase_add_test(t, bit_positions_match_reference);
     tcase_add_test(t, encoding_is_or_of_origins);
     tcase_add_test(t, known_origin_leaves_encoding_untouched);
+    tcase_add_test(t, inline_observe_leaves_encoding_untouched);
     tcase_add_test(t, observe_tracks_highest_and_time);
     tcase_add_test(t, full_horizon_is_an_error);
     tcase_add_test(t, dense_table);
