@@ -272,11 +272,12 @@ int mrt_host_snapshot(mrt_host *h, void *buf, size_t cap, size_t *len)
         return MRT_EINVAL;
     size_t state_len = 0;
     if (h->vt->snapshot != NULL) {
+        /* Size query: an empty state answers MRT_OK with 0, any other MRT_DAEMON_ENOSPACE. */
         int rc = h->vt->snapshot(h->state, NULL, 0, &state_len);
         if (rc != MRT_OK && rc != MRT_DAEMON_ENOSPACE)
             return rc > 0 ? MRT_DAEMON_EPROCESS : rc;
-        if (rc == MRT_OK)
-            state_len = 0;
+        if (rc == MRT_OK && state_len != 0)
+            return MRT_DAEMON_EINCONSISTENT; /* claims to have written into no buffer */
     }
     if (state_len > h->max_state)
         return MRT_DAEMON_EOVERSIZED;

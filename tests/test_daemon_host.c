@@ -111,6 +111,22 @@ static const mrt_daemon_vtable counter_vt = {
     .restore = counter_restore,
 };
 
+/* liar: its snapshot breaks the protocol or fails, as told by its state. */
+static int liar_snapshot(const void *st, void *buf, size_t cap, size_t *len)
+{
+    (void)buf;
+    (void)cap;
+    int mode = *(const int *)st;
+    *len = 5;
+    return mode == 0 ? MRT_OK : mode == 1 ? MRT_EINVAL : 3;
+}
+
+static const mrt_daemon_vtable liar_vt = {
+    .name = "liar",
+    .process = echo_process,
+    .snapshot = liar_snapshot,
+};
+
 /* --- helpers ------------------------------------------------------------- */
 
 static mrt_host_config config(uint8_t key_byte)
@@ -636,6 +652,24 @@ START_TEST(restore_errors)
 }
 END_TEST
 
+START_TEST(snapshot_daemon_errors)
+{
+    int mode = 0;
+    mrt_host_config c = config(17);
+    mrt_host *h = make_host(&c, &liar_vt, &mode);
+    uint8_t buf[256];
+    size_t len;
+    /* Claims 5 bytes written into no buffer. */
+    ck_assert_int_eq(mrt_host_snapshot(h, buf, sizeof buf, &len), MRT_DAEMON_EINCONSISTENT);
+    mode = 1; /* its own error passes through */
+    ck_assert_int_eq(mrt_host_snapshot(h, buf, sizeof buf, &len), MRT_EINVAL);
+    mode = 2; /* a positive value is not a status */
+    ck_assert_int_eq(mrt_host_snapshot(h, buf, sizeof buf, &len), MRT_DAEMON_EPROCESS);
+    ck_assert_uint_eq(stats(h).snapshots, 0);
+    mrt_host_destroy(h);
+}
+END_TEST
+
 /* A chain near UINT64_MAX (forged through a snapshot) takes all outputs of a deliver or none. */
 START_TEST(host_sequence_overflow)
 {
@@ -807,6 +841,7 @@ static Suite *suite(void)
     tcase_add_test(t, snapshot_restore_genesis);
     tcase_add_test(t, snapshot_is_canonical);
     tcase_add_test(t, restore_errors);
+    tcase_add_test(t, snapshot_daemon_errors);
     tcase_add_test(t, host_sequence_overflow);
     tcase_add_test(t, control_health_saturation);
     tcase_add_test(t, create_rejects_bad_input);

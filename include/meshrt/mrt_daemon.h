@@ -577,7 +577,11 @@ int mrt_host_snapshot_decode(const void *buf, size_t len, uint32_t max_state,
  * Serialise the host (chain position, horizon, daemon state) into
  * buf[0..cap); *len receives the size (also with MRT_DAEMON_ENOSPACE, when
  * cap is too small — buf may then be NULL). Counts a snapshot on success.
- * Pending outputs are already part of the chain and are not included.
+ * Pending outputs are already part of the chain and are not included, nor
+ * are the counters (mrt_host_stats belong to this host instance).
+ * MRT_DAEMON_EOVERSIZED when the daemon's state exceeds max_state;
+ * MRT_DAEMON_EINCONSISTENT when the daemon breaks the snapshot protocol;
+ * the daemon's own error otherwise.
  */
 int mrt_host_snapshot(mrt_host *h, void *buf, size_t cap, size_t *len);
 
