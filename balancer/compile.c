@@ -100,7 +100,7 @@ typedef struct pool_plan {
     uint32_t ring_n, dir_bits, mag_m, tree_leaves;
     bool tree;
     double mean_load;
-    size_t o_members, o_alias, o_wrr, o_pts, o_rslot, o_dir, o_mag, o_byload;
+    size_t o_members, o_alias, o_wrr, o_pts, o_dir, o_mag, o_byload;
 } pool_plan;
 
 static size_t take(size_t *off, size_t bytes)
@@ -440,6 +440,7 @@ typedef struct build_tmp {
     uint64_t *h_off, *h_skip;
     uint64_t *all_pts;
     uint32_t *all_slot;
+    uint64_t *sub_pts;
     uint8_t *mark;
     load_key *lk;
     pool_plan *plan;
@@ -454,6 +455,7 @@ static void tmp_free(const mrt_allocator *a, build_tmp *t)
     mrt_free(a, t->h_skip, 0);
     mrt_free(a, t->all_pts, 0);
     mrt_free(a, t->all_slot, 0);
+    mrt_free(a, t->sub_pts, 0);
     mrt_free(a, t->mark, 0);
     mrt_free(a, t->lk, 0);
     mrt_free(a, t->plan, 0);
@@ -611,12 +613,12 @@ int mrt_lb_registry_compile(mrt_lb_registry *r, uint64_t now_ns, const mrt_alloc
         }
         if (needs_ring(strat)) {
             p->ring_n = p->n * cfg->vnodes;
+            /* about 4 points per directory bucket: the bucket is one cache line of entries */
             uint32_t bits = 0;
-            while (bits < 24 && (2ull << bits) * 4 <= p->ring_n)
+            while (bits < 24 && ((uint64_t)LB_RING_PER_BUCKET << bits) < p->ring_n)
                 bits++;
-            p->dir_bits = p->ring_n >= 8 ? bits : 0;
-            p->o_pts = take(&off, (size_t)p->ring_n * sizeof(uint64_t));
-            p->o_rslot = take(&off, (size_t)p->ring_n * sizeof(uint32_t));
+            p->dir_bits = bits;
+            p->o_pts = take(&off, ((size_t)p->ring_n + LB_RING_WINDOW) * sizeof(lb_rent));
             p->o_dir = take(&off, ((size_t)(1u << p->dir_bits) + 1) * sizeof(uint32_t));
         }
         if (needs_maglev(strat)) {
@@ -708,8 +710,10 @@ int mrt_lb_registry_compile(mrt_lb_registry *r, uint64_t now_ns, const mrt_alloc
         size_t rn = (size_t)n * cfg->vnodes;
         t.all_pts = mrt_alloc(&al, rn * sizeof(uint64_t));
         t.all_slot = mrt_alloc(&al, rn * sizeof(uint32_t));
+        t.sub_pts = npools > 1 ? mrt_alloc(&al, rn * sizeof(uint64_t)) : NULL;
         t.mark = mrt_calloc(&al, n);
-        if (t.all_pts == NULL || t.all_slot == NULL || t.mark == NULL)
+        if (t.all_pts == NULL || t.all_slot == NULL || t.mark == NULL ||
+            (npools > 1 && t.sub_pts == NULL))
             goto fail_block;
         size_t k = 0;
         for (uint32_t s = 0; s < n; s++)
@@ -770,32 +774,38 @@ int mrt_lb_registry_compile(mrt_lb_registry *r, uint64_t now_ns, const mrt_alloc
             P->wrr_len = p->wrr_len;
         }
         if (needs_ring(strat)) {
-            uint64_t *pts = (uint64_t *)(base + p->o_pts);
-            uint32_t *rs = (uint32_t *)(base + p->o_rslot);
+            lb_rent *ring = (lb_rent *)(base + p->o_pts);
             uint32_t *dir = (uint32_t *)(base + p->o_dir);
             size_t rn = (size_t)n * cfg->vnodes;
-            if (pi == 0) {
-                memcpy(pts, t.all_pts, rn * sizeof(uint64_t));
-                memcpy(rs, t.all_slot, rn * sizeof(uint32_t));
-            } else {
-                /* a sub-ring is the all-endpoint ring filtered: already sorted */
+            /* a sub-ring is the all-endpoint ring filtered: already sorted */
+            uint64_t *pts = t.all_pts;
+            if (pi != 0) {
+                pts = t.sub_pts;
                 for (uint32_t i = 0; i < p->n; i++)
                     t.mark[mem[i]] = 1;
                 size_t k = 0;
                 for (size_t i = 0; i < rn; i++)
                     if (t.mark[t.all_slot[i]]) {
                         pts[k] = t.all_pts[i];
-                        rs[k] = t.all_slot[i];
+                        ring[k].slot = t.all_slot[i];
                         k++;
                     }
                 for (uint32_t i = 0; i < p->n; i++)
                     t.mark[mem[i]] = 0;
+            } else {
+                for (size_t i = 0; i < rn; i++)
+                    ring[i].slot = t.all_slot[i];
+            }
+            for (uint32_t i = 0; i < p->ring_n; i++)
+                ring[i].mid = lb_ring_mid(pts[i], p->dir_bits);
+            for (uint32_t i = p->ring_n; i < p->ring_n + LB_RING_WINDOW; i++) {
+                ring[i].mid = UINT32_MAX;
+                ring[i].slot = 0;
             }
             build_dir(pts, p->ring_n, p->dir_bits, dir);
             P->ring_n = p->ring_n;
             P->dir_bits = p->dir_bits;
-            P->ring_pts = pts;
-            P->ring_slot = rs;
+            P->ring = ring;
             P->ring_dir = dir;
         }
         if (needs_maglev(strat)) {

@@ -72,6 +72,32 @@ typedef struct lb_alias {
     uint32_t other;         /* slot */
 } lb_alias;
 
+/*
+ * A consistent-hash ring point and its slot, packed so a lookup touches one
+ * cache line. The directory already fixes a point's top dir_bits bits, so
+ * an entry keeps the 32 bits below them: points are compared on their top
+ * dir_bits + 32 bits (>= 40), and a key equal to a point in all of those
+ * counts as at or before it.
+ */
+typedef struct lb_rent {
+    uint32_t mid;
+    uint32_t slot;
+} lb_rent;
+
+/* The 32 bits of a point (or key hash) below a directory of `bits` bits. */
+static inline uint32_t lb_ring_mid(uint64_t h, uint32_t bits)
+{
+    return (uint32_t)((h << bits) >> 32);
+}
+
+/* Entries a bucket is scanned over without branches; rings are padded by this many. */
+#ifndef LB_RING_WINDOW
+#define LB_RING_WINDOW 8
+#endif
+#ifndef LB_RING_PER_BUCKET
+#define LB_RING_PER_BUCKET 4 /* average points per directory bucket */
+#endif
+
 #define LB_POOL_TREE 0x1u
 
 /*
@@ -88,8 +114,7 @@ typedef struct lb_pool {
     const uint32_t *wrr_seq;    /* slots, one period */
     uint32_t ring_n;            /* consistent hash: points */
     uint32_t dir_bits;          /* ring directory: 2^dir_bits buckets of the hash's top bits */
-    const uint64_t *ring_pts;   /* ascending */
-    const uint32_t *ring_slot;  /* parallel to ring_pts */
+    const lb_rent *ring;        /* ascending points, each with its slot */
     const uint32_t *ring_dir;   /* 2^dir_bits + 1: first ring index of each bucket */
     uint32_t mag_m;             /* Maglev table size (prime) */
     const uint32_t *mag_slot;
@@ -186,13 +211,13 @@ struct mrt_lb_shard {
     mrt_lb_shard_stats st;
 };
 
-/* splitmix64: a PRNG step, seeded once per shard. */
+/* wyrand: one 64x64->128 multiply per step; seeded once per shard. */
 static inline uint64_t lb_rand(uint64_t *s)
 {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
+    __extension__ typedef unsigned __int128 u128;
+    *s += 0xa0761d6478bd642full;
+    u128 t = (u128)*s * (*s ^ 0xe7037ed1a0b428dbull);
+    return (uint64_t)(t >> 64) ^ (uint64_t)t;
 }
 
 /* floor(x * n / 2^64): maps a uniform 64-bit value onto [0, n) without division. */

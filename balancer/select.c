@@ -9,6 +9,10 @@
 #include <math.h>
 #include <string.h>
 
+/* The same XXH3 as libxxhash, compiled inline so an 8..32-byte key costs a few ns, not a call. */
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 #define WHY_BREAKER 1u
 #define WHY_MAXCONN 2u
 #define CH_RING_STEPS 16
@@ -399,15 +403,25 @@ static inline uint32_t pick_wrr(const mrt_lb_snapshot *S, mrt_lb_shard *sh, uint
 
 static inline uint32_t ring_find(const lb_pool *P, uint64_t h)
 {
-    uint32_t b = P->dir_bits ? (uint32_t)(h >> (64 - P->dir_bits)) : 0;
+    uint32_t bits = P->dir_bits;
+    uint32_t b = bits ? (uint32_t)(h >> (64 - bits)) : 0;
     uint32_t lo = P->ring_dir[b], hi = P->ring_dir[b + 1];
-    const uint64_t *pts = P->ring_pts;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (pts[mid] < h)
-            lo = mid + 1;
-        else
-            hi = mid;
+    uint32_t mid32 = lb_ring_mid(h, bits);
+    const lb_rent *ring = P->ring;
+    if (__builtin_expect(hi - lo <= LB_RING_WINDOW, 1)) {
+        /* Branch-free: count the bucket's entries below the key (the ring is padded). */
+        uint32_t below = 0;
+        for (uint32_t j = 0; j < LB_RING_WINDOW; j++)
+            below += (ring[lo + j].mid < mid32) & (lo + j < hi);
+        lo += below;
+    } else {
+        while (lo < hi) {
+            uint32_t m = lo + (hi - lo) / 2;
+            if (ring[m].mid < mid32)
+                lo = m + 1;
+            else
+                hi = m;
+        }
     }
     return lo == P->ring_n ? 0 : lo;
 }
@@ -416,7 +430,7 @@ static uint32_t pick_ch(const mrt_lb_snapshot *S, mrt_lb_shard *sh, const lb_poo
                         uint64_t h, uint32_t *why)
 {
     uint32_t pos = ring_find(P, h);
-    uint32_t s0 = P->ring_slot[pos];
+    uint32_t s0 = P->ring[pos].slot;
     uint32_t b = blocked(S, sh, s0);
     if (__builtin_expect(b == 0, 1))
         return s0;
@@ -426,7 +440,7 @@ static uint32_t pick_ch(const mrt_lb_snapshot *S, mrt_lb_shard *sh, const lb_poo
     for (uint32_t k = 1; k <= CH_RING_STEPS && k < P->ring_n; k++) {
         if (++pos == P->ring_n)
             pos = 0;
-        uint32_t s = P->ring_slot[pos];
+        uint32_t s = P->ring[pos].slot;
         if (s == prev)
             continue;
         prev = s;
@@ -491,21 +505,21 @@ static uint32_t pick_load(const mrt_lb_snapshot *S, mrt_lb_shard *sh, const lb_p
     return LB_NONE;
 }
 
-/* The request's hash key: routing key, then session id, then request id. */
+/* The request's hash key (XXH3-64, as lb_key_hash): routing key, then session id, then request id. */
 static inline bool request_key(const mrt_lb_request *rq, uint64_t *h)
 {
     if (rq == NULL)
         return false;
     if (rq->routing_key_len > 0 && rq->routing_key != NULL) {
-        *h = lb_key_hash(rq->routing_key, rq->routing_key_len);
+        *h = XXH3_64bits(rq->routing_key, rq->routing_key_len);
         return true;
     }
     if (rq->session_id_len > 0 && rq->session_id != NULL) {
-        *h = lb_key_hash(rq->session_id, rq->session_id_len);
+        *h = XXH3_64bits(rq->session_id, rq->session_id_len);
         return true;
     }
     if (rq->request_id_len > 0 && rq->request_id != NULL) {
-        *h = lb_key_hash(rq->request_id, rq->request_id_len);
+        *h = XXH3_64bits(rq->request_id, rq->request_id_len);
         return true;
     }
     return false;
@@ -614,38 +628,40 @@ int mrt_lb_select(const mrt_lb_snapshot *S, mrt_lb_shard *sh, const mrt_lb_reque
             goto err;
         zone = rq->zone;
     }
-    uint32_t why = 0;
-    uint8_t used;
-    uint32_t slot = LB_NONE;
+    /* The client zone's pool first; all zones when it has nothing to give (and fallback is on). */
+    uint32_t pi = col;
     uint8_t flags = 0;
     if (zone != MRT_LB_ZONE_NONE) {
         uint32_t row = zone < MRT_LB_MAX_ZONES ? S->zone_row[zone] : LB_ZROW_NONE;
-        uint32_t pz = row != LB_ZROW_NONE ? row * S->ncols + col : LB_NONE;
-        if (pz != LB_NONE && S->pools[pz].n > 0) {
-            slot = pick(S, sh, pz, rq, &why, &used);
-            if (slot == LB_NONE && !S->cfg.zone_fallback) {
-                rc = why_error(why);
-                goto err;
-            }
+        if (row != LB_ZROW_NONE && S->pools[row * S->ncols + col].n > 0) {
+            pi = row * S->ncols + col;
         } else if (!S->cfg.zone_fallback) {
             rc = S->pools[col].n == 0 ? MRT_LB_ENOTAGMATCH : MRT_LB_ENOZONE;
             goto err;
-        }
-        if (slot == LB_NONE) {
+        } else {
             flags = MRT_LB_SEL_FALLBACK;
             sh->st.zone_fallbacks++;
         }
     }
-    if (slot == LB_NONE) {
-        if (S->pools[col].n == 0) {
-            rc = MRT_LB_ENOTAGMATCH;
-            goto err;
-        }
-        slot = pick(S, sh, col, rq, &why, &used);
-        if (slot == LB_NONE) {
+    if (__builtin_expect(S->pools[pi].n == 0, 0)) {
+        rc = MRT_LB_ENOTAGMATCH;
+        goto err;
+    }
+    uint32_t why = 0;
+    uint8_t used;
+    uint32_t slot;
+    for (;;) {
+        slot = pick(S, sh, pi, rq, &why, &used);
+        if (__builtin_expect(slot != LB_NONE, 1))
+            break;
+        if (pi == col || !S->cfg.zone_fallback || S->pools[col].n == 0) {
             rc = why_error(why);
             goto err;
         }
+        /* every endpoint of the zone is blocked on this shard: all zones */
+        pi = col;
+        flags = MRT_LB_SEL_FALLBACK;
+        sh->st.zone_fallbacks++;
     }
 
     /* reserve */

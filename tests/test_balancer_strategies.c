@@ -357,6 +357,12 @@ START_TEST(hash_same_key_same_endpoint)
 }
 END_TEST
 
+static int cmp_pt(const void *a, const void *b)
+{
+    const uint64_t *x = a, *y = b;
+    return (x[0] > y[0]) - (x[0] < y[0]);
+}
+
 START_TEST(ring_is_sorted_with_parallel_slots)
 {
     fx f;
@@ -364,30 +370,34 @@ START_TEST(ring_is_sorted_with_parallel_slots)
     fx_compile(&f);
     const lb_pool *P = &f.S->pools[0];
     EQ(P->ring_n, 40 * 150);
-    uint32_t per[40] = { 0 };
-    for (uint32_t i = 0; i < P->ring_n; i++) {
-        if (i)
-            ck_assert(P->ring_pts[i - 1] <= P->ring_pts[i]);
-        ck_assert_uint_lt(P->ring_slot[i], 40);
-        per[P->ring_slot[i]]++;
-        const uint8_t *nid = f.S->node_ids + (size_t)P->ring_slot[i] * 32;
-        /* each point is one of its endpoint's 150 replica hashes */
-        bool found = false;
-        for (uint32_t v = 0; v < 150 && !found; v++)
-            found = lb_ring_point(nid, v) == P->ring_pts[i];
-        ck_assert(found);
+    /* the reference ring: every replica point of every endpoint, sorted */
+    enum { RN = 40 * 150 };
+    static uint64_t ref[RN][2];
+    for (uint32_t s = 0; s < 40; s++)
+        for (uint32_t v = 0; v < 150; v++) {
+            ref[s * 150 + v][0] = lb_ring_point(f.S->node_ids + (size_t)s * 32, v);
+            ref[s * 150 + v][1] = s;
+        }
+    qsort(ref, RN, sizeof ref[0], cmp_pt);
+    /* entries are that ring, in order, each with its slot; the directory brackets buckets */
+    uint32_t bits = P->dir_bits;
+    ck_assert_uint_gt(bits, 0);
+    for (uint32_t i = 0; i < RN; i++) {
+        EQ(P->ring[i].mid, lb_ring_mid(ref[i][0], bits));
+        EQ(P->ring[i].slot, ref[i][1]);
+        uint32_t b = (uint32_t)(ref[i][0] >> (64 - bits));
+        if (!(P->ring_dir[b] <= i && i < P->ring_dir[b + 1]))
+            ck_assert_msg(0, "entry %u outside its bucket %u", i, b);
     }
-    for (int i = 0; i < 40; i++)
-        EQ(per[i], 150);
     /* a key maps to the first point at or after its hash (wrapping) */
-    for (uint64_t k = 0; k < 2000; k++) {
+    for (uint64_t k = 0; k < 20000; k++) {
         uint64_t h = lb_key_hash(&k, sizeof k);
         uint32_t want = 0;
-        while (want < P->ring_n && P->ring_pts[want] < h)
+        while (want < RN && ref[want][0] < h)
             want++;
-        if (want == P->ring_n)
+        if (want == RN)
             want = 0;
-        EQ(pick_key(&f, k), f.S->slots[P->ring_slot[want]].id);
+        EQ(pick_key(&f, k), f.S->slots[ref[want][1]].id);
     }
     fx_free(&f);
 }

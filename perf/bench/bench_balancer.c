@@ -1,9 +1,739 @@
-/* Temporary: replaced by the balancer suite. */
+/*
+ * meshrt-bench balancer: ns per select for every strategy at N = 10, 100,
+ * 1,000, 10,000 endpoints, without and with zone preference and required
+ * tags; allocations per select; snapshot build time per N; and a naive
+ * baseline implemented here exactly as the audit (compute-audit.md #148,
+ * #150, #155, #160, #163) describes the reference code, measured in the
+ * same run, with ratios.
+ *
+ *   meshrt-bench [--json] [--reps N] [--scale X] balancer [--max-n N]
+ *
+ * "select" figures are a select alone (max_connections unlimited, so the
+ * reservations it leaves do not change what is measured); "select+complete"
+ * is the pair a request really costs. Keyed strategies (consistent hash,
+ * Maglev, adaptive) get a fresh 8-byte routing key per select, so the
+ * figure includes hashing the key and a random ring/table position.
+ */
 #include "bench.h"
+
+#include "meshrt/mrt_balancer.h"
+
+#include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <xxhash.h>
+
+#define SUITE "balancer"
+
+static const uint32_t SIZES[] = { 10, 100, 1000, 10000 };
+static int only;        /* --strategy: one strategy, -1 = all */
+static bool no_naive;   /* --no-naive: skip the baseline (quick iterations) */
+#define NSIZES (sizeof SIZES / sizeof SIZES[0])
+
+enum { V_PLAIN, V_ZONE, V_ZONE_TAGS, NVARIANTS };
+static const char *const VARIANT[NVARIANTS] = { "plain", "zone", "zone+tags" };
+
+static bool keyed(mrt_lb_strategy s)
+{
+    return s == MRT_LB_CONSISTENT_HASH || s == MRT_LB_MAGLEV || s == MRT_LB_ADAPTIVE;
+}
+
+/* Endpoint i: zone z<(i/4)%4>, tag t<i%4>, plus "gpu" when i is even. */
+static void ep_node(uint8_t id[32], uint32_t i)
+{
+    uint64_t h[4];
+    for (int k = 0; k < 4; k++)
+        h[k] = XXH3_64bits_withSeed(&i, sizeof i, (uint64_t)k);
+    memcpy(id, h, 32);
+}
+
+static const char *const ZONES[4] = { "z0", "z1", "z2", "z3" };
+static const char *const TAGS[4] = { "t0", "t1", "t2", "t3" };
+
+static int64_t ep_weight(uint32_t i)
+{
+    return 50 + 25 * (int64_t)(i % 4); /* 50, 75, 100, 125: four classes */
+}
+
+static mrt_lb_registry *make_registry(uint32_t n, uint64_t *gpu_mask, uint16_t *zone1)
+{
+    mrt_lb_config c;
+    mrt_lb_config_default(&c);
+    mrt_lb_registry *r;
+    if (mrt_lb_registry_create(NULL, &c, &r) != MRT_OK)
+        return NULL;
+    for (uint32_t i = 0; i < n; i++) {
+        mrt_lb_endpoint_spec s;
+        uint8_t id[32];
+        ep_node(id, i);
+        mrt_lb_endpoint_spec_init(&s, id);
+        const char *tags[2] = { TAGS[i % 4], "gpu" };
+        s.weight = ep_weight(i);
+        s.zone = ZONES[(i / 4) % 4];
+        s.tags = tags;
+        s.ntags = (i % 2 == 0) ? 2 : 1;
+        s.metrics.cpu = (double)(i % 10) / 20.0;
+        s.metrics.memory = 0.3;
+        if (mrt_lb_registry_add(r, &s, NULL) != MRT_OK) {
+            mrt_lb_registry_destroy(r);
+            return NULL;
+        }
+    }
+    const char *f[1] = { "gpu" };
+    if (mrt_lb_registry_declare_filter(r, f, 1, gpu_mask) != MRT_OK ||
+        mrt_lb_registry_zone(r, "z1", zone1) != MRT_OK) {
+        mrt_lb_registry_destroy(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* ------------------------------------------------------------------ ours */
+
+typedef struct lbctx {
+    const mrt_lb_snapshot *S;
+    mrt_lb_shard *sh;
+    mrt_lb_request rq;
+    uint64_t key;
+    uint64_t sink;
+    uint64_t errors;
+} lbctx;
+
+static void run_select(void *p, uint64_t iters)
+{
+    lbctx *c = p;
+    mrt_lb_selection sel;
+    uint64_t sink = 0, errors = 0;
+    for (uint64_t i = 0; i < iters; i++) {
+        c->key++;
+        if (mrt_lb_select(c->S, c->sh, &c->rq, 1, &sel) == MRT_OK)
+            sink += sel.slot;
+        else
+            errors++;
+    }
+    c->sink += sink;
+    c->errors += errors;
+}
+
+static void run_pair(void *p, uint64_t iters)
+{
+    lbctx *c = p;
+    mrt_lb_selection sel;
+    uint64_t sink = 0, errors = 0;
+    for (uint64_t i = 0; i < iters; i++) {
+        c->key++;
+        if (mrt_lb_select(c->S, c->sh, &c->rq, 1, &sel) == MRT_OK) {
+            sink += sel.slot;
+            (void)mrt_lb_complete(c->sh, &sel, true, 1000 + (c->key & 1023), 1);
+        } else {
+            errors++;
+        }
+    }
+    c->sink += sink;
+    c->errors += errors;
+}
+
+/* ------------------------------------------------------------------ naive baseline */
+
+/*
+ * The reference as the audit describes it: endpoints live in a concurrent
+ * map of individually allocated, refcounted states with atomic fields.
+ * Per select (#148) it walks every endpoint with 3-4 atomic loads, filters
+ * (available, circuit, connections, required tags by string, zone), clones
+ * each survivor (refcount increment) into a fresh growable array, plus a
+ * second array of zone matches; WRR recomputes the total weight (#160);
+ * consistent hash (#150) collects the whole ring out of its map into a
+ * fresh array, sorts it, binary-searches and scans the survivors linearly
+ * for the node id; the reservation is a CAS plus a clock read (#155, the
+ * fixed version: atomic store, Instant::now() still taken). Metrics are
+ * the fixed #149 version (one atomic pointer load, no clone).
+ */
+typedef struct nv_ep {
+    uint8_t node_id[32];
+    char zone[8];
+    char tags[2][8];
+    int ntags;
+    double weight;
+    _Atomic uint32_t refcnt;
+    _Atomic uint32_t conns;
+    _Atomic int enabled;
+    _Atomic int health;
+    _Atomic int circuit_open;
+    _Atomic uint64_t circuit_opened_at;
+    _Atomic uint64_t total_requests;
+    _Atomic uint64_t last_selected;
+    _Atomic uint64_t latency_ns;
+    _Atomic(const mrt_lb_metrics *) metrics;
+    mrt_lb_metrics m;
+} nv_ep;
+
+typedef struct nv_ring_entry {
+    uint64_t point;
+    uint8_t node_id[32];
+} nv_ring_entry;
+
+typedef struct naive {
+    nv_ep **eps;                /* map iteration order */
+    uint32_t n;
+    nv_ring_entry *ring_map;    /* the ring's map, unsorted */
+    uint32_t ring_n;
+    _Atomic uint64_t counter;
+    uint64_t rng;
+    mrt_lb_strategy strategy;
+    const char *zone;           /* request */
+    const char *tag;            /* request (one required tag) */
+    uint64_t key;
+    uint64_t sink;
+} naive;
+
+typedef struct vec {
+    nv_ep **v;
+    size_t len, cap;
+} vec;
+
+static void vec_push(vec *a, nv_ep *e)
+{
+    if (a->len == a->cap) { /* Vec growth: amortised doubling through the allocator */
+        size_t nc = a->cap ? a->cap * 2 : 4;
+        nv_ep **nv = realloc(a->v, nc * sizeof(*nv));
+        if (nv == NULL)
+            abort();
+        a->v = nv;
+        a->cap = nc;
+    }
+    atomic_fetch_add_explicit(&e->refcnt, 1, memory_order_relaxed); /* Arc::clone */
+    a->v[a->len++] = e;
+}
+
+static void vec_drop(vec *a)
+{
+    for (size_t i = 0; i < a->len; i++)
+        atomic_fetch_sub_explicit(&a->v[i]->refcnt, 1, memory_order_release);
+    free(a->v);
+}
+
+static uint64_t clock_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t nv_rand(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static int cmp_ring(const void *a, const void *b)
+{
+    uint64_t x = ((const nv_ring_entry *)a)->point, y = ((const nv_ring_entry *)b)->point;
+    return (x > y) - (x < y);
+}
+
+static double nv_load(const nv_ep *e)
+{
+    const mrt_lb_metrics *m = atomic_load_explicit(&e->metrics, memory_order_acquire);
+    return mrt_lb_load_score(m);
+}
+
+static nv_ep *nv_ch(naive *nv, nv_ep **eps, size_t len)
+{
+    uint64_t h = XXH3_64bits(&nv->key, sizeof nv->key);
+    nv_ring_entry *ring = malloc((size_t)nv->ring_n * sizeof(*ring)); /* collect */
+    if (ring == NULL)
+        abort();
+    for (uint32_t i = 0; i < nv->ring_n; i++)
+        ring[i] = nv->ring_map[i];
+    qsort(ring, nv->ring_n, sizeof(*ring), cmp_ring); /* sort per select */
+    size_t lo = 0, hi = nv->ring_n;
+    while (lo < hi) { /* partition_point */
+        size_t mid = (lo + hi) / 2;
+        if (ring[mid].point < h)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    nv_ep *found = NULL;
+    for (size_t i = 0; i < nv->ring_n && !found; i++) {
+        const nv_ring_entry *re = &ring[(lo + i) % nv->ring_n];
+        for (size_t k = 0; k < len; k++) /* endpoints.iter().find(node_id) */
+            if (memcmp(eps[k]->node_id, re->node_id, 32) == 0) {
+                found = eps[k];
+                break;
+            }
+    }
+    free(ring);
+    return found;
+}
+
+static nv_ep *nv_pick(naive *nv, nv_ep **eps, size_t len)
+{
+    uint64_t c;
+    double total, best;
+    nv_ep *b = NULL;
+    switch (nv->strategy) {
+    case MRT_LB_ROUND_ROBIN:
+        c = atomic_fetch_add_explicit(&nv->counter, 1, memory_order_relaxed);
+        return eps[c % len];
+    case MRT_LB_WEIGHTED_ROUND_ROBIN:
+    case MRT_LB_WEIGHTED_RANDOM: {
+        total = 0; /* #160: total weight recomputed per call */
+        for (size_t i = 0; i < len; i++)
+            total += eps[i]->weight;
+        double pos;
+        if (nv->strategy == MRT_LB_WEIGHTED_ROUND_ROBIN) {
+            c = atomic_fetch_add_explicit(&nv->counter, 1, memory_order_relaxed);
+            pos = fmod((double)c, total);
+        } else {
+            pos = (double)(nv_rand(&nv->rng) >> 11) * 0x1.0p-53 * total;
+        }
+        for (size_t i = 0; i < len; i++) {
+            if (pos < eps[i]->weight)
+                return eps[i];
+            pos -= eps[i]->weight;
+        }
+        return eps[len - 1];
+    }
+    case MRT_LB_RANDOM:
+        return eps[nv_rand(&nv->rng) % len];
+    case MRT_LB_POWER_OF_TWO: {
+        nv_ep *a = eps[nv_rand(&nv->rng) % len], *d = eps[nv_rand(&nv->rng) % len];
+        return atomic_load(&d->conns) < atomic_load(&a->conns) ? d : a;
+    }
+    case MRT_LB_LEAST_CONNECTIONS:
+    case MRT_LB_WEIGHTED_LEAST_CONN:
+    case MRT_LB_LEAST_LATENCY:
+    case MRT_LB_LEAST_LOAD:
+        best = INFINITY;
+        for (size_t i = 0; i < len; i++) {
+            double k;
+            if (nv->strategy == MRT_LB_LEAST_CONNECTIONS)
+                k = atomic_load(&eps[i]->conns);
+            else if (nv->strategy == MRT_LB_WEIGHTED_LEAST_CONN)
+                k = (atomic_load(&eps[i]->conns) + 1.0) / eps[i]->weight;
+            else if (nv->strategy == MRT_LB_LEAST_LATENCY)
+                k = (double)atomic_load(&eps[i]->latency_ns);
+            else
+                k = nv_load(eps[i]);
+            if (k < best) {
+                best = k;
+                b = eps[i];
+            }
+        }
+        return b;
+    case MRT_LB_CONSISTENT_HASH:
+        return nv_ch(nv, eps, len);
+    case MRT_LB_MAGLEV: /* no per-select rebuild in the reference: hash mod survivors */
+        return eps[XXH3_64bits(&nv->key, sizeof nv->key) % len];
+    case MRT_LB_ADAPTIVE: {
+        double sum = 0;
+        for (size_t i = 0; i < len; i++)
+            sum += nv_load(eps[i]);
+        if (sum / (double)len > 0.7) {
+            best = INFINITY;
+            for (size_t i = 0; i < len; i++)
+                if (atomic_load(&eps[i]->conns) < best) {
+                    best = atomic_load(&eps[i]->conns);
+                    b = eps[i];
+                }
+            return b;
+        }
+        return nv_ch(nv, eps, len);
+    }
+    default:
+        return eps[0];
+    }
+}
+
+static nv_ep *nv_select(naive *nv)
+{
+    vec avail = { 0 }, zone = { 0 };
+    for (uint32_t i = 0; i < nv->n; i++) { /* #148: full walk per event */
+        nv_ep *e = nv->eps[i];
+        if (!atomic_load_explicit(&e->enabled, memory_order_relaxed) ||
+            atomic_load_explicit(&e->health, memory_order_relaxed) > MRT_LB_DEGRADED)
+            continue;
+        if (atomic_load_explicit(&e->circuit_open, memory_order_relaxed) &&
+            clock_ns() - atomic_load(&e->circuit_opened_at) < 30000000000ull)
+            continue;
+        if (atomic_load_explicit(&e->conns, memory_order_relaxed) >= UINT32_MAX)
+            continue;
+        if (nv->tag != NULL) {
+            bool has = false;
+            for (int t = 0; t < e->ntags; t++)
+                has |= strcmp(e->tags[t], nv->tag) == 0;
+            if (!has)
+                continue;
+        }
+        if (nv->zone != NULL && strcmp(e->zone, nv->zone) == 0)
+            vec_push(&zone, e);
+        vec_push(&avail, e);
+    }
+    vec *use = zone.len > 0 ? &zone : &avail;
+    nv_ep *e = use->len ? nv_pick(nv, use->v, use->len) : NULL;
+    if (e != NULL) { /* try_record_request: CAS reservation, counters, clock stamp */
+        uint32_t cur = atomic_load(&e->conns);
+        while (!atomic_compare_exchange_weak(&e->conns, &cur, cur + 1))
+            ;
+        atomic_fetch_add_explicit(&e->total_requests, 1, memory_order_relaxed);
+        atomic_store_explicit(&e->last_selected, clock_ns(), memory_order_relaxed);
+    }
+    vec_drop(&avail);
+    vec_drop(&zone);
+    return e;
+}
+
+static void run_naive(void *p, uint64_t iters)
+{
+    naive *nv = p;
+    uint64_t sink = 0;
+    for (uint64_t i = 0; i < iters; i++) {
+        nv->key++;
+        nv_ep *e = nv_select(nv);
+        if (e != NULL) {
+            sink += e->node_id[0];
+            atomic_fetch_sub_explicit(&e->conns, 1, memory_order_relaxed); /* keep it flat */
+        }
+    }
+    nv->sink += sink;
+}
+
+static naive *naive_create(uint32_t n, uint32_t vnodes)
+{
+    naive *nv = calloc(1, sizeof(*nv));
+    if (nv == NULL)
+        return NULL;
+    nv->eps = calloc(n, sizeof(*nv->eps));
+    nv->ring_map = malloc((size_t)n * vnodes * sizeof(nv_ring_entry));
+    if (nv->eps == NULL || nv->ring_map == NULL)
+        abort();
+    nv->n = n;
+    nv->rng = 7;
+    for (uint32_t i = 0; i < n; i++) {
+        nv_ep *e = calloc(1, sizeof(*e));
+        if (e == NULL)
+            abort();
+        ep_node(e->node_id, i);
+        snprintf(e->zone, sizeof e->zone, "%s", ZONES[(i / 4) % 4]);
+        snprintf(e->tags[0], sizeof e->tags[0], "%s", TAGS[i % 4]);
+        snprintf(e->tags[1], sizeof e->tags[1], "gpu");
+        e->ntags = (i % 2 == 0) ? 2 : 1;
+        e->weight = (double)ep_weight(i);
+        atomic_init(&e->refcnt, 1);
+        atomic_init(&e->conns, 0);
+        atomic_init(&e->enabled, 1);
+        atomic_init(&e->health, MRT_LB_HEALTHY);
+        atomic_init(&e->circuit_open, 0);
+        atomic_init(&e->circuit_opened_at, 0);
+        atomic_init(&e->total_requests, 0);
+        atomic_init(&e->last_selected, 0);
+        atomic_init(&e->latency_ns, 1000 + (i * 37) % 500);
+        e->m.cpu = (double)(i % 10) / 20.0;
+        e->m.memory = 0.3;
+        atomic_init(&e->metrics, &e->m);
+        nv->eps[i] = e;
+    }
+    /* the map's iteration order is not the ring order: scatter the points */
+    uint32_t rn = n * vnodes;
+    for (uint32_t i = 0; i < n; i++)
+        for (uint32_t v = 0; v < vnodes; v++) {
+            nv_ring_entry *re = &nv->ring_map[(uint64_t)i * vnodes + v];
+            uint8_t buf[36];
+            memcpy(buf, nv->eps[i]->node_id, 32);
+            memcpy(buf + 32, &v, 4);
+            re->point = XXH3_64bits(buf, sizeof buf);
+            memcpy(re->node_id, nv->eps[i]->node_id, 32);
+        }
+    uint64_t s = 99;
+    for (uint32_t i = rn; i > 1; i--) {
+        uint32_t j = (uint32_t)(nv_rand(&s) % i);
+        nv_ring_entry t = nv->ring_map[i - 1];
+        nv->ring_map[i - 1] = nv->ring_map[j];
+        nv->ring_map[j] = t;
+    }
+    nv->ring_n = rn;
+    atomic_init(&nv->counter, 0);
+    return nv;
+}
+
+static void naive_destroy(naive *nv)
+{
+    if (nv == NULL)
+        return;
+    for (uint32_t i = 0; i < nv->n; i++)
+        free(nv->eps[i]);
+    free(nv->eps);
+    free(nv->ring_map);
+    free(nv);
+}
+
+/* ------------------------------------------------------------------ driver */
+
+typedef struct fig {
+    double ours[MRT_LB_STRATEGY_COUNT][NSIZES][NVARIANTS];
+    double pair[MRT_LB_STRATEGY_COUNT][NSIZES];
+    double naive[MRT_LB_STRATEGY_COUNT][NSIZES][NVARIANTS];
+} fig;
+
+static void params(char *buf, size_t len, uint32_t n, const char *variant, const char *extra)
+{
+    snprintf(buf, len, "{\"n\":%u,\"variant\":\"%s\"%s}", n, variant, extra ? extra : "");
+}
+
+static void set_request(mrt_lb_request *rq, int variant, uint64_t gpu, uint16_t z1, uint64_t *key,
+                        bool with_key)
+{
+    mrt_lb_request_init(rq);
+    if (variant >= V_ZONE)
+        rq->zone = z1;
+    if (variant == V_ZONE_TAGS)
+        rq->required_tags = gpu;
+    if (with_key) {
+        rq->routing_key = key;
+        rq->routing_key_len = sizeof *key;
+    }
+}
+
+static uint64_t ours_iters(const mrt_bench_opts *o, mrt_lb_strategy s, uint32_t n)
+{
+    uint64_t base = 100000;
+    if ((s == MRT_LB_LEAST_CONNECTIONS || s == MRT_LB_WEIGHTED_LEAST_CONN) && n >= 1000)
+        base = 40000;
+    return mrt_bench_iters(o, base);
+}
+
+/* Naive iterations: about 15 ms per repetition at this machine's speed. */
+static uint64_t naive_iters(const mrt_bench_opts *o, mrt_lb_strategy s, uint32_t n)
+{
+    double per; /* rough ns per select, to size the run */
+    if (s == MRT_LB_CONSISTENT_HASH || s == MRT_LB_ADAPTIVE)
+        per = (double)n * 150.0 * 60.0;
+    else
+        per = 200.0 + (double)n * 12.0;
+    double it = 15e6 / per * (o->scale > 0 ? o->scale : 1.0);
+    if (it < 2)
+        it = 2;
+    if (it > 50000)
+        it = 50000;
+    return (uint64_t)it;
+}
+
+static int bench_strategies(const mrt_bench_opts *o, uint32_t max_n, fig *F)
+{
+    char nm[96], pj[160];
+    mrt_bench_opts no = *o; /* naive: fewer repetitions, it is slow */
+    if (no.reps > 3)
+        no.reps = 3;
+    for (size_t ni = 0; ni < NSIZES; ni++) {
+        uint32_t n = SIZES[ni];
+        if (n > max_n)
+            continue;
+        uint64_t gpu;
+        uint16_t z1;
+        mrt_lb_registry *r = make_registry(n, &gpu, &z1);
+        if (r == NULL)
+            return 1;
+        naive *nv = naive_create(n, 150);
+        if (nv == NULL)
+            return 1;
+        char title[64];
+        snprintf(title, sizeof title, "balancer: N = %u (ns per op)", n);
+        mrt_bench_section(o, title);
+        for (int st = 0; st < MRT_LB_STRATEGY_COUNT; st++) {
+            if (only >= 0 && st != only)
+                continue;
+            mrt_lb_config c;
+            mrt_lb_registry_config(r, &c);
+            c.strategy = (mrt_lb_strategy)st;
+            mrt_lb_snapshot *S;
+            mrt_lb_shard *sh; /* fresh per strategy: select-only runs leave reservations */
+            if (mrt_lb_registry_set_config(r, &c) != MRT_OK ||
+                mrt_lb_registry_compile(r, 0, NULL, &S) != MRT_OK ||
+                mrt_lb_shard_create(NULL, 1234 + n, &sh) != MRT_OK ||
+                mrt_lb_shard_adopt(sh, S) != MRT_OK)
+                return 1;
+            const char *sn = mrt_lb_strategy_name((mrt_lb_strategy)st);
+            for (int v = 0; v < NVARIANTS; v++) {
+                lbctx cx = { .S = S, .sh = sh };
+                set_request(&cx.rq, v, gpu, z1, &cx.key, keyed((mrt_lb_strategy)st));
+                double ns = mrt_bench_time_ns(o, run_select, &cx, ours_iters(o, st, n));
+                double al = mrt_bench_allocs_per_op(run_select, &cx, 10000);
+                if (cx.errors)
+                    fprintf(stderr, "bench balancer: %s %s n=%u: %lu select errors\n", sn,
+                            VARIANT[v], n, (unsigned long)cx.errors);
+                F->ours[st][ni][v] = ns;
+                snprintf(nm, sizeof nm, "%s/select", sn);
+                params(pj, sizeof pj, n, VARIANT[v], NULL);
+                mrt_bench_result(o, SUITE, nm, pj, "median_ns", ns, al);
+                if (v == V_PLAIN) {
+                    /* a fresh shard state: the select-only runs left reservations behind */
+                    mrt_lb_shard *sh2;
+                    if (mrt_lb_shard_create(NULL, 99, &sh2) != MRT_OK ||
+                        mrt_lb_shard_adopt(sh2, S) != MRT_OK)
+                        return 1;
+                    lbctx px = { .S = S, .sh = sh2 };
+                    set_request(&px.rq, v, gpu, z1, &px.key, keyed((mrt_lb_strategy)st));
+                    double pns = mrt_bench_time_ns(o, run_pair, &px, ours_iters(o, st, n));
+                    double pal = mrt_bench_allocs_per_op(run_pair, &px, 10000);
+                    F->pair[st][ni] = pns;
+                    snprintf(nm, sizeof nm, "%s/select+complete", sn);
+                    mrt_bench_result(o, SUITE, nm, pj, "median_ns", pns, pal);
+                    mrt_lb_shard_destroy(sh2);
+                }
+                /* naive: every N plain; zone+tags at N = 100 */
+                F->naive[st][ni][v] = NAN;
+                if (!no_naive && (v == V_PLAIN || (v == V_ZONE_TAGS && n == 100))) {
+                    nv->strategy = (mrt_lb_strategy)st;
+                    nv->zone = v >= V_ZONE ? "z1" : NULL;
+                    nv->tag = v == V_ZONE_TAGS ? "gpu" : NULL;
+                    uint64_t it = naive_iters(o, (mrt_lb_strategy)st, n);
+                    double nns = mrt_bench_time_ns(&no, run_naive, nv, it);
+                    double nal = mrt_bench_allocs_per_op(run_naive, nv, it < 4 ? it : 4);
+                    F->naive[st][ni][v] = nns;
+                    snprintf(nm, sizeof nm, "%s/naive", sn);
+                    mrt_bench_result(o, SUITE, nm, pj, "median_ns", nns, nal);
+                    snprintf(nm, sizeof nm, "%s/%s/n=%u", sn, VARIANT[v], n);
+                    double target = 0;
+                    if (n == 100)
+                        target = 20;
+                    if (n == 1000 && st == MRT_LB_CONSISTENT_HASH)
+                        target = 1000;
+                    mrt_bench_ratio(o, SUITE, nm, "naive", "ours", nns / ns, target, true);
+                }
+            }
+            mrt_lb_shard_destroy(sh);
+            mrt_lb_snapshot_free(S);
+        }
+        naive_destroy(nv);
+        mrt_lb_registry_destroy(r);
+    }
+    return 0;
+}
+
+typedef struct buildctx {
+    mrt_lb_registry *r;
+    size_t bytes;
+} buildctx;
+
+static void run_build(void *p, uint64_t iters)
+{
+    buildctx *b = p;
+    for (uint64_t i = 0; i < iters; i++) {
+        mrt_lb_snapshot *S;
+        if (mrt_lb_registry_compile(b->r, 0, NULL, &S) != MRT_OK)
+            abort();
+        b->bytes = mrt_lb_snapshot_bytes(S);
+        mrt_lb_snapshot_free(S);
+    }
+}
+
+static int bench_build(const mrt_bench_opts *o, uint32_t max_n)
+{
+    static const mrt_lb_strategy which[] = { MRT_LB_ROUND_ROBIN, MRT_LB_WEIGHTED_ROUND_ROBIN,
+                                             MRT_LB_WEIGHTED_RANDOM, MRT_LB_LEAST_CONNECTIONS,
+                                             MRT_LB_CONSISTENT_HASH, MRT_LB_MAGLEV };
+    mrt_bench_opts bo = *o;
+    if (bo.reps > 5)
+        bo.reps = 5;
+    mrt_bench_section(o, "balancer: snapshot build (ns per compile; 1 zone x filter grid)");
+    for (size_t ni = 0; ni < NSIZES; ni++) {
+        uint32_t n = SIZES[ni];
+        if (n > max_n)
+            continue;
+        uint64_t gpu;
+        uint16_t z1;
+        mrt_lb_registry *r = make_registry(n, &gpu, &z1);
+        if (r == NULL)
+            return 1;
+        for (size_t k = 0; k < sizeof which / sizeof which[0]; k++) {
+            mrt_lb_config c;
+            mrt_lb_registry_config(r, &c);
+            c.strategy = which[k];
+            if (mrt_lb_registry_set_config(r, &c) != MRT_OK)
+                return 1;
+            buildctx b = { .r = r };
+            uint64_t it = n >= 10000 ? 1 : (n >= 1000 ? 3 : 20);
+            double ns = mrt_bench_time_ns(&bo, run_build, &b, it);
+            char nm[64], pj[128], extra[48];
+            snprintf(nm, sizeof nm, "build/%s", mrt_lb_strategy_name(which[k]));
+            snprintf(extra, sizeof extra, ",\"bytes\":%zu", b.bytes);
+            params(pj, sizeof pj, n, "4 zones, 1 filter", extra);
+            mrt_bench_result(o, SUITE, nm, pj, "median_ns", ns, -1);
+        }
+        mrt_lb_registry_destroy(r);
+    }
+    return 0;
+}
+
+static void targets(const mrt_bench_opts *o, const fig *F, uint32_t max_n)
+{
+    mrt_bench_section(o, "balancer: targets (plain variant)");
+    static const mrt_lb_strategy flat[] = { MRT_LB_ROUND_ROBIN, MRT_LB_WEIGHTED_ROUND_ROBIN,
+                                            MRT_LB_RANDOM, MRT_LB_POWER_OF_TWO, MRT_LB_MAGLEV };
+    char nm[96], num[64];
+    for (size_t k = 0; k < sizeof flat / sizeof flat[0]; k++) {
+        const char *sn = mrt_lb_strategy_name(flat[k]);
+        for (size_t ni = 0; ni < NSIZES; ni++) {
+            if (SIZES[ni] > max_n)
+                continue;
+            snprintf(nm, sizeof nm, "%s n=%u <= 15 ns", sn, SIZES[ni]);
+            snprintf(num, sizeof num, "%s/select", sn);
+            mrt_bench_ratio(o, SUITE, nm, num, "15ns", F->ours[flat[k]][ni][V_PLAIN] / 15.0, 1.0,
+                            false);
+        }
+        if (max_n >= 10000) {
+            snprintf(nm, sizeof nm, "%s flat n=10000/n=10", sn);
+            mrt_bench_ratio(o, SUITE, nm, "n=10000", "n=10",
+                            F->ours[flat[k]][3][V_PLAIN] / F->ours[flat[k]][0][V_PLAIN], 1.5,
+                            false);
+        }
+    }
+    if (max_n >= 10000)
+        mrt_bench_ratio(o, SUITE, "ch n=10000 <= 60 ns", "ch/select", "60ns",
+                        F->ours[MRT_LB_CONSISTENT_HASH][3][V_PLAIN] / 60.0, 1.0, false);
+}
+
 int mrt_bench_balancer(const mrt_bench_opts *o, int argc, char **argv)
 {
-    (void)o; (void)argc; (void)argv;
-    fprintf(stderr, "meshrt-bench: suite 'balancer' not built yet\n");
-    return 1;
+    uint32_t max_n = 10000;
+    only = -1;
+    no_naive = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--max-n") == 0 && i + 1 < argc) {
+            max_n = (uint32_t)strtoul(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--strategy") == 0 && i + 1 < argc) {
+            const char *want = argv[++i];
+            for (int s = 0; s < MRT_LB_STRATEGY_COUNT; s++)
+                if (strcmp(mrt_lb_strategy_name((mrt_lb_strategy)s), want) == 0)
+                    only = s;
+            if (only < 0) {
+                fprintf(stderr, "meshrt-bench balancer: unknown strategy '%s'\n", want);
+                return 2;
+            }
+        } else if (strcmp(argv[i], "--no-naive") == 0) {
+            no_naive = true;
+        } else {
+            fprintf(stderr,
+                    "meshrt-bench balancer: unknown option '%s' "
+                    "(--max-n N, --strategy NAME, --no-naive)\n",
+                    argv[i]);
+            return 2;
+        }
+    }
+    fig *F = calloc(1, sizeof(*F));
+    if (F == NULL)
+        return 1;
+    int rc = bench_strategies(o, max_n, F);
+    if (rc == 0)
+        rc = bench_build(o, max_n);
+    if (rc == 0)
+        targets(o, F, max_n);
+    free(F);
+    return rc;
 }
