@@ -760,6 +760,8 @@ int mrt_lb_registry_compile(mrt_lb_registry *r, uint64_t now_ns, const mrt_alloc
         uint32_t *members = (uint32_t *)(base + p->o_members);
         memcpy(members, mem, (size_t)p->n * sizeof(uint32_t));
         P->members = members;
+        if (p->n == n)
+            P->flags |= LB_POOL_ALL; /* a subset as large as the whole is the whole */
         if (needs_alias(strat)) {
             lb_alias *al_tab = (lb_alias *)(base + p->o_alias);
             if (build_alias(&al, p->n, mem, wts, al_tab) != MRT_OK)

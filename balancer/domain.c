@@ -141,6 +141,42 @@ const mrt_lb_snapshot *mrt_lb_domain_adopt(mrt_lb_domain *d, uint32_t reader)
     return rd->snap;
 }
 
+int mrt_lb_domain_sync(mrt_lb_domain *d, uint32_t reader, mrt_lb_shard *sh)
+{
+    if (d == NULL || sh == NULL || reader >= d->nreaders)
+        return MRT_LB_EINVAL;
+    lb_reader *rd = &d->readers[reader].r;
+    uint64_t e = atomic_load_explicit(&d->epoch, memory_order_seq_cst);
+    if (rd->online && e == rd->last && rd->snap == mrt_lb_shard_snapshot(sh))
+        return 0;
+    if (!rd->online) {
+        /* Nothing held: announce first so what we load next cannot be freed under us. */
+        atomic_store_explicit(&rd->seen, e, memory_order_seq_cst);
+        rd->online = true;
+        rd->last = e;
+        rd->snap = NULL;
+    }
+    /* Covered by our announcement (the previous one, or the one just made). */
+    const mrt_lb_snapshot *p = atomic_load_explicit(&d->current, memory_order_seq_cst);
+    int switched = 0;
+    if (p != NULL && p != mrt_lb_shard_snapshot(sh)) {
+        int rc = mrt_lb_shard_adopt(sh, p);
+        if (rc != MRT_OK) {
+            /* Online: nothing new announced, the shard's snapshot stays alive. Coming
+             * back from offline: the shard holds nothing usable until a sync succeeds. */
+            rd->snap = NULL;
+            return rc;
+        }
+        switched = 1;
+    }
+    rd->snap = p;
+    if (rd->last != e) {
+        atomic_store_explicit(&rd->seen, e, memory_order_seq_cst);
+        rd->last = e;
+    }
+    return switched;
+}
+
 void mrt_lb_domain_offline(mrt_lb_domain *d, uint32_t reader)
 {
     if (d == NULL || reader >= d->nreaders)

@@ -99,6 +99,7 @@ static inline uint32_t lb_ring_mid(uint64_t h, uint32_t bits)
 #endif
 
 #define LB_POOL_TREE 0x1u
+#define LB_POOL_ALL 0x2u        /* members are every slot: members[i] == i */
 
 /*
  * A pool: the available endpoints of one (zone row, filter column) pair,
@@ -163,20 +164,25 @@ struct mrt_lb_snapshot {
 
 enum { LB_BRK_CLOSED = 0, LB_BRK_HALF = 1, LB_BRK_OPEN = 2, LB_BRK_PROBING = 3 };
 
-/* Hot per-endpoint shard state: read by every select. */
-typedef struct lb_hot {
+/* What a select reads about an endpoint on this shard. */
+typedef struct lb_live {
     uint32_t inflight;
     uint8_t brk;
-    uint8_t in_list;
-    uint16_t pad;
-} lb_hot;
+    uint8_t pad[3];
+} lb_live;
 
-/* Cold per-endpoint shard state: read on complete and on breaker transitions. */
+/*
+ * The rest of an endpoint's shard state, by stable id. `parked` holds the
+ * live part while the endpoint is not in the adopted snapshot (tripped,
+ * unhealthy, removed); otherwise it lives in mrt_lb_shard.live by slot.
+ */
 typedef struct lb_cold {
     uint32_t gen;
     uint32_t fails;
     uint32_t probe_epoch;
-    uint32_t pad;
+    uint8_t in_list;
+    uint8_t pad[3];
+    lb_live parked;
     uint64_t opened_at;
     uint64_t probe_at;
     double ewma;
@@ -195,12 +201,19 @@ struct mrt_lb_shard {
     const mrt_lb_snapshot *snap;
     uint64_t rng;
     uint32_t maxc;              /* max_connections, UINT32_MAX when unlimited */
+    uint32_t nslots;            /* slots of the adopted snapshot */
+    lb_live *live;              /* by slot of the adopted snapshot */
+    uint32_t *slot_id;          /* by slot: its endpoint id (private copy) */
+    uint32_t slots_cap;
     uint32_t cap;               /* per-id arrays */
-    lb_hot *hot;
-    lb_cold *cold;
+    lb_cold *cold;              /* by id */
+    uint32_t *id_slot;          /* by id: slot in the adopted snapshot, LB_NONE */
     uint32_t *tripped;          /* ids whose breaker is OPEN or PROBING (cap entries) */
     uint32_t ntripped;
     uint64_t next_wake;         /* earliest breaker deadline among tripped */
+    uint64_t recovery_ns;       /* from the adopted snapshot's config */
+    uint32_t breaker_threshold;
+    double latency_alpha;
     uint32_t npools_cap;
     uint32_t *rr;               /* per pool */
     uint32_t *wrr;              /* per pool */

@@ -47,8 +47,10 @@ void mrt_lb_shard_destroy(mrt_lb_shard *sh)
     if (sh == NULL)
         return;
     mrt_allocator a = sh->alloc;
-    mrt_free(&a, sh->hot, (size_t)sh->cap * sizeof(lb_hot));
+    mrt_free(&a, sh->live, (size_t)sh->slots_cap * sizeof(lb_live));
+    mrt_free(&a, sh->slot_id, (size_t)sh->slots_cap * sizeof(uint32_t));
     mrt_free(&a, sh->cold, (size_t)sh->cap * sizeof(lb_cold));
+    mrt_free(&a, sh->id_slot, (size_t)sh->cap * sizeof(uint32_t));
     mrt_free(&a, sh->tripped, (size_t)sh->cap * sizeof(uint32_t));
     mrt_free(&a, sh->rr, (size_t)sh->npools_cap * sizeof(uint32_t));
     mrt_free(&a, sh->wrr, (size_t)sh->npools_cap * sizeof(uint32_t));
@@ -61,12 +63,18 @@ const mrt_lb_snapshot *mrt_lb_shard_snapshot(const mrt_lb_shard *sh)
     return sh ? sh->snap : NULL;
 }
 
+/* An endpoint's live state: by slot while it is in the adopted snapshot, else parked by id. */
+static inline lb_live *live_of(mrt_lb_shard *sh, uint32_t id)
+{
+    uint32_t s = sh->id_slot[id];
+    return s != LB_NONE ? &sh->live[s] : &sh->cold[id].parked;
+}
+
 /* ------------------------------------------------------------------ least-* trees */
 
 static inline double tree_key(const mrt_lb_snapshot *S, const mrt_lb_shard *sh, uint32_t slot)
 {
-    uint32_t id = S->slots[slot].id;
-    const lb_hot *h = &sh->hot[id];
+    const lb_live *h = &sh->live[slot];
     if (h->brk >= LB_BRK_OPEN)
         return INFINITY;
     if (h->inflight >= sh->maxc)
@@ -75,7 +83,7 @@ static inline double tree_key(const mrt_lb_snapshot *S, const mrt_lb_shard *sh, 
     case MRT_LB_WEIGHTED_LEAST_CONN:
         return ((double)h->inflight + 1.0) / (double)S->weights[slot];
     case MRT_LB_LEAST_LATENCY:
-        return sh->cold[id].ewma;
+        return sh->cold[sh->slot_id[slot]].ewma;
     default: /* least connections, adaptive */
         return (double)h->inflight;
     }
@@ -113,9 +121,9 @@ static void tree_update_slot(const mrt_lb_snapshot *S, mrt_lb_shard *sh, uint32_
 static void tree_update_id(mrt_lb_shard *sh, uint32_t id)
 {
     const mrt_lb_snapshot *S = sh->snap;
-    if (S == NULL || S->tree_nodes == 0 || id >= S->id_cap)
+    if (S == NULL || S->tree_nodes == 0)
         return;
-    uint32_t slot = S->id_to_slot[id];
+    uint32_t slot = sh->id_slot[id];
     if (slot != LB_NONE)
         tree_update_slot(S, sh, slot);
 }
@@ -146,9 +154,9 @@ static void tree_build(const mrt_lb_snapshot *S, mrt_lb_shard *sh)
 
 static void add_tripped(mrt_lb_shard *sh, uint32_t id, uint64_t deadline)
 {
-    lb_hot *h = &sh->hot[id];
-    if (!h->in_list) {
-        h->in_list = 1;
+    lb_cold *c = &sh->cold[id];
+    if (!c->in_list) {
+        c->in_list = 1;
         sh->tripped[sh->ntripped++] = id;
     }
     if (deadline < sh->next_wake)
@@ -169,12 +177,12 @@ static void push_report(mrt_lb_shard *sh, uint32_t id, uint64_t now)
     sh->rep_count++;
 }
 
-static void open_breaker(mrt_lb_shard *sh, uint32_t id, uint64_t now)
+static void open_breaker(mrt_lb_shard *sh, lb_live *l, uint32_t id, uint64_t now)
 {
-    sh->hot[id].brk = LB_BRK_OPEN;
+    l->brk = LB_BRK_OPEN;
     sh->cold[id].opened_at = now;
     sh->st.breaker_opens++;
-    add_tripped(sh, id, sat_add(now, sh->snap->cfg.recovery_ns));
+    add_tripped(sh, id, sat_add(now, sh->recovery_ns));
     push_report(sh, id, now);
 }
 
@@ -186,19 +194,19 @@ static void open_breaker(mrt_lb_shard *sh, uint32_t id, uint64_t now)
  */
 static void wake(mrt_lb_shard *sh, uint64_t now)
 {
-    uint64_t rec = sh->snap->cfg.recovery_ns;
+    uint64_t rec = sh->recovery_ns;
     uint64_t next = UINT64_MAX;
     uint32_t keep = 0;
     for (uint32_t j = 0; j < sh->ntripped; j++) {
         uint32_t id = sh->tripped[j];
-        lb_hot *h = &sh->hot[id];
+        lb_live *h = live_of(sh, id);
         lb_cold *c = &sh->cold[id];
         uint64_t deadline;
         if (h->brk == LB_BRK_OPEN) {
             deadline = sat_add(c->opened_at, rec);
             if (now >= deadline) {
                 h->brk = LB_BRK_HALF;
-                h->in_list = 0;
+                c->in_list = 0;
                 tree_update_id(sh, id);
                 continue;
             }
@@ -206,7 +214,7 @@ static void wake(mrt_lb_shard *sh, uint64_t now)
             deadline = sat_add(c->probe_at, rec);
             if (now >= deadline) {
                 h->brk = LB_BRK_HALF;
-                h->in_list = 0;
+                c->in_list = 0;
                 c->probe_epoch++;
                 if (h->inflight > 0)
                     h->inflight--;
@@ -217,7 +225,7 @@ static void wake(mrt_lb_shard *sh, uint64_t now)
                 continue;
             }
         } else {
-            h->in_list = 0;
+            c->in_list = 0;
             continue;
         }
         sh->tripped[keep++] = id;
@@ -246,19 +254,33 @@ int mrt_lb_shard_adopt(mrt_lb_shard *sh, const mrt_lb_snapshot *S)
     if (sh == NULL || S == NULL || S->magic != LB_MAGIC)
         return MRT_LB_EINVAL;
     const mrt_allocator *a = &sh->alloc;
-    /* Grow first; every array keeps its contents, so a failure changes nothing visible. */
+    /*
+     * Grow first. Every array keeps its contents (and id_slot's new entries
+     * name ids nobody has), so a failure changes nothing a select can see.
+     * The previous snapshot is not read: it may already be gone.
+     */
     if (S->id_cap > sh->cap) {
         uint32_t ncap = sh->cap ? sh->cap : 16;
         while (ncap < S->id_cap)
             ncap *= 2;
-        if (grow(a, (void **)&sh->hot, (size_t)sh->cap * sizeof(lb_hot),
-                 (size_t)ncap * sizeof(lb_hot)) != MRT_OK ||
-            grow(a, (void **)&sh->cold, (size_t)sh->cap * sizeof(lb_cold),
+        if (grow(a, (void **)&sh->cold, (size_t)sh->cap * sizeof(lb_cold),
                  (size_t)ncap * sizeof(lb_cold)) != MRT_OK ||
             grow(a, (void **)&sh->tripped, (size_t)sh->cap * sizeof(uint32_t),
+                 (size_t)ncap * sizeof(uint32_t)) != MRT_OK ||
+            grow(a, (void **)&sh->id_slot, (size_t)sh->cap * sizeof(uint32_t),
                  (size_t)ncap * sizeof(uint32_t)) != MRT_OK)
             return MRT_LB_ENOMEM;
+        for (uint32_t id = sh->cap; id < ncap; id++)
+            sh->id_slot[id] = LB_NONE;
         sh->cap = ncap;
+    }
+    if (S->n > sh->slots_cap) {
+        if (grow(a, (void **)&sh->live, (size_t)sh->slots_cap * sizeof(lb_live),
+                 (size_t)S->n * sizeof(lb_live)) != MRT_OK ||
+            grow(a, (void **)&sh->slot_id, (size_t)sh->slots_cap * sizeof(uint32_t),
+                 (size_t)S->n * sizeof(uint32_t)) != MRT_OK)
+            return MRT_LB_ENOMEM;
+        sh->slots_cap = S->n;
     }
     if (S->npools > sh->npools_cap) {
         if (grow(a, (void **)&sh->rr, (size_t)sh->npools_cap * sizeof(uint32_t),
@@ -275,21 +297,32 @@ int mrt_lb_shard_adopt(mrt_lb_shard *sh, const mrt_lb_snapshot *S)
         sh->tree_cap = S->tree_nodes;
     }
 
-    /* Re-key: an id now held by another generation starts fresh. */
+    /* Park the live state of the old slots under their ids ... */
+    for (uint32_t s = 0; s < sh->nslots; s++) {
+        uint32_t id = sh->slot_id[s];
+        sh->cold[id].parked = sh->live[s];
+        sh->id_slot[id] = LB_NONE;
+    }
+    /* ... and unpark it at the new ones; an id now held by another generation starts fresh. */
     for (uint32_t s = 0; s < S->n; s++) {
         uint32_t id = S->slots[s].id;
         lb_cold *c = &sh->cold[id];
-        if (c->gen == S->slots[s].gen)
-            continue;
-        lb_hot *h = &sh->hot[id];
-        uint8_t in_list = h->in_list;
-        memset(h, 0, sizeof(*h));
-        h->in_list = in_list;
-        memset(c, 0, sizeof(*c));
-        c->gen = S->slots[s].gen;
+        if (c->gen != S->slots[s].gen) {
+            uint8_t in_list = c->in_list;
+            memset(c, 0, sizeof(*c));
+            c->in_list = in_list;
+            c->gen = S->slots[s].gen;
+        }
+        sh->live[s] = c->parked;
+        sh->slot_id[s] = id;
+        sh->id_slot[id] = s;
     }
+    sh->nslots = S->n;
     sh->snap = S;
     sh->maxc = S->cfg.max_connections ? S->cfg.max_connections : UINT32_MAX;
+    sh->recovery_ns = S->cfg.recovery_ns;
+    sh->breaker_threshold = S->cfg.breaker_threshold;
+    sh->latency_alpha = S->cfg.latency_alpha;
     /* Start cursors at random offsets so shards do not march in lockstep. */
     for (uint32_t pi = 0; pi < S->npools; pi++) {
         const lb_pool *P = &S->pools[pi];
@@ -311,7 +344,8 @@ int mrt_lb_shard_adopt(mrt_lb_shard *sh, const mrt_lb_snapshot *S)
 /* 0 when slot can take a request on this shard, else WHY_*. */
 static inline uint32_t blocked(const mrt_lb_snapshot *S, const mrt_lb_shard *sh, uint32_t slot)
 {
-    const lb_hot *h = &sh->hot[S->slots[slot].id];
+    (void)S;
+    const lb_live *h = &sh->live[slot];
     if (h->brk >= LB_BRK_OPEN)
         return WHY_BREAKER;
     if (h->inflight >= sh->maxc)
@@ -322,6 +356,8 @@ static inline uint32_t blocked(const mrt_lb_snapshot *S, const mrt_lb_shard *sh,
 /* Position of `slot` among the pool's (ascending) members. */
 static uint32_t member_index(const lb_pool *P, uint32_t slot)
 {
+    if (P->flags & LB_POOL_ALL)
+        return slot;
     uint32_t lo = 0, hi = P->n;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
@@ -459,17 +495,18 @@ static uint32_t pick_p2c(const mrt_lb_snapshot *S, mrt_lb_shard *sh, const lb_po
 {
     uint32_t n = P->n;
     uint64_t r = lb_rand(&sh->rng);
+    bool all = (P->flags & LB_POOL_ALL) != 0;
     uint32_t i1 = (uint32_t)(((r >> 32) * n) >> 32);
-    uint32_t s1 = P->members[i1];
+    uint32_t s1 = all ? i1 : P->members[i1];
     if (n == 1)
         return check_or_walk(S, sh, P, s1, why);
     uint32_t i2 = (uint32_t)(((r & 0xffffffffu) * (n - 1)) >> 32);
     if (i2 >= i1)
         i2++;
-    uint32_t s2 = P->members[i2];
+    uint32_t s2 = all ? i2 : P->members[i2];
     uint32_t b1 = blocked(S, sh, s1), b2 = blocked(S, sh, s2);
     if (__builtin_expect((b1 | b2) == 0, 1))
-        return sh->hot[S->slots[s2].id].inflight < sh->hot[S->slots[s1].id].inflight ? s2 : s1;
+        return sh->live[s2].inflight < sh->live[s1].inflight ? s2 : s1;
     if (b1 == 0)
         return s1;
     if (b2 == 0)
@@ -538,8 +575,10 @@ static inline uint32_t pick(const mrt_lb_snapshot *S, mrt_lb_shard *sh, uint32_t
         return pick_rr(S, sh, pi, P, why);
     case MRT_LB_WEIGHTED_ROUND_ROBIN:
         return pick_wrr(S, sh, pi, P, why);
-    case MRT_LB_RANDOM:
-        return check_or_walk(S, sh, P, P->members[lb_reduce(lb_rand(&sh->rng), P->n)], why);
+    case MRT_LB_RANDOM: {
+        uint32_t i = lb_reduce(lb_rand(&sh->rng), P->n);
+        return check_or_walk(S, sh, P, (P->flags & LB_POOL_ALL) ? i : P->members[i], why);
+    }
     case MRT_LB_WEIGHTED_RANDOM: {
         uint64_t r = lb_rand(&sh->rng);
         const lb_alias *A = &P->alias[(uint32_t)(((r >> 32) * P->n) >> 32)];
@@ -667,7 +706,7 @@ int mrt_lb_select(const mrt_lb_snapshot *S, mrt_lb_shard *sh, const mrt_lb_reque
     /* reserve */
     const lb_slot *sl = &S->slots[slot];
     uint32_t id = sl->id;
-    lb_hot *h = &sh->hot[id];
+    lb_live *h = &sh->live[slot];
     h->inflight++;
     sh->st.outstanding++;
     sh->st.selects++;
@@ -722,27 +761,26 @@ int mrt_lb_complete(mrt_lb_shard *sh, mrt_lb_selection *sel, bool ok, uint64_t l
         sh->st.stale_completes++;
         return MRT_LB_ESTALE;
     }
-    lb_hot *h = &sh->hot[id];
+    lb_live *h = live_of(sh, id);
     lb_cold *c = &sh->cold[id];
     if (h->inflight > 0)
         h->inflight--;
-    const mrt_lb_config *cfg = &sh->snap->cfg;
     double lat = (double)latency_ns;
-    c->ewma = c->ewma == 0.0 ? lat : c->ewma + cfg->latency_alpha * (lat - c->ewma);
-    if (cfg->breaker_threshold > 0) {
+    c->ewma = c->ewma == 0.0 ? lat : c->ewma + sh->latency_alpha * (lat - c->ewma);
+    if (sh->breaker_threshold > 0) {
         if (probe && h->brk == LB_BRK_PROBING) {
             if (ok) {
                 h->brk = LB_BRK_CLOSED;
                 c->fails = 0;
             } else {
                 c->fails++;
-                open_breaker(sh, id, now_ns);
+                open_breaker(sh, h, id, now_ns);
             }
         } else if (h->brk == LB_BRK_CLOSED) {
             if (ok) {
                 c->fails = 0;
-            } else if (++c->fails >= cfg->breaker_threshold) {
-                open_breaker(sh, id, now_ns);
+            } else if (++c->fails >= sh->breaker_threshold) {
+                open_breaker(sh, h, id, now_ns);
             }
         }
         /* open / half-open: late results of requests sent before it opened change nothing */
@@ -778,7 +816,7 @@ uint32_t mrt_lb_shard_inflight(const mrt_lb_shard *sh, uint32_t endpoint_id)
 {
     if (sh == NULL || endpoint_id >= sh->cap)
         return 0;
-    return sh->hot[endpoint_id].inflight;
+    return live_of((mrt_lb_shard *)sh, endpoint_id)->inflight;
 }
 
 int mrt_lb_shard_endpoint(mrt_lb_shard *sh, uint32_t endpoint_id, uint64_t now_ns,
@@ -788,7 +826,7 @@ int mrt_lb_shard_endpoint(mrt_lb_shard *sh, uint32_t endpoint_id, uint64_t now_n
         return MRT_LB_EINVAL;
     if (now_ns >= sh->next_wake)
         wake(sh, now_ns);
-    const lb_hot *h = &sh->hot[endpoint_id];
+    const lb_live *h = live_of(sh, endpoint_id);
     const lb_cold *c = &sh->cold[endpoint_id];
     out->breaker = (mrt_lb_breaker_state)h->brk;
     out->consecutive_failures = c->fails;

@@ -110,6 +110,48 @@ START_TEST(domain_protocol)
 }
 END_TEST
 
+START_TEST(domain_sync_protocol)
+{
+    mrt_lb_registry *r = registry_with(4, MRT_LB_ROUND_ROBIN);
+    mrt_lb_domain *d;
+    ck_assert_int_eq(mrt_lb_domain_create(NULL, 1, &d), MRT_OK);
+    mrt_lb_shard *sh;
+    ck_assert_int_eq(mrt_lb_shard_create(NULL, 1, &sh), MRT_OK);
+    ck_assert_int_eq(mrt_lb_domain_sync(d, 0, sh), 0); /* nothing published */
+    ck_assert_ptr_null(mrt_lb_shard_snapshot(sh));
+    ck_assert_int_eq(mrt_lb_domain_sync(d, 1, sh), MRT_LB_EINVAL);
+    mrt_lb_snapshot *s1 = snap(r), *s2 = snap(r);
+    ck_assert_int_gt(mrt_lb_domain_publish(d, s1), 0);
+    ck_assert_int_eq(mrt_lb_domain_sync(d, 0, sh), 1);
+    ck_assert_ptr_eq(mrt_lb_shard_snapshot(sh), s1);
+    ck_assert_int_eq(mrt_lb_domain_sync(d, 0, sh), 0);
+    /* a reservation taken on s1 is released after the switch to s2 */
+    mrt_lb_selection sel;
+    ck_assert_int_eq(mrt_lb_select(s1, sh, NULL, 0, &sel), MRT_OK);
+    ck_assert_int_gt(mrt_lb_domain_publish(d, s2), 0);
+    mrt_lb_domain_stats st;
+    mrt_lb_domain_stats_get(d, &st);
+    ck_assert_uint_eq(st.pending, 1); /* s1 is still the shard's */
+    ck_assert_int_eq(mrt_lb_domain_sync(d, 0, sh), 1);
+    ck_assert_ptr_eq(mrt_lb_shard_snapshot(sh), s2);
+    ck_assert_uint_eq(mrt_lb_domain_reclaim(d), 1); /* s1 freed: the shard never reads it again */
+    ck_assert_uint_eq(mrt_lb_shard_inflight(sh, sel.endpoint_id), 1);
+    ck_assert_int_eq(mrt_lb_complete(sh, &sel, true, 10, 0), MRT_OK);
+    ck_assert_uint_eq(mrt_lb_shard_inflight(sh, sel.endpoint_id), 0);
+    /* offline, then back: announces before loading */
+    mrt_lb_domain_offline(d, 0);
+    ck_assert_int_gt(mrt_lb_domain_publish(d, snap(r)), 0);
+    ck_assert_uint_eq(mrt_lb_domain_reclaim(d), 0); /* s2 went at publish: nobody held it */
+    mrt_lb_domain_stats_get(d, &st);
+    ck_assert_uint_eq(st.freed, 2);
+    ck_assert_int_eq(mrt_lb_domain_sync(d, 0, sh), 1);
+    ck_assert_ptr_nonnull(mrt_lb_shard_snapshot(sh));
+    mrt_lb_shard_destroy(sh);
+    mrt_lb_domain_destroy(d);
+    mrt_lb_registry_destroy(r);
+}
+END_TEST
+
 START_TEST(domain_destroy_frees_pending)
 {
     mrt_lb_registry *r = registry_with(4, MRT_LB_ROUND_ROBIN);
@@ -155,17 +197,16 @@ static void *reader_main(void *arg)
         if (it >= MIN_ITERS && atomic_load_explicit(c->done, memory_order_acquire))
             break;
         /* poll-iteration boundary */
-        if (it % 997 == 996) {
+        if (it % 997 == 996)
             mrt_lb_domain_offline(c->d, c->idx); /* idle for a while */
-            cur = NULL;
-        }
-        const mrt_lb_snapshot *s = mrt_lb_domain_adopt(c->d, c->idx);
+        int sw = mrt_lb_domain_sync(c->d, c->idx, sh);
+        if (sw < 0)
+            c->bad++;
+        const mrt_lb_snapshot *s = mrt_lb_shard_snapshot(sh);
         if (s == NULL)
             continue;
         if (s != cur) {
-            if (mrt_lb_shard_adopt(sh, s) != MRT_OK)
-                c->bad++;
-            if (mrt_lb_snapshot_version(s) < last_version)
+            if (sw != 1 || mrt_lb_snapshot_version(s) < last_version)
                 c->bad++;
             last_version = mrt_lb_snapshot_version(s);
             cur = s;
@@ -292,6 +333,7 @@ int main(void)
     TCase *tc = tcase_create("publish");
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, domain_protocol);
+    tcase_add_test(tc, domain_sync_protocol);
     tcase_add_test(tc, domain_destroy_frees_pending);
     tcase_add_test(tc, publish_while_selecting);
     suite_add_tcase(s, tc);

@@ -631,6 +631,71 @@ START_TEST(adopt_keeps_and_rekeys_state)
 }
 END_TEST
 
+START_TEST(state_parked_while_out_of_snapshot)
+{
+    mrt_lb_config c = cfg_of(MRT_LB_ROUND_ROBIN);
+    c.breaker_threshold = 1;
+    fx f;
+    fx_init(&f, &c);
+    for (uint32_t i = 0; i < 3; i++)
+        fx_add(&f, i, NULL, NULL, 0);
+    fx_compile_at(&f, 0);
+    mrt_lb_selection held[3];
+    for (int i = 0; i < 3; i++)
+        OK(mrt_lb_select(f.S, f.sh, NULL, 0, &held[i]));
+    uint32_t k0 = 0, k1 = 0;
+    for (uint32_t i = 0; i < 3; i++) {
+        if (held[i].endpoint_id == 0)
+            k0 = i;
+        if (held[i].endpoint_id == 1)
+            k1 = i;
+    }
+    /* endpoint 0 leaves the snapshot with a request in flight; endpoint 1 with an open breaker */
+    OK(mrt_lb_complete(f.sh, &held[k1], false, 10, 0));
+    ck_assert_int_eq(brk(&f, 1, 0), MRT_LB_BREAKER_OPEN);
+    uint8_t id[32];
+    node(id, 0);
+    OK(mrt_lb_registry_set_health(f.r, id, MRT_LB_UNHEALTHY));
+    node(id, 1);
+    OK(mrt_lb_registry_set_enabled(f.r, id, false));
+    fx_compile_at(&f, 0);
+    ck_assert_uint_eq(mrt_lb_snapshot_size(f.S), 1);
+    ck_assert_uint_eq(mrt_lb_shard_inflight(f.sh, 0), 1); /* parked, not lost */
+    OK(mrt_lb_complete(f.sh, &held[k0], true, 10, 0));  /* not stale: same endpoint */
+    ck_assert_uint_eq(mrt_lb_shard_inflight(f.sh, 0), 0);
+    /* breaker time passes while parked: it is half-open when it comes back */
+    ck_assert_int_eq(brk(&f, 1, SEC), MRT_LB_BREAKER_HALF_OPEN);
+    node(id, 0);
+    OK(mrt_lb_registry_set_health(f.r, id, MRT_LB_HEALTHY));
+    node(id, 1);
+    OK(mrt_lb_registry_set_enabled(f.r, id, true));
+    fx_compile_at(&f, SEC);
+    ck_assert_uint_eq(mrt_lb_snapshot_size(f.S), 3);
+    ck_assert_int_eq(brk(&f, 1, SEC), MRT_LB_BREAKER_HALF_OPEN);
+    ck_assert_uint_eq(mrt_lb_shard_inflight(f.sh, 2), 1);
+    int probes = 0, ones = 0;
+    for (int i = 0; i < 6; i++) {
+        mrt_lb_selection sel;
+        OK(mrt_lb_select(f.S, f.sh, NULL, SEC, &sel));
+        probes += (sel.flags & MRT_LB_SEL_PROBE) != 0;
+        if (sel.endpoint_id == 1 && ones++ == 0)
+            ck_assert(sel.flags & MRT_LB_SEL_PROBE); /* its first pick is the probe */
+        OK(mrt_lb_complete(f.sh, &sel, true, 10, SEC));
+    }
+    ck_assert_int_eq(ones, 2);
+    ck_assert_int_eq(probes, 1);
+    ck_assert_int_eq(brk(&f, 1, SEC), MRT_LB_BREAKER_CLOSED);
+    for (int i = 0; i < 3; i++)
+        if (held[i].endpoint_id == 2)
+            OK(mrt_lb_complete(f.sh, &held[i], true, 10, SEC));
+    mrt_lb_shard_stats st;
+    mrt_lb_shard_stats_get(f.sh, &st);
+    ck_assert_uint_eq(st.outstanding, 0);
+    ck_assert_uint_eq(st.stale_completes, 0);
+    fx_free(&f);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("balancer_safety");
@@ -646,6 +711,7 @@ int main(void)
     tcase_add_test(tc, zone_preference_and_fallback);
     tcase_add_test(tc, required_tags);
     tcase_add_test(tc, adopt_keeps_and_rekeys_state);
+    tcase_add_test(tc, state_parked_while_out_of_snapshot);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

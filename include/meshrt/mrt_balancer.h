@@ -454,20 +454,25 @@ int mrt_lb_shard_endpoint(mrt_lb_shard *sh, uint32_t endpoint_id, uint64_t now_n
  *                  loads); every retired snapshot whose retire epoch is
  *                  <= min_seen is freed.
  *   reader i (a shard, at its poll-iteration boundary, never inside select):
- *     adopt(i):    e := epoch; if unchanged since its last adopt, return
- *                  its snapshot (one load, no store). Else seen[i] := e
- *                  (seq_cst), then load current and return it. From this
- *                  call on the reader no longer touches the snapshot it
- *                  had before.
- *     offline(i):  the reader holds no snapshot (idle or exiting).
+ *     sync(i, shard): e := epoch; if unchanged since its last sync, done
+ *                  (one load, no store). Else load current (still covered
+ *                  by the reader's previous announcement), switch the
+ *                  shard state to it, and only then seen[i] := e
+ *                  (seq_cst). A failed switch announces nothing, so the
+ *                  snapshot the shard keeps stays alive.
+ *     offline(i):  the reader holds no snapshot (idle or exiting); the
+ *                  next sync announces first, then loads current.
  *
- * A reader that stored seen[i] >= e loaded the epoch after the bump that
- * retired snapshot S at e, so its following load of current sees S's
- * successor or later, and everything it did with S happened before that
- * store, which the writer's load synchronises with before freeing S.
- * Select itself touches no atomic: the shard reads the plain pointer it
- * got from adopt. Cost per poll iteration: one relaxed-in-practice load
- * of a line that changes once per publish.
+ * Why it is safe: a snapshot S retired by the publish that bumped the
+ * epoch to r is freed only once every online reader announced seen >= r.
+ * A reader announces e only after switching to a snapshot it loaded after
+ * reading e; that load came after the exchange of the publish that made e
+ * (fetch_add follows the exchange), so S is no longer its snapshot, and
+ * its every use of S happened before the seq_cst store the writer's load
+ * synchronises with. Conversely the snapshot it loaded is retired, if
+ * ever, by a bump to more than e, so its announcement protects it. Select
+ * itself touches no atomic: it uses the shard's plain pointer. Cost per
+ * poll iteration: one load of a line that changes once per publish.
  */
 typedef struct mrt_lb_domain mrt_lb_domain;
 
@@ -486,12 +491,26 @@ int64_t mrt_lb_domain_publish(mrt_lb_domain *d, mrt_lb_snapshot *s);
 /* Writer: free retired snapshots every online reader has moved past; returns how many. */
 size_t mrt_lb_domain_reclaim(mrt_lb_domain *d);
 /*
- * Reader `reader`: quiescent point. Returns the current snapshot (NULL if
- * none published yet); it stays valid until this reader's next adopt or
- * offline. Pass it to mrt_lb_shard_adopt when it differs from the last one.
+ * Reader `reader`, at a quiescent point: bring shard state `sh` to the
+ * current snapshot. Returns 1 when it switched, 0 when it was current (or
+ * nothing is published yet), or an error from mrt_lb_shard_adopt, in which
+ * case the shard keeps its snapshot and that snapshot stays alive (unless
+ * the reader was offline: then it has none until a sync succeeds). After
+ * it, mrt_lb_shard_snapshot(sh) is the snapshot to select from, valid
+ * until this reader's next sync or offline.
+ */
+int mrt_lb_domain_sync(mrt_lb_domain *d, uint32_t reader, mrt_lb_shard *sh);
+/*
+ * Lower-level reader quiescent point for readers without shard state:
+ * announce, then return the current snapshot (NULL if none yet), valid
+ * until this reader's next adopt/sync/offline. The reader must not touch
+ * the snapshot it held before this call.
  */
 const mrt_lb_snapshot *mrt_lb_domain_adopt(mrt_lb_domain *d, uint32_t reader);
-/* Reader: hold nothing until the next adopt, so reclamation need not wait for it. */
+/*
+ * Reader: hold nothing until the next sync/adopt, so reclamation need not
+ * wait for it. The shard must sync before it selects again.
+ */
 void mrt_lb_domain_offline(mrt_lb_domain *d, uint32_t reader);
 
 typedef struct mrt_lb_domain_stats {
