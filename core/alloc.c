@@ -64,10 +64,12 @@ int mrt_allocator_create_arena(mrt_allocator *out)
     return MRT_OK;
 }
 
+#ifndef MRT_ALLOC_LIBC
 static inline int flags_of(const mrt_allocator *a)
 {
     return a ? a->flags : 0;
 }
+#endif
 
 void *mrt_alloc(const mrt_allocator *a, size_t size)
 {

@@ -117,9 +117,10 @@ int mrt_mesh_create(const mrt_mesh_config *cfg, mrt_mesh **out)
         return rc;
     if (out == NULL)
         return MRT_EINVAL;
-    mrt_mesh *m = mrt_calloc(NULL, sizeof(*m));
+    mrt_mesh *m = mrt_alloc_aligned(NULL, sizeof(*m), MRT_NO_SHARE);
     if (m == NULL)
         return MRT_ENOMEM;
+    memset(m, 0, sizeof(*m));
     m->cfg = *cfg;
     if (m->cfg.overflow == 0)
         m->cfg.overflow = m->cfg.ring_size;
@@ -127,7 +128,7 @@ int mrt_mesh_create(const mrt_mesh_config *cfg, mrt_mesh **out)
         m->cfg.budget = 4 * m->cfg.burst * m->cfg.shards;
     m->shards = mrt_calloc(NULL, sizeof(*m->shards) * cfg->shards);
     if (m->shards == NULL) {
-        mrt_free(NULL, m, sizeof(*m));
+        mrt_free_aligned(NULL, m, sizeof(*m), MRT_NO_SHARE);
         return MRT_ENOMEM;
     }
     uint64_t tsc0 = mrt_rdtsc();
@@ -193,7 +194,7 @@ void mrt_mesh_destroy(mrt_mesh *m)
         mrt_free_aligned(NULL, s, sizeof(*s), MRT_NO_SHARE);
     }
     mrt_free(NULL, m->shards, sizeof(*m->shards) * m->cfg.shards);
-    mrt_free(NULL, m, sizeof(*m));
+    mrt_free_aligned(NULL, m, sizeof(*m), MRT_NO_SHARE);
 }
 
 unsigned mrt_mesh_size(const mrt_mesh *m)
