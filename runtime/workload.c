@@ -1,15 +1,67 @@
 /*
  * The built-in default workload: every shard sends sequenced events
  * round-robin to every shard, itself included; every receiver checks that
- * each sender's sequence arrives in order, without gaps or duplicates.
+ * each sender's sequence arrives in order, without gaps or duplicates, and
+ * delivers the event to the daemon host it owns, whose daemon (a sampler)
+ * emits one causally stamped output every SAMPLE_EVERY events.
  */
 #include "runtime/runtime_internal.h"
+
+#include "meshrt/mrt_daemon.h"
 
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <string.h>
 
 enum { WL_EVENT = 1 };
+enum { SAMPLE_EVERY = 64 };
+
+/* The sampler daemon: counts events, emits (origin, sequence) of every 64th. */
+typedef struct sampler {
+    uint64_t count;
+} sampler;
+
+static int sampler_process(void *state, const mrt_event *ev, mrt_daemon_sink *sink)
+{
+    sampler *sm = state;
+    if (++sm->count % SAMPLE_EVERY != 0)
+        return MRT_OK;
+    uint64_t out[2] = { ev->link.origin_hash, ev->link.sequence };
+    return mrt_daemon_emit_copy(sink, out, sizeof out);
+}
+
+static int sampler_snapshot(const void *state, void *buf, size_t cap, size_t *len)
+{
+    *len = sizeof(uint64_t);
+    if (cap < *len)
+        return MRT_DAEMON_ENOSPACE;
+    memcpy(buf, &((const sampler *)state)->count, sizeof(uint64_t));
+    return MRT_OK;
+}
+
+static int sampler_restore(void *state, const void *buf, size_t len)
+{
+    if (len != sizeof(uint64_t))
+        return MRT_DAEMON_EBADSTATE;
+    memcpy(&((sampler *)state)->count, buf, sizeof(uint64_t));
+    return MRT_OK;
+}
+
+static const mrt_daemon_vtable sampler_vt = {
+    .name = "sampler",
+    .process = sampler_process,
+    .snapshot = sampler_snapshot,
+    .restore = sampler_restore,
+};
+
+/* Host identity of shard i: its index in the key, the rest zero. */
+static void shard_key(unsigned i, uint8_t key[MRT_HOST_KEY_SIZE])
+{
+    memset(key, 0, MRT_HOST_KEY_SIZE);
+    memcpy(key, "meshrt-shard", 12);
+    key[12] = (uint8_t)(i & 0xff);
+    key[13] = (uint8_t)(i >> 8);
+}
 
 typedef struct mrt_workload {
     mrt_runtime *rt;
@@ -17,6 +69,9 @@ typedef struct mrt_workload {
     unsigned rr;               /* next destination */
     uint64_t *next_seq;        /* per destination */
     uint64_t *expect;          /* per source */
+    uint64_t *origin_of;       /* per source: the origin hash of its host */
+    sampler daemon;
+    mrt_host *host;
     mrt_workload_stats st;     /* owner-only */
     struct {
         alignas(128) _Atomic uint64_t sent;
@@ -24,22 +79,41 @@ typedef struct mrt_workload {
         _Atomic uint64_t handed_back;
         _Atomic uint64_t violations;
         _Atomic uint64_t refused;
+        _Atomic uint64_t delivered;
+        _Atomic uint64_t emitted;
+        _Atomic uint64_t daemon_errors;
     } pub;
 } mrt_workload;
 
 static void on_event(mrt_shard *s, const mrt_msg *m, void *ctx)
 {
-    (void)s;
     mrt_workload *w = ctx;
     unsigned src = m->src;
+    w->st.received++;
     if (src >= w->n || m->w[0] != w->expect[src]) {
         w->st.violations++;
         if (src < w->n && m->w[0] > w->expect[src])
             w->expect[src] = m->w[0] + 1;
-    } else {
-        w->expect[src]++;
+        return;
     }
-    w->st.received++;
+    w->expect[src]++;
+    /* Hand it to this shard's daemon host; time is the shard's coarse clock. */
+    mrt_event ev = {
+        .link = { .origin_hash = w->origin_of[src], .sequence = m->w[0] },
+        .timestamp = mrt_shard_now(s),
+    };
+    if (mrt_host_deliver(w->host, &ev, ev.timestamp) != MRT_OK) {
+        w->st.daemon_errors++;
+        return;
+    }
+    w->st.delivered++;
+    size_t outputs = 0;
+    (void)mrt_host_outputs(w->host, &outputs);
+    if (outputs) {
+        /* The sampler's outputs end here: counted, then released. */
+        w->st.emitted += outputs;
+        mrt_host_release_outputs(w->host);
+    }
 }
 
 static void on_handback(mrt_shard *s, const mrt_msg *m, mrt_handback_reason why, void *ctx)
@@ -58,6 +132,9 @@ static void publish(mrt_workload *w)
     atomic_store_explicit(&w->pub.handed_back, w->st.handed_back, memory_order_relaxed);
     atomic_store_explicit(&w->pub.violations, w->st.violations, memory_order_relaxed);
     atomic_store_explicit(&w->pub.refused, w->st.refused, memory_order_relaxed);
+    atomic_store_explicit(&w->pub.delivered, w->st.delivered, memory_order_relaxed);
+    atomic_store_explicit(&w->pub.emitted, w->st.emitted, memory_order_relaxed);
+    atomic_store_explicit(&w->pub.daemon_errors, w->st.daemon_errors, memory_order_relaxed);
 }
 
 /*
@@ -104,11 +181,25 @@ int mrt_workload_attach(mrt_runtime *rt, mrt_shard *s)
     w->rr = id % n; /* spread the first bursts */
     w->next_seq = mrt_calloc(a, sizeof(uint64_t) * n);
     w->expect = mrt_calloc(a, sizeof(uint64_t) * n);
-    if (w->next_seq == NULL || w->expect == NULL) {
+    w->origin_of = mrt_calloc(a, sizeof(uint64_t) * n);
+    int rc = MRT_ENOMEM;
+    if (w->next_seq && w->expect && w->origin_of) {
+        mrt_host_config hc = { .alloc = a, .max_origins = n, .max_outputs = 4,
+                               .payload_bytes = 4096 };
+        shard_key(id, hc.key);
+        for (unsigned i = 0; i < n; i++) {
+            uint8_t key[MRT_HOST_KEY_SIZE];
+            shard_key(i, key);
+            w->origin_of[i] = mrt_host_origin_from_key(key);
+        }
+        rc = mrt_host_create(&hc, (mrt_daemon){ &sampler_vt, &w->daemon }, &w->host);
+    }
+    if (rc != MRT_OK) {
         mrt_free(a, w->next_seq, 0);
         mrt_free(a, w->expect, 0);
+        mrt_free(a, w->origin_of, 0);
         mrt_free_aligned(a, w, sizeof(*w), 128);
-        return MRT_ENOMEM;
+        return rc;
     }
     rt->workload[id] = w;
     mrt_shard_set_handler(s, WL_EVENT, on_event, w);
@@ -126,6 +217,8 @@ void mrt_workload_detach(mrt_runtime *rt, unsigned i)
     mrt_allocator a = mrt_allocator_for_arena(mrt_shard_allocator(mrt_mesh_shard(rt->mesh, i))->arena);
     mrt_free(&a, w->next_seq, sizeof(uint64_t) * w->n);
     mrt_free(&a, w->expect, sizeof(uint64_t) * w->n);
+    mrt_free(&a, w->origin_of, sizeof(uint64_t) * w->n);
+    mrt_host_destroy(w->host);
     mrt_free_aligned(&a, w, sizeof(*w), 128);
     rt->workload[i] = NULL;
 }
@@ -141,4 +234,7 @@ void mrt_runtime_workload_stats(const mrt_runtime *rt, unsigned i, mrt_workload_
     out->handed_back = atomic_load_explicit(&w->pub.handed_back, memory_order_relaxed);
     out->violations = atomic_load_explicit(&w->pub.violations, memory_order_relaxed);
     out->refused = atomic_load_explicit(&w->pub.refused, memory_order_relaxed);
+    out->delivered = atomic_load_explicit(&w->pub.delivered, memory_order_relaxed);
+    out->emitted = atomic_load_explicit(&w->pub.emitted, memory_order_relaxed);
+    out->daemon_errors = atomic_load_explicit(&w->pub.daemon_errors, memory_order_relaxed);
 }

@@ -128,6 +128,9 @@ static void totals(mrt_runtime *rt, mrt_workload_stats *t)
         t->handed_back += w.handed_back;
         t->violations += w.violations;
         t->refused += w.refused;
+        t->delivered += w.delivered;
+        t->emitted += w.emitted;
+        t->daemon_errors += w.daemon_errors;
     }
 }
 
@@ -161,6 +164,11 @@ START_TEST(workload_ordered_and_drained)
     ck_assert_uint_ge(t.received, 50000);
     ck_assert_uint_eq(t.violations, 0);
     ck_assert_uint_eq(t.sent, t.received + t.handed_back);
+    /* Every in-order event reached the receiving shard's daemon host; its sampler emitted. */
+    ck_assert_uint_eq(t.delivered, t.received);
+    ck_assert_uint_eq(t.daemon_errors, 0);
+    ck_assert_uint_ge(t.emitted, t.delivered / 64 - mrt_mesh_size(mesh));
+    ck_assert_uint_gt(t.emitted, 0);
     uint64_t sent = 0, handled = 0;
     for (unsigned i = 0; i < mrt_mesh_size(mesh); i++) {
         mrt_shard_stats s;

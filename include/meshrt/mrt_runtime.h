@@ -107,8 +107,10 @@ unsigned mrt_runtime_unbound(const mrt_runtime *rt);
 
 /*
  * Built-in default workload: every shard sends sequenced events round-robin
- * to every shard (itself included) and every receiver checks per-sender
- * ordering. Counters of one shard, published once per poll iteration.
+ * to every shard (itself included); every receiver checks per-sender
+ * ordering and delivers each in-order event to the daemon host it owns (a
+ * sampler daemon emitting one causally stamped output per 64 events).
+ * Counters of one shard, published once per poll iteration.
  */
 typedef struct mrt_workload_stats {
     uint64_t sent;          /* events accepted by the mesh */
@@ -116,6 +118,9 @@ typedef struct mrt_workload_stats {
     uint64_t handed_back;   /* events handed back to this shard */
     uint64_t violations;    /* out-of-order or duplicated events */
     uint64_t refused;       /* sends refused for backpressure (retried later, not lost) */
+    uint64_t delivered;     /* events the shard's daemon host processed */
+    uint64_t emitted;       /* outputs its daemon emitted (stamped with causal links) */
+    uint64_t daemon_errors; /* events the host refused (counted, never silent) */
 } mrt_workload_stats;
 
 /* Workload counters of shard i (any thread); zeros when the workload is off. */

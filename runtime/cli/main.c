@@ -23,8 +23,10 @@ static void usage(FILE *f)
             "      per-sender order. One line per shard per second, then a summary (--json:\n"
             "      the summary as JSON on stdout, progress on stderr). --duration 0 runs until\n"
             "      SIGINT/SIGTERM, which stop gracefully (drain) in any case.\n"
+            "      Each received event is delivered to the receiving shard's daemon host.\n"
             "      Exit status: 0 when sent == received + handed back with no ordering\n"
-            "      violation; 1 when not; 2 for bad flags or configuration; 3 when the OS\n"
+            "      violation and every event delivered; 1 when not; 2 for bad flags or\n"
+            "      configuration; 3 when the OS\n"
             "      refused a CPU or memory binding (see --allow-unbound).\n"
             "topo  what hwloc found, and which shards a selection would create.\n");
 }
@@ -38,6 +40,7 @@ static double now_s(void)
 
 typedef struct totals {
     uint64_t sent, received, handed_back, violations, refused, ring_full;
+    uint64_t delivered, emitted, daemon_errors;
 } totals;
 
 static void print_interval(FILE *out, mrt_runtime *rt, mrt_workload_stats *prev,
@@ -158,29 +161,38 @@ static int cmd_run(int argc, char **argv)
         t.violations += w.violations;
         t.refused += w.refused;
         t.ring_full += s.ring_full;
+        t.delivered += w.delivered;
+        t.emitted += w.emitted;
+        t.daemon_errors += w.daemon_errors;
     }
-    bool ok = t.sent == t.received + t.handed_back && t.violations == 0;
+    bool ok = t.sent == t.received + t.handed_back && t.violations == 0 &&
+              t.delivered == t.received && t.daemon_errors == 0;
     if (cfg.json) {
         printf("{\"shards\":%u,\"elapsed_s\":%.3f,\"drain_ms\":%.3f,\"stop\":\"%s\","
                "\"sent\":%llu,\"received\":%llu,\"handed_back\":%llu,\"violations\":%llu,"
-               "\"refused\":%llu,\"ring_full\":%llu,\"events_per_s\":%.0f,\"ok\":%s}\n",
+               "\"refused\":%llu,\"ring_full\":%llu,\"delivered\":%llu,\"emitted\":%llu,"
+               "\"daemon_errors\":%llu,\"events_per_s\":%.0f,\"ok\":%s}\n",
                n, elapsed, drain_ms, why_stop, (unsigned long long)t.sent,
                (unsigned long long)t.received, (unsigned long long)t.handed_back,
                (unsigned long long)t.violations, (unsigned long long)t.refused,
-               (unsigned long long)t.ring_full, (double)t.received / elapsed,
-               ok ? "true" : "false");
+               (unsigned long long)t.ring_full, (unsigned long long)t.delivered,
+               (unsigned long long)t.emitted, (unsigned long long)t.daemon_errors,
+               (double)t.received / elapsed, ok ? "true" : "false");
     } else {
         printf("summary: %u shards, %.2f s (%s, drained in %.2f ms)\n"
                "  sent %llu  received %llu  handed back %llu  violations %llu\n"
+               "  daemon hosts: %llu delivered, %llu outputs stamped, %llu errors\n"
                "  backpressure: %llu sends deferred, %llu ring-full flushes\n"
                "  throughput %.0f events/s\n"
                "  %s\n",
                n, elapsed, why_stop, drain_ms, (unsigned long long)t.sent,
                (unsigned long long)t.received, (unsigned long long)t.handed_back,
-               (unsigned long long)t.violations, (unsigned long long)t.refused,
-               (unsigned long long)t.ring_full, (double)t.received / elapsed,
-               ok ? "OK: sent == received + handed back, order preserved"
-                  : "FAILED: events lost or out of order");
+               (unsigned long long)t.violations, (unsigned long long)t.delivered,
+               (unsigned long long)t.emitted, (unsigned long long)t.daemon_errors,
+               (unsigned long long)t.refused, (unsigned long long)t.ring_full,
+               (double)t.received / elapsed,
+               ok ? "OK: sent == received + handed back, order preserved, every event delivered"
+                  : "FAILED: events lost, out of order or refused by a daemon host");
     }
     mrt_runtime_destroy(rt);
     return ok ? 0 : 1;
