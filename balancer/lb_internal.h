@@ -196,9 +196,13 @@ typedef struct lb_tnode {
 
 #define LB_REPORTS 64
 
+typedef int lb_select_fn(const mrt_lb_snapshot *S, mrt_lb_shard *sh, const mrt_lb_request *rq,
+                         uint64_t now_ns, mrt_lb_selection *out);
+
 struct mrt_lb_shard {
-    mrt_allocator alloc;
     const mrt_lb_snapshot *snap;
+    lb_select_fn *select;       /* the adopted strategy's select instance */
+    mrt_allocator alloc;
     uint64_t rng;
     uint32_t maxc;              /* max_connections, UINT32_MAX when unlimited */
     uint32_t nslots;            /* slots of the adopted snapshot */
@@ -217,6 +221,7 @@ struct mrt_lb_shard {
     uint32_t npools_cap;
     uint32_t *rr;               /* per pool */
     uint32_t *wrr;              /* per pool */
+    uint8_t *tree_on;           /* per pool: its tree is built and maintained */
     uint32_t tree_cap;
     lb_tnode *tree;
     mrt_lb_breaker_report reports[LB_REPORTS];

@@ -54,6 +54,7 @@ void mrt_lb_shard_destroy(mrt_lb_shard *sh)
     mrt_free(&a, sh->tripped, (size_t)sh->cap * sizeof(uint32_t));
     mrt_free(&a, sh->rr, (size_t)sh->npools_cap * sizeof(uint32_t));
     mrt_free(&a, sh->wrr, (size_t)sh->npools_cap * sizeof(uint32_t));
+    mrt_free(&a, sh->tree_on, sh->npools_cap);
     mrt_free(&a, sh->tree, (size_t)sh->tree_cap * sizeof(lb_tnode));
     mrt_free(&a, sh, sizeof(*sh));
 }
@@ -108,14 +109,18 @@ static inline void tree_set(lb_tnode *T, const lb_pool *P, uint32_t i, double ke
     }
 }
 
+/* Replay one endpoint's key into the trees of the pools this shard has used. */
 static void tree_update_slot(const mrt_lb_snapshot *S, mrt_lb_shard *sh, uint32_t slot)
 {
     uint32_t a = S->mem_off[slot], b = S->mem_off[slot + 1];
     if (a == b)
         return;
     double key = tree_key(S, sh, slot);
-    for (uint32_t k = a; k < b; k++)
-        tree_set(sh->tree, &S->pools[S->mem_pool[k]], S->mem_idx[k], key);
+    for (uint32_t k = a; k < b; k++) {
+        uint32_t pi = S->mem_pool[k];
+        if (sh->tree_on[pi])
+            tree_set(sh->tree, &S->pools[pi], S->mem_idx[k], key);
+    }
 }
 
 static void tree_update_id(mrt_lb_shard *sh, uint32_t id)
@@ -128,26 +133,29 @@ static void tree_update_id(mrt_lb_shard *sh, uint32_t id)
         tree_update_slot(S, sh, slot);
 }
 
-static void tree_build(const mrt_lb_snapshot *S, mrt_lb_shard *sh)
+/*
+ * Build pool pi's tree from the current per-endpoint state. Trees start
+ * inactive after an adopt and are built on their pool's first select on
+ * this shard (O(n), no allocation: the memory is reserved at adopt), so a
+ * shard maintains only the trees of the pools its requests use.
+ */
+static void tree_build(const mrt_lb_snapshot *S, mrt_lb_shard *sh, uint32_t pi)
 {
-    for (uint32_t pi = 0; pi < S->npools; pi++) {
-        const lb_pool *P = &S->pools[pi];
-        if (!(P->flags & LB_POOL_TREE))
-            continue;
-        lb_tnode *t = sh->tree + P->tree_base;
-        uint32_t L = P->tree_leaves;
-        for (uint32_t i = 0; i < L; i++) {
-            t[L + i].idx = i;
-            t[L + i].pad = 0;
-            t[L + i].key = i < P->n ? tree_key(S, sh, P->members[i]) : INFINITY;
-        }
-        for (uint32_t k = L - 1; k >= 1; k--) {
-            const lb_tnode *l = &t[2 * k], *r = &t[2 * k + 1];
-            t[k] = (r->key < l->key) ? *r : *l;
-        }
-        t[0].key = INFINITY;
-        t[0].idx = 0;
+    const lb_pool *P = &S->pools[pi];
+    lb_tnode *t = sh->tree + P->tree_base;
+    uint32_t L = P->tree_leaves;
+    for (uint32_t i = 0; i < L; i++) {
+        t[L + i].idx = i;
+        t[L + i].pad = 0;
+        t[L + i].key = i < P->n ? tree_key(S, sh, P->members[i]) : INFINITY;
     }
+    for (uint32_t k = L - 1; k >= 1; k--) {
+        const lb_tnode *l = &t[2 * k], *r = &t[2 * k + 1];
+        t[k] = (r->key < l->key) ? *r : *l;
+    }
+    t[0].key = INFINITY;
+    t[0].idx = 0;
+    sh->tree_on[pi] = 1;
 }
 
 /* ------------------------------------------------------------------ breakers */
@@ -238,6 +246,8 @@ static void wake(mrt_lb_shard *sh, uint64_t now)
 
 /* ------------------------------------------------------------------ adopt */
 
+static lb_select_fn *const select_fns[MRT_LB_STRATEGY_COUNT];
+
 static int grow(const mrt_allocator *a, void **p, size_t old_bytes, size_t new_bytes)
 {
     void *n = mrt_realloc(a, *p, new_bytes);
@@ -286,7 +296,8 @@ int mrt_lb_shard_adopt(mrt_lb_shard *sh, const mrt_lb_snapshot *S)
         if (grow(a, (void **)&sh->rr, (size_t)sh->npools_cap * sizeof(uint32_t),
                  (size_t)S->npools * sizeof(uint32_t)) != MRT_OK ||
             grow(a, (void **)&sh->wrr, (size_t)sh->npools_cap * sizeof(uint32_t),
-                 (size_t)S->npools * sizeof(uint32_t)) != MRT_OK)
+                 (size_t)S->npools * sizeof(uint32_t)) != MRT_OK ||
+            grow(a, (void **)&sh->tree_on, sh->npools_cap, S->npools) != MRT_OK)
             return MRT_LB_ENOMEM;
         sh->npools_cap = S->npools;
     }
@@ -319,6 +330,7 @@ int mrt_lb_shard_adopt(mrt_lb_shard *sh, const mrt_lb_snapshot *S)
     }
     sh->nslots = S->n;
     sh->snap = S;
+    sh->select = select_fns[S->cfg.strategy];
     sh->maxc = S->cfg.max_connections ? S->cfg.max_connections : UINT32_MAX;
     sh->recovery_ns = S->cfg.recovery_ns;
     sh->breaker_threshold = S->cfg.breaker_threshold;
@@ -330,8 +342,7 @@ int mrt_lb_shard_adopt(mrt_lb_shard *sh, const mrt_lb_snapshot *S)
         sh->rr[pi] = P->n ? lb_reduce(r, P->n) : 0;
         sh->wrr[pi] = P->wrr_len ? lb_reduce(r * 0x9e3779b97f4a7c15ull, P->wrr_len) : 0;
     }
-    if (S->tree_nodes > 0)
-        tree_build(S, sh);
+    memset(sh->tree_on, 0, S->npools); /* trees are built on first use */
     /* Deadlines depend on the recovery time, which may have changed. */
     if (sh->ntripped > 0)
         sh->next_wake = 0;
@@ -404,17 +415,16 @@ static inline uint32_t check_or_walk(const mrt_lb_snapshot *S, mrt_lb_shard *sh,
     return walk_from(S, sh, P, s, why);
 }
 
-static uint32_t pick_rr(const mrt_lb_snapshot *S, mrt_lb_shard *sh, uint32_t pi,
-                        const lb_pool *P, uint32_t *why)
+static uint32_t rr_walk(const mrt_lb_snapshot *S, mrt_lb_shard *sh, uint32_t pi,
+                        const lb_pool *P, uint32_t c, uint32_t *why)
 {
     uint32_t n = P->n;
-    uint32_t c = sh->rr[pi];
-    for (uint32_t k = 0; k < n; k++) {
+    for (uint32_t k = 1; k < n; k++) {
         uint32_t s = P->members[c];
         if (++c == n)
             c = 0;
         uint32_t b = blocked(S, sh, s);
-        if (__builtin_expect(b == 0, 1)) {
+        if (b == 0) {
             sh->rr[pi] = c;
             sh->st.skipped_candidates += k;
             return s;
@@ -424,6 +434,22 @@ static uint32_t pick_rr(const mrt_lb_snapshot *S, mrt_lb_shard *sh, uint32_t pi,
     sh->rr[pi] = c;
     sh->st.skipped_candidates += n;
     return LB_NONE;
+}
+
+static inline uint32_t pick_rr(const mrt_lb_snapshot *S, mrt_lb_shard *sh, uint32_t pi,
+                               const lb_pool *P, uint32_t *why)
+{
+    uint32_t c = sh->rr[pi];
+    uint32_t s = P->members[c];
+    if (++c == P->n)
+        c = 0;
+    uint32_t b = blocked(S, sh, s);
+    if (__builtin_expect(b == 0, 1)) {
+        sh->rr[pi] = c;
+        return s;
+    }
+    *why |= b;
+    return rr_walk(S, sh, pi, P, c, why);
 }
 
 static inline uint32_t pick_wrr(const mrt_lb_snapshot *S, mrt_lb_shard *sh, uint32_t pi,
@@ -501,8 +527,7 @@ static uint32_t pick_p2c(const mrt_lb_snapshot *S, mrt_lb_shard *sh, const lb_po
     if (n == 1)
         return check_or_walk(S, sh, P, s1, why);
     uint32_t i2 = (uint32_t)(((r & 0xffffffffu) * (n - 1)) >> 32);
-    if (i2 >= i1)
-        i2++;
+    i2 += (uint32_t)(i2 >= i1); /* distinct from i1, uniform over the rest, no branch */
     uint32_t s2 = all ? i2 : P->members[i2];
     uint32_t b1 = blocked(S, sh, s1), b2 = blocked(S, sh, s2);
     if (__builtin_expect((b1 | b2) == 0, 1))
@@ -515,10 +540,11 @@ static uint32_t pick_p2c(const mrt_lb_snapshot *S, mrt_lb_shard *sh, const lb_po
     return walk_from(S, sh, P, s1, why);
 }
 
-static uint32_t pick_tree(const mrt_lb_snapshot *S, mrt_lb_shard *sh, const lb_pool *P,
-                          uint32_t *why)
+static uint32_t pick_tree(const mrt_lb_snapshot *S, mrt_lb_shard *sh, uint32_t pi,
+                          const lb_pool *P, uint32_t *why)
 {
-    (void)S;
+    if (__builtin_expect(!sh->tree_on[pi], 0))
+        tree_build(S, sh, pi);
     const lb_tnode *root = &sh->tree[P->tree_base + 1];
     if (__builtin_expect(root->key < DBL_MAX, 1))
         return P->members[root->idx];
@@ -563,11 +589,11 @@ static inline bool request_key(const mrt_lb_request *rq, uint64_t *h)
 }
 
 /* Pick from one pool; LB_NONE with *why set when every candidate is blocked. */
-static inline uint32_t pick(const mrt_lb_snapshot *S, mrt_lb_shard *sh, uint32_t pi,
-                            const mrt_lb_request *rq, uint32_t *why, uint8_t *used)
+static inline __attribute__((always_inline)) uint32_t
+pick(const mrt_lb_snapshot *S, mrt_lb_shard *sh, uint32_t pi, const mrt_lb_request *rq,
+     uint32_t *why, uint8_t *used, const mrt_lb_strategy st)
 {
     const lb_pool *P = &S->pools[pi];
-    mrt_lb_strategy st = S->cfg.strategy;
     uint64_t h;
     *used = (uint8_t)st;
     switch (st) {
@@ -597,13 +623,13 @@ static inline uint32_t pick(const mrt_lb_snapshot *S, mrt_lb_shard *sh, uint32_t
     case MRT_LB_LEAST_CONNECTIONS:
     case MRT_LB_WEIGHTED_LEAST_CONN:
     case MRT_LB_LEAST_LATENCY:
-        return pick_tree(S, sh, P, why);
+        return pick_tree(S, sh, pi, P, why);
     case MRT_LB_LEAST_LOAD:
         return pick_load(S, sh, P, why);
     case MRT_LB_ADAPTIVE:
         if (P->flags & LB_POOL_TREE) { /* pool mean load > 0.7 */
             *used = MRT_LB_LEAST_CONNECTIONS;
-            return pick_tree(S, sh, P, why);
+            return pick_tree(S, sh, pi, P, why);
         }
         if (request_key(rq, &h)) {
             *used = MRT_LB_CONSISTENT_HASH;
@@ -645,55 +671,85 @@ static int filter_column(const mrt_lb_snapshot *S, uint64_t mask, uint32_t *col)
     return MRT_LB_EFILTER;
 }
 
-int mrt_lb_select(const mrt_lb_snapshot *S, mrt_lb_shard *sh, const mrt_lb_request *rq,
-                  uint64_t now_ns, mrt_lb_selection *out)
+/*
+ * The select path as a template over the strategy: instantiated once per
+ * strategy below, so each instance carries only its own strategy's code.
+ */
+/* Why the chosen pool is empty (cold). */
+static int empty_pool_error(const mrt_lb_snapshot *S)
 {
-    if (__builtin_expect(S == NULL || sh == NULL || out == NULL, 0))
-        return MRT_LB_EINVAL;
-    if (__builtin_expect(S != sh->snap, 0))
-        return MRT_LB_ENOTADOPTED;
+    if (S->n == 0)
+        return S->registered == 0 ? MRT_LB_ENOENDPOINTS : MRT_LB_EALLUNHEALTHY;
+    return MRT_LB_ENOTAGMATCH;
+}
+
+/* Claim a half-open breaker's single probe (cold). */
+static void take_probe(mrt_lb_shard *sh, lb_live *h, uint32_t id, uint64_t now_ns,
+                       mrt_lb_selection *out, uint8_t *flags)
+{
+    lb_cold *c = &sh->cold[id];
+    h->brk = LB_BRK_PROBING;
+    c->probe_at = now_ns;
+    out->probe_epoch = c->probe_epoch;
+    *flags |= MRT_LB_SEL_PROBE;
+    sh->st.probes++;
+    add_tripped(sh, id, sat_add(now_ns, sh->recovery_ns));
+}
+
+static inline bool uses_trees(mrt_lb_strategy st)
+{
+    return st == MRT_LB_LEAST_CONNECTIONS || st == MRT_LB_WEIGHTED_LEAST_CONN ||
+           st == MRT_LB_LEAST_LATENCY || st == MRT_LB_ADAPTIVE;
+}
+
+/*
+ * The select path as a template over the strategy: instantiated once per
+ * strategy below, so each instance carries only its own strategy's code.
+ */
+static inline __attribute__((always_inline)) int
+select_impl(const mrt_lb_snapshot *S, mrt_lb_shard *sh, const mrt_lb_request *rq,
+            uint64_t now_ns, mrt_lb_selection *out, const mrt_lb_strategy strategy)
+{
     int rc;
-    if (__builtin_expect(S->n == 0, 0)) {
-        rc = S->registered == 0 ? MRT_LB_ENOENDPOINTS : MRT_LB_EALLUNHEALTHY;
-        goto err;
-    }
     if (__builtin_expect(now_ns >= sh->next_wake, 0))
         wake(sh, now_ns);
 
     uint32_t col = 0;
-    uint16_t zone = MRT_LB_ZONE_NONE;
-    if (rq != NULL) {
-        if (rq->required_tags != 0 && (rc = filter_column(S, rq->required_tags, &col)) != MRT_OK)
-            goto err;
-        zone = rq->zone;
-    }
-    /* The client zone's pool first; all zones when it has nothing to give (and fallback is on). */
-    uint32_t pi = col;
     uint8_t flags = 0;
-    if (zone != MRT_LB_ZONE_NONE) {
-        uint32_t row = zone < MRT_LB_MAX_ZONES ? S->zone_row[zone] : LB_ZROW_NONE;
-        if (row != LB_ZROW_NONE && S->pools[row * S->ncols + col].n > 0) {
-            pi = row * S->ncols + col;
-        } else if (!S->cfg.zone_fallback) {
-            rc = S->pools[col].n == 0 ? MRT_LB_ENOTAGMATCH : MRT_LB_ENOZONE;
-            goto err;
-        } else {
-            flags = MRT_LB_SEL_FALLBACK;
-            sh->st.zone_fallbacks++;
+    uint32_t pi = 0;
+    if (rq != NULL) {
+        if (rq->required_tags != 0) {
+            if ((rc = filter_column(S, rq->required_tags, &col)) != MRT_OK)
+                goto err;
+            pi = col;
+        }
+        /* The client zone's pool first; all zones when it has nothing (and fallback is on). */
+        uint16_t zone = rq->zone;
+        if (zone != MRT_LB_ZONE_NONE) {
+            uint32_t row = zone < MRT_LB_MAX_ZONES ? S->zone_row[zone] : LB_ZROW_NONE;
+            if (row != LB_ZROW_NONE && S->pools[row * S->ncols + col].n > 0) {
+                pi = row * S->ncols + col;
+            } else if (!S->cfg.zone_fallback && S->pools[col].n > 0) {
+                rc = MRT_LB_ENOZONE;
+                goto err;
+            } else {
+                flags = MRT_LB_SEL_FALLBACK;
+                sh->st.zone_fallbacks++;
+            }
         }
     }
     if (__builtin_expect(S->pools[pi].n == 0, 0)) {
-        rc = MRT_LB_ENOTAGMATCH;
+        rc = empty_pool_error(S);
         goto err;
     }
     uint32_t why = 0;
     uint8_t used;
     uint32_t slot;
     for (;;) {
-        slot = pick(S, sh, pi, rq, &why, &used);
+        slot = pick(S, sh, pi, rq, &why, &used, strategy);
         if (__builtin_expect(slot != LB_NONE, 1))
             break;
-        if (pi == col || !S->cfg.zone_fallback || S->pools[col].n == 0) {
+        if (pi == col || !S->cfg.zone_fallback) {
             rc = why_error(why);
             goto err;
         }
@@ -711,16 +767,9 @@ int mrt_lb_select(const mrt_lb_snapshot *S, mrt_lb_shard *sh, const mrt_lb_reque
     sh->st.outstanding++;
     sh->st.selects++;
     out->probe_epoch = 0;
-    if (__builtin_expect(h->brk == LB_BRK_HALF, 0)) {
-        lb_cold *c = &sh->cold[id];
-        h->brk = LB_BRK_PROBING;
-        c->probe_at = now_ns;
-        out->probe_epoch = c->probe_epoch;
-        flags |= MRT_LB_SEL_PROBE;
-        sh->st.probes++;
-        add_tripped(sh, id, sat_add(now_ns, S->cfg.recovery_ns));
-    }
-    if (S->tree_nodes > 0)
+    if (__builtin_expect(h->brk == LB_BRK_HALF, 0))
+        take_probe(sh, h, id, now_ns, out, &flags);
+    if (uses_trees(strategy) && S->tree_nodes > 0)
         tree_update_slot(S, sh, slot);
     out->node_id = S->node_ids + (size_t)slot * MRT_LB_NODE_ID_LEN;
     out->user_data = sl->user;
@@ -733,6 +782,50 @@ int mrt_lb_select(const mrt_lb_snapshot *S, mrt_lb_shard *sh, const mrt_lb_reque
 err:
     sh->st.select_errors++;
     return rc;
+}
+
+#define LB_SELECT_INSTANCE(fn, st)                                                                 \
+    static int fn(const mrt_lb_snapshot *S, mrt_lb_shard *sh, const mrt_lb_request *rq,          \
+                  uint64_t now_ns, mrt_lb_selection *out)                                          \
+    {                                                                                              \
+        return select_impl(S, sh, rq, now_ns, out, st);                                            \
+    }
+LB_SELECT_INSTANCE(select_rr, MRT_LB_ROUND_ROBIN)
+LB_SELECT_INSTANCE(select_wrr, MRT_LB_WEIGHTED_ROUND_ROBIN)
+LB_SELECT_INSTANCE(select_lc, MRT_LB_LEAST_CONNECTIONS)
+LB_SELECT_INSTANCE(select_wlc, MRT_LB_WEIGHTED_LEAST_CONN)
+LB_SELECT_INSTANCE(select_random, MRT_LB_RANDOM)
+LB_SELECT_INSTANCE(select_wrandom, MRT_LB_WEIGHTED_RANDOM)
+LB_SELECT_INSTANCE(select_ch, MRT_LB_CONSISTENT_HASH)
+LB_SELECT_INSTANCE(select_maglev, MRT_LB_MAGLEV)
+LB_SELECT_INSTANCE(select_latency, MRT_LB_LEAST_LATENCY)
+LB_SELECT_INSTANCE(select_load, MRT_LB_LEAST_LOAD)
+LB_SELECT_INSTANCE(select_p2c, MRT_LB_POWER_OF_TWO)
+LB_SELECT_INSTANCE(select_adaptive, MRT_LB_ADAPTIVE)
+
+static lb_select_fn *const select_fns[MRT_LB_STRATEGY_COUNT] = {
+    [MRT_LB_ROUND_ROBIN] = select_rr,
+    [MRT_LB_WEIGHTED_ROUND_ROBIN] = select_wrr,
+    [MRT_LB_LEAST_CONNECTIONS] = select_lc,
+    [MRT_LB_WEIGHTED_LEAST_CONN] = select_wlc,
+    [MRT_LB_RANDOM] = select_random,
+    [MRT_LB_WEIGHTED_RANDOM] = select_wrandom,
+    [MRT_LB_CONSISTENT_HASH] = select_ch,
+    [MRT_LB_MAGLEV] = select_maglev,
+    [MRT_LB_LEAST_LATENCY] = select_latency,
+    [MRT_LB_LEAST_LOAD] = select_load,
+    [MRT_LB_POWER_OF_TWO] = select_p2c,
+    [MRT_LB_ADAPTIVE] = select_adaptive,
+};
+
+int mrt_lb_select(const mrt_lb_snapshot *S, mrt_lb_shard *sh, const mrt_lb_request *rq,
+                  uint64_t now_ns, mrt_lb_selection *out)
+{
+    if (__builtin_expect(S == NULL || sh == NULL || out == NULL, 0))
+        return MRT_LB_EINVAL;
+    if (__builtin_expect(S != sh->snap, 0))
+        return MRT_LB_ENOTADOPTED;
+    return sh->select(S, sh, rq, now_ns, out); /* the adopted strategy's instance */
 }
 
 /* ------------------------------------------------------------------ complete */
