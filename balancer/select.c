@@ -719,8 +719,11 @@ select_impl(const mrt_lb_snapshot *S, mrt_lb_shard *sh, const mrt_lb_request *rq
     uint32_t pi = 0;
     if (rq != NULL) {
         if (rq->required_tags != 0) {
-            if ((rc = filter_column(S, rq->required_tags, &col)) != MRT_OK)
+            if ((rc = filter_column(S, rq->required_tags, &col)) != MRT_OK) {
+                if (S->n == 0)
+                    rc = empty_pool_error(S);
                 goto err;
+            }
             pi = col;
         }
         /* The client zone's pool first; all zones when it has nothing (and fallback is on). */
@@ -729,10 +732,11 @@ select_impl(const mrt_lb_snapshot *S, mrt_lb_shard *sh, const mrt_lb_request *rq
             uint32_t row = zone < MRT_LB_MAX_ZONES ? S->zone_row[zone] : LB_ZROW_NONE;
             if (row != LB_ZROW_NONE && S->pools[row * S->ncols + col].n > 0) {
                 pi = row * S->ncols + col;
-            } else if (!S->cfg.zone_fallback && S->pools[col].n > 0) {
-                rc = MRT_LB_ENOZONE;
-                goto err;
-            } else {
+            } else if (S->pools[col].n > 0) { /* else: the empty-pool error below */
+                if (!S->cfg.zone_fallback) {
+                    rc = MRT_LB_ENOZONE;
+                    goto err;
+                }
                 flags = MRT_LB_SEL_FALLBACK;
                 sh->st.zone_fallbacks++;
             }

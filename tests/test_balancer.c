@@ -445,6 +445,11 @@ START_TEST(select_errors)
     ck_assert_int_eq(mrt_lb_select(S, sh, NULL, 0, &sel), MRT_LB_ENOTADOPTED);
     ck_assert_int_eq(mrt_lb_shard_adopt(sh, S), MRT_OK);
     ck_assert_int_eq(mrt_lb_select(S, sh, NULL, 0, &sel), MRT_LB_ENOENDPOINTS);
+    mrt_lb_request any;
+    mrt_lb_request_init(&any);
+    any.required_tags = 0x10; /* undeclared, zone unknown: the emptiness is reported first */
+    any.zone = 3;
+    ck_assert_int_eq(mrt_lb_select(S, sh, &any, 0, &sel), MRT_LB_ENOENDPOINTS);
     mrt_lb_snapshot_free(S);
 
     /* endpoints, none available */
@@ -461,6 +466,7 @@ START_TEST(select_errors)
     ck_assert_int_eq(mrt_lb_registry_compile(r, 0, NULL, &S), MRT_OK);
     ck_assert_int_eq(mrt_lb_shard_adopt(sh, S), MRT_OK);
     ck_assert_int_eq(mrt_lb_select(S, sh, NULL, 0, &sel), MRT_LB_EALLUNHEALTHY);
+    ck_assert_int_eq(mrt_lb_select(S, sh, &any, 0, &sel), MRT_LB_EALLUNHEALTHY);
     mrt_lb_snapshot_free(S);
 
     /* available, but not with the required tags / not in the zone / undeclared filter */
@@ -506,7 +512,7 @@ START_TEST(select_errors)
     ck_assert_uint_eq(st.outstanding, 0);
     ck_assert_uint_eq(st.completes, 1);
     ck_assert_uint_eq(st.selects, 1);
-    ck_assert_uint_eq(st.select_errors, 6); /* argument errors are not counted */
+    ck_assert_uint_eq(st.select_errors, 8); /* argument errors are not counted */
     ck_assert_int_eq(mrt_lb_shard_adopt(sh, NULL), MRT_LB_EINVAL);
     mrt_lb_snapshot_free(S);
     mrt_lb_shard_destroy(sh);
