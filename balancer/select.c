@@ -932,3 +932,75 @@ int mrt_lb_shard_endpoint(mrt_lb_shard *sh, uint32_t endpoint_id, uint64_t now_n
     out->latency_ewma_ns = c->ewma;
     return MRT_OK;
 }
+
+/* ------------------------------------------------------------------ bursts */
+
+/* The pool a request will most likely use (no side effects; a miss only wastes a prefetch). */
+static inline const lb_pool *likely_pool(const mrt_lb_snapshot *S, const mrt_lb_request *rq)
+{
+    uint32_t col = 0;
+    if (rq->required_tags != 0 && filter_column(S, rq->required_tags, &col) != MRT_OK)
+        return NULL;
+    uint32_t pi = col;
+    if (rq->zone != MRT_LB_ZONE_NONE && rq->zone < MRT_LB_MAX_ZONES) {
+        uint32_t row = S->zone_row[rq->zone];
+        if (row != LB_ZROW_NONE && S->pools[row * S->ncols + col].n > 0)
+            pi = row * S->ncols + col;
+    }
+    return S->pools[pi].n > 0 ? &S->pools[pi] : NULL;
+}
+
+#define LB_BURST_STRIDE 16
+#define LB_BURST_MIN_BYTES (1u << 20)
+
+size_t mrt_lb_select_burst(const mrt_lb_snapshot *S, mrt_lb_shard *sh, const mrt_lb_request *rq,
+                           size_t n, uint64_t now_ns, mrt_lb_selection *out, int *rc)
+{
+    if (out == NULL || rc == NULL)
+        return 0;
+    size_t ok = 0;
+    mrt_lb_strategy st = (S != NULL && sh != NULL && S == sh->snap) ? S->cfg.strategy
+                                                                   : MRT_LB_STRATEGY_COUNT;
+    bool keyed = rq != NULL && (st == MRT_LB_CONSISTENT_HASH || st == MRT_LB_MAGLEV ||
+                                st == MRT_LB_ADAPTIVE);
+    /* Prefetching pays only when the structure does not sit in the core's cache anyway. */
+    if (keyed && (size_t)S->pools[0].ring_n * sizeof(lb_rent) < LB_BURST_MIN_BYTES &&
+        (size_t)S->pools[0].mag_m * sizeof(uint32_t) < LB_BURST_MIN_BYTES)
+        keyed = false;
+    for (size_t base = 0; base < n; base += LB_BURST_STRIDE) {
+        size_t m = n - base < LB_BURST_STRIDE ? n - base : LB_BURST_STRIDE;
+        if (keyed) {
+            /* 1: hash every key, prefetch its directory entry or table entry */
+            uint64_t h[LB_BURST_STRIDE];
+            const lb_pool *P[LB_BURST_STRIDE];
+            for (size_t i = 0; i < m; i++) {
+                const mrt_lb_request *q = &rq[base + i];
+                P[i] = likely_pool(S, q);
+                if (P[i] == NULL || !request_key(q, &h[i])) {
+                    P[i] = NULL;
+                    continue;
+                }
+                if (P[i]->ring != NULL) {
+                    uint32_t bits = P[i]->dir_bits;
+                    __builtin_prefetch(&P[i]->ring_dir[bits ? h[i] >> (64 - bits) : 0]);
+                } else if (P[i]->mag_slot != NULL) {
+                    __builtin_prefetch(&P[i]->mag_slot[lb_reduce(h[i], P[i]->mag_m)]);
+                }
+            }
+            /* 2: with the directory in cache, prefetch the ring lines */
+            for (size_t i = 0; i < m; i++) {
+                if (P[i] == NULL || P[i]->ring == NULL)
+                    continue;
+                uint32_t bits = P[i]->dir_bits;
+                __builtin_prefetch(&P[i]->ring[P[i]->ring_dir[bits ? h[i] >> (64 - bits) : 0]]);
+            }
+        }
+        /* 3: the picks themselves, in order */
+        for (size_t i = 0; i < m; i++) {
+            size_t k = base + i;
+            rc[k] = mrt_lb_select(S, sh, rq ? &rq[k] : NULL, now_ns, &out[k]);
+            ok += rc[k] == MRT_OK;
+        }
+    }
+    return ok;
+}

@@ -669,6 +669,83 @@ START_TEST(adaptive_branches)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ bursts */
+
+START_TEST(burst_equals_sequential)
+{
+    for (int st = 0; st < MRT_LB_STRATEGY_COUNT; st++) {
+        mrt_lb_config c;
+        mrt_lb_config_default(&c);
+        c.strategy = (mrt_lb_strategy)st;
+        c.max_connections = 3;
+        mrt_lb_registry *r;
+        OK(mrt_lb_registry_create(NULL, &c, &r));
+        const char *tags[1] = { "gpu" };
+        for (uint32_t i = 0; i < 40; i++) {
+            mrt_lb_endpoint_spec s;
+            uint8_t id[32];
+            node(id, i);
+            mrt_lb_endpoint_spec_init(&s, id);
+            s.zone = (i % 3) ? "a" : "b";
+            s.tags = tags;
+            s.ntags = i % 2;
+            s.weight = 1 + i % 5;
+            OK(mrt_lb_registry_add(r, &s, NULL));
+        }
+        uint64_t mask;
+        uint16_t za;
+        OK(mrt_lb_registry_declare_filter(r, tags, 1, &mask));
+        OK(mrt_lb_registry_zone(r, "a", &za));
+        mrt_lb_snapshot *S;
+        OK(mrt_lb_registry_compile(r, 0, NULL, &S));
+        mrt_lb_shard *a, *b;
+        OK(mrt_lb_shard_create(NULL, 77, &a));
+        OK(mrt_lb_shard_create(NULL, 77, &b));
+        OK(mrt_lb_shard_adopt(a, S));
+        OK(mrt_lb_shard_adopt(b, S));
+        enum { M = 150 };
+        mrt_lb_request rq[M];
+        uint64_t keys[M];
+        for (int i = 0; i < M; i++) {
+            mrt_lb_request_init(&rq[i]);
+            keys[i] = (uint64_t)i * 31;
+            if (i % 4 != 3) {
+                rq[i].routing_key = &keys[i];
+                rq[i].routing_key_len = 8;
+            }
+            if (i % 5 == 1)
+                rq[i].zone = za;
+            if (i % 7 == 2)
+                rq[i].required_tags = mask;
+        }
+        mrt_lb_selection sa[M], sb[M];
+        int rca[M];
+        size_t okn = mrt_lb_select_burst(S, a, rq, M, 5, sa, rca);
+        size_t okb = 0;
+        for (int i = 0; i < M; i++) {
+            int rcb = mrt_lb_select(S, b, &rq[i], 5, &sb[i]);
+            EQ((uint32_t)rca[i], (uint32_t)rcb);
+            okb += rcb == MRT_OK;
+            if (rcb == MRT_OK) {
+                EQ(sa[i].endpoint_id, sb[i].endpoint_id);
+                EQ(sa[i].flags, sb[i].flags);
+                EQ(sa[i].strategy, sb[i].strategy);
+            }
+        }
+        EQ(okn, okb);
+        ck_assert_uint_gt(okn, 100); /* 40 endpoints x max 3: some hit the cap */
+        /* keyless bursts too (everything is at its cap by now: same errors) */
+        EQ(mrt_lb_select_burst(S, a, NULL, 5, 5, sa, rca), 0);
+        for (int i = 0; i < 5; i++)
+            EQ((uint32_t)rca[i], (uint32_t)mrt_lb_select(S, b, NULL, 5, &sb[i]));
+        mrt_lb_shard_destroy(a);
+        mrt_lb_shard_destroy(b);
+        mrt_lb_snapshot_free(S);
+        mrt_lb_registry_destroy(r);
+    }
+}
+END_TEST
+
 /* ------------------------------------------------------------------ allocations */
 
 START_TEST(no_allocation_per_select)
@@ -752,6 +829,7 @@ int main(void)
     tcase_add_test(tc, least_latency_is_min);
     tcase_add_test(tc, least_load_order);
     tcase_add_test(tc, adaptive_branches);
+    tcase_add_test(tc, burst_equals_sequential);
     tcase_add_test(tc, no_allocation_per_select);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
