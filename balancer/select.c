@@ -950,8 +950,9 @@ static inline const lb_pool *likely_pool(const mrt_lb_snapshot *S, const mrt_lb_
     return S->pools[pi].n > 0 ? &S->pools[pi] : NULL;
 }
 
-#define LB_BURST_STRIDE 16
 #define LB_BURST_MIN_BYTES (1u << 20)
+#define LB_BURST_DIST 8         /* requests between the stages of the prefetch pipeline */
+#define LB_BURST_RING 32        /* > 2 x LB_BURST_DIST, a power of two */
 
 size_t mrt_lb_select_burst(const mrt_lb_snapshot *S, mrt_lb_shard *sh, const mrt_lb_request *rq,
                            size_t n, uint64_t now_ns, mrt_lb_selection *out, int *rc)
@@ -967,39 +968,47 @@ size_t mrt_lb_select_burst(const mrt_lb_snapshot *S, mrt_lb_shard *sh, const mrt
     if (keyed && (size_t)S->pools[0].ring_n * sizeof(lb_rent) < LB_BURST_MIN_BYTES &&
         (size_t)S->pools[0].mag_m * sizeof(uint32_t) < LB_BURST_MIN_BYTES)
         keyed = false;
-    for (size_t base = 0; base < n; base += LB_BURST_STRIDE) {
-        size_t m = n - base < LB_BURST_STRIDE ? n - base : LB_BURST_STRIDE;
-        if (keyed) {
-            /* 1: hash every key, prefetch its directory entry or table entry */
-            uint64_t h[LB_BURST_STRIDE];
-            const lb_pool *P[LB_BURST_STRIDE];
-            for (size_t i = 0; i < m; i++) {
-                const mrt_lb_request *q = &rq[base + i];
-                P[i] = likely_pool(S, q);
-                if (P[i] == NULL || !request_key(q, &h[i])) {
-                    P[i] = NULL;
-                    continue;
-                }
-                if (P[i]->ring != NULL) {
-                    uint32_t bits = P[i]->dir_bits;
-                    __builtin_prefetch(&P[i]->ring_dir[bits ? h[i] >> (64 - bits) : 0]);
-                } else if (P[i]->mag_slot != NULL) {
-                    __builtin_prefetch(&P[i]->mag_slot[lb_reduce(h[i], P[i]->mag_m)]);
-                }
-            }
-            /* 2: with the directory in cache, prefetch the ring lines */
-            for (size_t i = 0; i < m; i++) {
-                if (P[i] == NULL || P[i]->ring == NULL)
-                    continue;
-                uint32_t bits = P[i]->dir_bits;
-                __builtin_prefetch(&P[i]->ring[P[i]->ring_dir[bits ? h[i] >> (64 - bits) : 0]]);
-            }
-        }
-        /* 3: the picks themselves, in order */
-        for (size_t i = 0; i < m; i++) {
-            size_t k = base + i;
+    if (!keyed) {
+        for (size_t k = 0; k < n; k++) {
             rc[k] = mrt_lb_select(S, sh, rq ? &rq[k] : NULL, now_ns, &out[k]);
             ok += rc[k] == MRT_OK;
+        }
+        return ok;
+    }
+    /*
+     * A three-stage software pipeline: request j+2D is hashed and its directory
+     * entry (or Maglev entry) prefetched, request j+D reads that entry and
+     * prefetches its ring line, request j is picked: each miss has 2 x D
+     * requests' worth of time to arrive and the misses overlap.
+     */
+    uint64_t h[LB_BURST_RING];
+    const lb_pool *P[LB_BURST_RING];
+    for (size_t j = 0; j < n + 2 * LB_BURST_DIST; j++) {
+        size_t a = j, b = j - LB_BURST_DIST, c = j - 2 * LB_BURST_DIST;
+        if (a < n) {
+            size_t x = a % LB_BURST_RING;
+            P[x] = likely_pool(S, &rq[a]);
+            if (P[x] != NULL && request_key(&rq[a], &h[x])) {
+                if (P[x]->ring != NULL) {
+                    uint32_t bits = P[x]->dir_bits;
+                    __builtin_prefetch(&P[x]->ring_dir[bits ? h[x] >> (64 - bits) : 0]);
+                } else if (P[x]->mag_slot != NULL) {
+                    __builtin_prefetch(&P[x]->mag_slot[lb_reduce(h[x], P[x]->mag_m)]);
+                }
+            } else {
+                P[x] = NULL;
+            }
+        }
+        if (j >= LB_BURST_DIST && b < n) {
+            size_t x = b % LB_BURST_RING;
+            if (P[x] != NULL && P[x]->ring != NULL) {
+                uint32_t bits = P[x]->dir_bits;
+                __builtin_prefetch(&P[x]->ring[P[x]->ring_dir[bits ? h[x] >> (64 - bits) : 0]]);
+            }
+        }
+        if (j >= 2 * LB_BURST_DIST) {
+            rc[c] = mrt_lb_select(S, sh, &rq[c], now_ns, &out[c]);
+            ok += rc[c] == MRT_OK;
         }
     }
     return ok;
