@@ -7,6 +7,11 @@
  * same run, with ratios.
  *
  *   meshrt-bench [--json] [--reps N] [--scale X] balancer [--max-n N]
+ *                [--strategy NAME] [--no-naive]
+ *
+ * Quick runs (--scale < 0.1, as the ctest smoke uses) skip the two figures
+ * whose cost does not scale: the N = 10,000 naive consistent-hash baselines
+ * (a 1.5M-point sort per select) and the N = 10,000 build times.
  *
  * "select" figures are a select alone (max_connections unlimited, so the
  * reservations it leaves do not change what is measured); "select+complete"
@@ -526,6 +531,11 @@ static void set_request(mrt_lb_request *rq, int variant, uint64_t gpu, uint16_t 
     }
 }
 
+static bool quick(const mrt_bench_opts *o)
+{
+    return o->scale > 0 && o->scale < 0.1;
+}
+
 static uint64_t ours_iters(const mrt_bench_opts *o, mrt_lb_strategy s, uint32_t n)
 {
     uint64_t base = 100000;
@@ -633,7 +643,12 @@ static int bench_strategies(const mrt_bench_opts *o, uint32_t max_n, fig *F)
                 }
                 /* naive: every N plain; zone+tags at N = 100 */
                 F->naive[st][ni][v] = NAN;
-                if (!no_naive && (v == V_PLAIN || (v == V_ZONE_TAGS && n == 100))) {
+                /* quick runs (--scale < 0.1, the ctest smoke) skip the one naive figure that
+                   costs seconds whatever the scale: sorting a 1.5M-point ring per select */
+                bool slow_naive = n >= 10000 && (st == MRT_LB_CONSISTENT_HASH ||
+                                                 st == MRT_LB_ADAPTIVE);
+                if (!no_naive && !(quick(o) && slow_naive) &&
+                    (v == V_PLAIN || (v == V_ZONE_TAGS && n == 100))) {
                     nv->strategy = (mrt_lb_strategy)st;
                     nv->zone = v >= V_ZONE ? "z1" : NULL;
                     nv->tag = v == V_ZONE_TAGS ? "gpu" : NULL;
@@ -711,7 +726,7 @@ static int bench_build(const mrt_bench_opts *o, uint32_t max_n)
     mrt_bench_section(o, "balancer: snapshot build (ns per compile; 1 zone x filter grid)");
     for (size_t ni = 0; ni < NSIZES; ni++) {
         uint32_t n = SIZES[ni];
-        if (n > max_n)
+        if (n > max_n || (quick(o) && n >= 10000)) /* a compile there costs ~0.3 s */
             continue;
         uint64_t gpu;
         uint16_t z1;
