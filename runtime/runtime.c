@@ -94,6 +94,20 @@ int mrt_runtime_parse_args(int argc, char **argv, mrt_runtime_config *cfg, char 
             i++;
             continue;
         }
+        if (strcmp(f, "--lb") == 0) {
+            int found = -1;
+            for (int k = 0; v && k < MRT_LB_STRATEGY_COUNT; k++)
+                if (strcmp(v, mrt_lb_strategy_name((mrt_lb_strategy)k)) == 0)
+                    found = k;
+            if (found < 0) {
+                seterr(err, errlen, "--lb needs a strategy name (rr, wrr, lc, ...), got '%s'",
+                       v ? v : "");
+                return MRT_RT_EVALUE;
+            }
+            cfg->lb_strategy = (mrt_lb_strategy)found;
+            i++;
+            continue;
+        }
         if (strcmp(f, "--burst") == 0)
             target = &cfg->burst;
         else if (strcmp(f, "--ring-size") == 0)
@@ -222,6 +236,10 @@ int mrt_runtime_create(const mrt_runtime_config *cfg, mrt_runtime **out, char *e
         rc = MRT_ENOMEM;
         goto fail;
     }
+    if (cfg->workload && (rc = mrt_balance_setup(rt, rt->sel.count)) != MRT_OK) {
+        seterr(err, errlen, "balancer: %s", mrt_strerror(rc));
+        goto fail;
+    }
     pthread_mutex_init(&rt->gate_mu, NULL);
     pthread_cond_init(&rt->gate_cv, NULL);
     rt->gate_init = true;
@@ -347,6 +365,7 @@ void mrt_runtime_destroy(mrt_runtime *rt)
             mrt_workload_detach(rt, i);
         mrt_free(NULL, rt->workload, sizeof(*rt->workload) * rt->sel.count);
     }
+    mrt_balance_teardown(rt);
     mrt_mesh_destroy(rt->mesh);
     mrt_topo_destroy(rt->topo);
     mrt_free(NULL, rt->threads, sizeof(*rt->threads) * rt->sel.count);

@@ -2,6 +2,7 @@
 #ifndef MESHRT_RUNTIME_INTERNAL_H
 #define MESHRT_RUNTIME_INTERNAL_H
 
+#include "meshrt/mrt_balancer.h"
 #include "meshrt/mrt_runtime.h"
 
 #include <pthread.h>
@@ -25,6 +26,11 @@ struct mrt_runtime {
     mrt_shard_thread *threads;
     struct mrt_workload **workload;   /* one per shard, owned by the shard's arena */
     unsigned unbound;
+    /* Balancer control plane (runtime/balance.c); only the control thread touches these. */
+    mrt_lb_registry *lb_registry;
+    mrt_lb_domain *lb_domain;
+    uint64_t lb_next_change;
+    uint64_t lb_reports;
     bool started;
     bool running;
     /* Start-up gate. */
@@ -40,5 +46,12 @@ struct mrt_runtime {
 int mrt_workload_attach(mrt_runtime *rt, mrt_shard *s);
 /* Free shard i's workload state (after the shard thread returned). */
 void mrt_workload_detach(mrt_runtime *rt, unsigned i);
+/* Control plane: take up to max breaker reports shard i sent up. */
+size_t mrt_workload_take_reports(mrt_runtime *rt, unsigned i, mrt_lb_breaker_report *out,
+                                 size_t max);
+
+/* Balancer control plane: registry of the shards, domain, first snapshot. */
+int mrt_balance_setup(mrt_runtime *rt, unsigned shards);
+void mrt_balance_teardown(mrt_runtime *rt);
 
 #endif

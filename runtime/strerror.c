@@ -1,6 +1,8 @@
 /* One name for every meshrt status code, whichever module owns it. */
-#include "meshrt/mrt_runtime.h"
+#include "meshrt/mrt_balancer.h"
+#include "meshrt/mrt_daemon.h"
 #include "meshrt/mrt_perf.h"
+#include "meshrt/mrt_runtime.h"
 
 static const char *runtime_strerror(int status)
 {
@@ -30,6 +32,10 @@ const char *mrt_strerror(int status)
         s = mrt_shard_strerror(status);
     else if (status <= MRT_ERANGE_SHARD_MIN - 1 && status >= MRT_ERANGE_RUNTIME_MIN)
         s = runtime_strerror(status);
+    else if (status <= MRT_ERANGE_RUNTIME_MIN - 1 && status >= MRT_ERANGE_LB_MIN)
+        s = mrt_lb_strerror(status);
+    else if (status <= MRT_ERANGE_LB_MIN - 1 && status >= MRT_ERANGE_DAEMON_MIN)
+        s = mrt_daemon_strerror(status);
     else if (status <= MRT_ERANGE_DAEMON_MIN - 1 && status >= MRT_ERANGE_PERF_MIN)
         s = mrt_perf_strerror(status);
     return s ? s : "unknown status";

@@ -9,6 +9,9 @@
 
 #include "meshrt/mrt_daemon.h"
 
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -66,12 +69,14 @@ static void shard_key(unsigned i, uint8_t key[MRT_HOST_KEY_SIZE])
 typedef struct mrt_workload {
     mrt_runtime *rt;
     unsigned id, n;
-    unsigned rr;               /* next destination */
     uint64_t *next_seq;        /* per destination */
     uint64_t *expect;          /* per source */
     uint64_t *origin_of;       /* per source: the origin hash of its host */
     sampler daemon;
     mrt_host *host;
+    mrt_lb_shard *lb;          /* this shard's balancer state */
+    struct rte_ring *reports;  /* breaker reports up to the control plane (SPSC) */
+    size_t reports_bytes;
     mrt_workload_stats st;     /* owner-only */
     struct {
         alignas(128) _Atomic uint64_t sent;
@@ -82,6 +87,8 @@ typedef struct mrt_workload {
         _Atomic uint64_t delivered;
         _Atomic uint64_t emitted;
         _Atomic uint64_t daemon_errors;
+        _Atomic uint64_t lb_errors;
+        _Atomic uint64_t lb_adopts;
     } pub;
 } mrt_workload;
 
@@ -135,31 +142,58 @@ static void publish(mrt_workload *w)
     atomic_store_explicit(&w->pub.delivered, w->st.delivered, memory_order_relaxed);
     atomic_store_explicit(&w->pub.emitted, w->st.emitted, memory_order_relaxed);
     atomic_store_explicit(&w->pub.daemon_errors, w->st.daemon_errors, memory_order_relaxed);
+    atomic_store_explicit(&w->pub.lb_errors, w->st.lb_errors, memory_order_relaxed);
+    atomic_store_explicit(&w->pub.lb_adopts, w->st.lb_adopts, memory_order_relaxed);
+}
+
+/* Breaker openings go up to the control plane; a full ring keeps them in the balancer's buffer. */
+static void forward_reports(mrt_workload *w)
+{
+    mrt_lb_breaker_report rep[16];
+    unsigned room = rte_ring_free_count(w->reports);
+    if (room == 0)
+        return;
+    size_t n = mrt_lb_shard_drain_reports(w->lb, rep, room < 16 ? room : 16);
+    if (n)
+        (void)rte_ring_sp_enqueue_bulk_elem(w->reports, rep, sizeof(rep[0]), (unsigned)n, NULL);
 }
 
 /*
- * One burst per destination per iteration, destinations taken round-robin.
- * A destination that refuses part of its burst (backpressure) is offered the
- * same sequence numbers again next iteration.
+ * One burst per destination per iteration, each destination picked by the
+ * shard's balancer from its current snapshot. A destination that refuses
+ * part of its burst (backpressure) is offered the same sequence numbers
+ * again. The tick runs at the poll-iteration boundary, where no selection is
+ * in progress: the one place the shard may switch snapshots.
  */
 static void on_tick(mrt_shard *s, bool draining, void *ctx)
 {
     mrt_workload *w = ctx;
+    if (mrt_lb_domain_sync(w->rt->lb_domain, w->id, w->lb) == 1)
+        w->st.lb_adopts++;
     if (!draining) {
+        const mrt_lb_snapshot *snap = mrt_lb_shard_snapshot(w->lb);
+        uint64_t now = mrt_shard_now(s);
         unsigned burst = w->rt->cfg.burst;
         mrt_msg m[MRT_MAX_BURST];
         for (unsigned k = 0; k < w->n; k++) {
-            unsigned dst = w->rr;
-            w->rr = (dst + 1 == w->n) ? 0 : dst + 1;
+            mrt_lb_selection sel;
+            if (snap == NULL || mrt_lb_select(snap, w->lb, NULL, now, &sel) != MRT_OK) {
+                w->st.lb_errors++;
+                continue;
+            }
+            unsigned dst = (unsigned)sel.user_data;
             uint64_t seq = w->next_seq[dst];
             for (unsigned i = 0; i < burst; i++)
                 m[i] = (mrt_msg){ .type = WL_EVENT, .w = { seq + i } };
             unsigned accepted = 0;
-            (void)mrt_shard_send_burst(s, dst, m, burst, &accepted);
+            int rc = mrt_shard_send_burst(s, dst, m, burst, &accepted);
             w->next_seq[dst] = seq + accepted;
             w->st.sent += accepted;
             w->st.refused += burst - accepted;
+            /* Backpressure is not a failure of the destination; a bad destination is. */
+            (void)mrt_lb_complete(w->lb, &sel, rc == MRT_OK || rc == MRT_SHARD_EFULL, 0, now);
         }
+        forward_reports(w);
     }
     publish(w);
 }
@@ -178,7 +212,6 @@ int mrt_workload_attach(mrt_runtime *rt, mrt_shard *s)
     w->rt = rt;
     w->id = id;
     w->n = n;
-    w->rr = id % n; /* spread the first bursts */
     w->next_seq = mrt_calloc(a, sizeof(uint64_t) * n);
     w->expect = mrt_calloc(a, sizeof(uint64_t) * n);
     w->origin_of = mrt_calloc(a, sizeof(uint64_t) * n);
@@ -194,7 +227,20 @@ int mrt_workload_attach(mrt_runtime *rt, mrt_shard *s)
         }
         rc = mrt_host_create(&hc, (mrt_daemon){ &sampler_vt, &w->daemon }, &w->host);
     }
+    if (rc == MRT_OK)
+        rc = mrt_lb_shard_create(a, 0x9e3779b97f4a7c15ull * (id + 1), &w->lb);
+    if (rc == MRT_OK) {
+        ssize_t sz = rte_ring_get_memsize_elem(sizeof(mrt_lb_breaker_report), 64);
+        w->reports_bytes = sz > 0 ? (size_t)sz : 0;
+        w->reports = sz > 0 ? mrt_alloc_aligned(a, w->reports_bytes, 64) : NULL;
+        if (w->reports == NULL ||
+            rte_ring_init(w->reports, "mrt-lb-reports", 64, RING_F_SP_ENQ | RING_F_SC_DEQ) != 0)
+            rc = MRT_ENOMEM;
+    }
     if (rc != MRT_OK) {
+        mrt_free_aligned(a, w->reports, w->reports_bytes, 64);
+        mrt_lb_shard_destroy(w->lb);
+        mrt_host_destroy(w->host);
         mrt_free(a, w->next_seq, 0);
         mrt_free(a, w->expect, 0);
         mrt_free(a, w->origin_of, 0);
@@ -219,6 +265,9 @@ void mrt_workload_detach(mrt_runtime *rt, unsigned i)
     mrt_free(&a, w->expect, sizeof(uint64_t) * w->n);
     mrt_free(&a, w->origin_of, sizeof(uint64_t) * w->n);
     mrt_host_destroy(w->host);
+    mrt_lb_domain_offline(rt->lb_domain, i);
+    mrt_lb_shard_destroy(w->lb);
+    mrt_free_aligned(&a, w->reports, w->reports_bytes, 64);
     mrt_free_aligned(&a, w, sizeof(*w), 128);
     rt->workload[i] = NULL;
 }
@@ -237,4 +286,15 @@ void mrt_runtime_workload_stats(const mrt_runtime *rt, unsigned i, mrt_workload_
     out->delivered = atomic_load_explicit(&w->pub.delivered, memory_order_relaxed);
     out->emitted = atomic_load_explicit(&w->pub.emitted, memory_order_relaxed);
     out->daemon_errors = atomic_load_explicit(&w->pub.daemon_errors, memory_order_relaxed);
+    out->lb_errors = atomic_load_explicit(&w->pub.lb_errors, memory_order_relaxed);
+    out->lb_adopts = atomic_load_explicit(&w->pub.lb_adopts, memory_order_relaxed);
+}
+
+size_t mrt_workload_take_reports(mrt_runtime *rt, unsigned i, mrt_lb_breaker_report *out,
+                                 size_t max)
+{
+    if (rt->workload == NULL || rt->workload[i] == NULL)
+        return 0;
+    return rte_ring_sc_dequeue_burst_elem(rt->workload[i]->reports, out, sizeof(*out),
+                                          (unsigned)max, NULL);
 }

@@ -133,6 +133,8 @@ int mrt_mesh_create(const mrt_mesh_config *cfg, mrt_mesh **out)
     }
     uint64_t tsc0 = mrt_rdtsc();
     double ns_per_cycle = 1e9 / (double)mrt_tsc_hz();
+    m->tsc0 = tsc0;
+    m->ns_per_cycle = ns_per_cycle;
     for (unsigned i = 0; i < cfg->shards; i++) {
         mrt_shard *s = mrt_alloc_aligned(NULL, sizeof(*s), MRT_NO_SHARE);
         if (s == NULL) {
@@ -701,6 +703,11 @@ void mrt_mesh_stop(mrt_mesh *m)
     /* Control-plane wait, off the event path: the shards do the work. */
     while (!mrt_mesh_try_drain(m))
         idle_sleep(20);
+}
+
+uint64_t mrt_mesh_clock(const mrt_mesh *m)
+{
+    return (uint64_t)((double)(mrt_rdtsc() - m->tsc0) * m->ns_per_cycle);
 }
 
 bool mrt_mesh_drained(const mrt_mesh *m)

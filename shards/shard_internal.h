@@ -95,6 +95,8 @@ struct mrt_shard {
 struct mrt_mesh {
     mrt_mesh_config cfg;
     mrt_shard **shards;
+    uint64_t tsc0;              /* the shards' clocks count from here */
+    double ns_per_cycle;
     /* Ingress admission: see mrt_mesh_inject / mrt_mesh_request_stop. */
     alignas(MRT_NO_SHARE) _Atomic bool stop_requested;
     _Atomic uint64_t inject_inflight;

@@ -1,4 +1,6 @@
 /* Runtime: configuration errors, and whole runs with pinned shard threads. */
+#include "meshrt/mrt_daemon.h"
+#include "meshrt/mrt_perf.h"
 #include "meshrt/mrt_runtime.h"
 
 #include <check.h>
@@ -51,6 +53,9 @@ START_TEST(parse_flags)
     ck_assert_int_eq(parse(&cfg, err, "--numa-node", "x", NULL, NULL), MRT_RT_EVALUE);
     ck_assert_int_eq(parse(&cfg, err, "--duration", "-1", NULL, NULL), MRT_RT_EDURATION);
     ck_assert_int_eq(parse(&cfg, err, "--numa-node", "0", "--cpuset", "0"), MRT_RT_ECONFLICT);
+    ck_assert_int_eq(parse(&cfg, err, "--lb", "maglev", NULL, NULL), MRT_OK);
+    ck_assert_int_eq(cfg.lb_strategy, MRT_LB_MAGLEV);
+    ck_assert_int_eq(parse(&cfg, err, "--lb", "fastest", NULL, NULL), MRT_RT_EVALUE);
 }
 END_TEST
 
@@ -96,6 +101,11 @@ START_TEST(bad_config_is_refused_before_any_thread)
         ck_assert_str_ne(mrt_strerror(cases[i].expect), "unknown status");
     }
     ck_assert_str_eq(mrt_strerror(12345), "unknown status");
+    /* One name function for every module's range. */
+    const int others[] = { MRT_EINVAL, MRT_TOPO_EDUP, MRT_SHARD_EFULL, MRT_RT_EFLAG,
+                           MRT_LB_EDUPLICATE, MRT_DAEMON_ESINKFULL, MRT_PERF_EUNAVAIL };
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
+        ck_assert_str_ne(mrt_strerror(others[i]), "unknown status");
     ck_assert_str_eq(mrt_strerror(MRT_OK), "success");
 }
 END_TEST
@@ -131,6 +141,8 @@ static void totals(mrt_runtime *rt, mrt_workload_stats *t)
         t->delivered += w.delivered;
         t->emitted += w.emitted;
         t->daemon_errors += w.daemon_errors;
+        t->lb_errors += w.lb_errors;
+        t->lb_adopts += w.lb_adopts;
     }
 }
 
@@ -217,6 +229,43 @@ START_TEST(inject_while_running_then_refused_after_stop)
 }
 END_TEST
 
+START_TEST(snapshots_published_while_shards_route)
+{
+    /* The control plane publishes continuously while every shard selects per burst. */
+    mrt_runtime *rt = start_rt(8, 64);
+    unsigned n = mrt_mesh_size(mrt_runtime_mesh(rt));
+    mrt_balancer_counters bc;
+    for (;;) {
+        ck_assert_int_eq(mrt_runtime_control_tick(rt, true), 1);
+        mrt_runtime_balancer_stats(rt, &bc);
+        bool progressed = bc.published >= 200;
+        for (unsigned i = 0; i < n; i++) {
+            mrt_workload_stats w;
+            mrt_runtime_workload_stats(rt, i, &w);
+            progressed &= w.lb_adopts >= 2 && w.received >= 5000;
+        }
+        if (progressed)
+            break;
+        sched_yield();
+    }
+    ck_assert_int_eq(mrt_runtime_stop(rt), MRT_OK);
+    mrt_workload_stats t;
+    totals(rt, &t);
+    ck_assert_uint_eq(t.violations, 0);
+    ck_assert_uint_eq(t.sent, t.received + t.handed_back);
+    ck_assert_uint_eq(t.lb_errors, 0);
+    ck_assert_int_eq(mrt_runtime_control_tick(rt, false), 0); /* nothing changed: no publish */
+    mrt_runtime_balancer_stats(rt, &bc);
+    ck_assert_uint_ge(bc.published, 200); /* the first one, published at create, included */
+    ck_assert_uint_eq(bc.retired, bc.published - 1);
+    /* Everything retired before the shards' last switches has been freed. */
+    ck_assert_uint_gt(bc.freed, 0);
+    ck_assert_uint_le(bc.freed, bc.retired);
+    ck_assert_uint_ge(bc.freed + n + 1, bc.retired);
+    mrt_runtime_destroy(rt); /* frees the rest (ASan's leak check watches) */
+}
+END_TEST
+
 START_TEST(destroy_without_start)
 {
     mrt_runtime_config cfg;
@@ -227,6 +276,7 @@ START_TEST(destroy_without_start)
     ck_assert_int_eq(mrt_runtime_stop(rt), MRT_OK);
     mrt_runtime_destroy(rt);
     mrt_runtime_destroy(NULL);
+    ck_assert_int_eq(mrt_runtime_control_tick(NULL, false), MRT_EINVAL);
     ck_assert_int_eq(mrt_runtime_create(NULL, &rt, err, sizeof err), MRT_EINVAL);
 }
 END_TEST
@@ -240,6 +290,7 @@ int main(void)
     tcase_add_test(tc, bad_config_is_refused_before_any_thread);
     tcase_add_test(tc, workload_ordered_and_drained);
     tcase_add_test(tc, inject_while_running_then_refused_after_stop);
+    tcase_add_test(tc, snapshots_published_while_shards_route);
     tcase_add_test(tc, destroy_without_start);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -6,6 +6,7 @@
 #ifndef MESHRT_MRT_RUNTIME_H
 #define MESHRT_MRT_RUNTIME_H
 
+#include "meshrt/mrt_balancer.h"
 #include "meshrt/mrt_core.h"
 #include "meshrt/mrt_shard.h"
 #include "meshrt/mrt_topo.h"
@@ -51,6 +52,7 @@ typedef struct mrt_runtime_config {
     double duration_s;          /* `meshrt run` duration; 0 = until SIGINT/SIGTERM (default 5) */
     bool json;                  /* `meshrt run` writes its summary as JSON */
     bool workload;              /* run the built-in default workload (default true) */
+    mrt_lb_strategy lb_strategy; /* how the workload picks each burst's destination (default rr) */
 } mrt_runtime_config;
 
 /* Fill *cfg with the defaults above. */
@@ -60,7 +62,8 @@ void mrt_runtime_config_default(mrt_runtime_config *cfg);
  * Parse `meshrt run` / `meshrt topo` flags (argv[0] is the first flag, not
  * the program): --numa-node N, --cpuset LIST, --allow-unbound, --duration S,
  * --burst B, --ring-size R, --overflow N, --idle-spin K, --idle-sleep-us U,
- * --stats-ms M, --json. String values point into argv. On error returns
+ * --stats-ms M, --lb STRATEGY (a mrt_lb_strategy_name), --json. String
+ * values point into argv. On error returns
  * MRT_RT_EFLAG / MRT_RT_EVALUE / MRT_RT_ECONFLICT and writes a message
  * naming the flag into err (when non-NULL).
  */
@@ -106,10 +109,12 @@ const mrt_topo_selection *mrt_runtime_selection(const mrt_runtime *rt);
 unsigned mrt_runtime_unbound(const mrt_runtime *rt);
 
 /*
- * Built-in default workload: every shard sends sequenced events round-robin
- * to every shard (itself included); every receiver checks per-sender
- * ordering and delivers each in-order event to the daemon host it owns (a
- * sampler daemon emitting one causally stamped output per 64 events).
+ * Built-in default workload: every shard sends sequenced events, one burst
+ * per destination per iteration, to destinations its balancer picks from
+ * the current snapshot of the shard registry (round robin by default: every
+ * shard, itself included); every receiver checks per-sender ordering and
+ * delivers each in-order event to the daemon host it owns (a sampler daemon
+ * emitting one causally stamped output per 64 events).
  * Counters of one shard, published once per poll iteration.
  */
 typedef struct mrt_workload_stats {
@@ -121,10 +126,33 @@ typedef struct mrt_workload_stats {
     uint64_t delivered;     /* events the shard's daemon host processed */
     uint64_t emitted;       /* outputs its daemon emitted (stamped with causal links) */
     uint64_t daemon_errors; /* events the host refused (counted, never silent) */
+    uint64_t lb_errors;     /* bursts not sent because the balancer had no destination */
+    uint64_t lb_adopts;     /* snapshots this shard switched to */
 } mrt_workload_stats;
 
 /* Workload counters of shard i (any thread); zeros when the workload is off. */
 void mrt_runtime_workload_stats(const mrt_runtime *rt, unsigned i, mrt_workload_stats *out);
+
+/*
+ * Balancer control plane, from one thread (the control plane; `meshrt run`
+ * calls it once per stats line): feed the breaker reports the shards sent up
+ * to the registry, compile and publish a new snapshot when the registry
+ * changed, an endpoint's trip expired, or `republish` is set, then free the
+ * retired snapshots every shard has moved past. Shards switch at their next
+ * poll-iteration boundary; no select ever waits. Returns 1 when it
+ * published, 0 when not, or a status (MRT_ESTATE without the workload).
+ */
+int mrt_runtime_control_tick(mrt_runtime *rt, bool republish);
+
+typedef struct mrt_balancer_counters {
+    uint64_t published;         /* snapshots published */
+    uint64_t retired;           /* snapshots replaced */
+    uint64_t freed;             /* retired snapshots freed (every shard had moved on) */
+    uint64_t breaker_reports;   /* breaker openings reported by shards and applied */
+} mrt_balancer_counters;
+
+/* Control-plane counters (control thread). */
+void mrt_runtime_balancer_stats(const mrt_runtime *rt, mrt_balancer_counters *out);
 
 #ifdef __cplusplus
 }

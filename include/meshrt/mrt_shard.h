@@ -215,6 +215,13 @@ void mrt_mesh_stop(mrt_mesh *m);
  */
 void mrt_mesh_request_stop(mrt_mesh *m);
 bool mrt_mesh_try_drain(mrt_mesh *m);
+/*
+ * The shards' time base read now (any thread; reads the TSC): for the
+ * control plane, whose timestamps must compare with the shards' coarse
+ * clocks (breaker reports, snapshot compiles). Never on the event path.
+ */
+uint64_t mrt_mesh_clock(const mrt_mesh *m);
+
 /* True once the drain has completed (any thread). */
 bool mrt_mesh_drained(const mrt_mesh *m);
 

@@ -15,6 +15,7 @@ static void usage(FILE *f)
             "usage: meshrt run  [--numa-node N | --cpuset LIST] [--duration S] [--burst B]\n"
             "                   [--ring-size R] [--overflow N] [--idle-spin K] [--idle-sleep-us U]\n"
             "                   [--stats-ms M] [--allow-unbound] [--json]\n"
+            "                   [--lb rr|wrr|lc|wlc|random|wrandom|ch|maglev|latency|load|p2c|adaptive]\n"
             "       meshrt topo [--numa-node N | --cpuset LIST]\n"
             "\n"
             "run   one pinned shard per core of the NUMA node (default: the node meshrt starts\n"
@@ -141,6 +142,8 @@ static int cmd_run(int argc, char **argv)
         now = now_s();
         if (now - last >= 1.0) {
             print_interval(progress, rt, prev, prevs, now - last);
+            /* Control plane: breaker reports in, a new snapshot out when something changed. */
+            (void)mrt_runtime_control_tick(rt, false);
             last = now;
         }
     }

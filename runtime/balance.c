@@ -1,0 +1,101 @@
+/*
+ * The runtime's balancer control plane: one endpoint per shard in a
+ * registry, snapshots compiled here and published through a quiescent-state
+ * domain that every shard syncs with at its poll-iteration boundary, breaker
+ * reports coming back from the shards on one SPSC ring each.
+ */
+#include "runtime/runtime_internal.h"
+
+#include <string.h>
+
+static void shard_node_id(unsigned i, uint8_t id[MRT_LB_NODE_ID_LEN])
+{
+    memset(id, 0, MRT_LB_NODE_ID_LEN);
+    memcpy(id, "meshrt-shard", 12);
+    id[12] = (uint8_t)(i & 0xff);
+    id[13] = (uint8_t)(i >> 8);
+}
+
+int mrt_balance_setup(mrt_runtime *rt, unsigned shards)
+{
+    mrt_lb_config lc;
+    mrt_lb_config_default(&lc);
+    lc.strategy = rt->cfg.lb_strategy;
+    int rc = mrt_lb_registry_create(NULL, &lc, &rt->lb_registry);
+    for (unsigned i = 0; rc == MRT_OK && i < shards; i++) {
+        uint8_t id[MRT_LB_NODE_ID_LEN];
+        shard_node_id(i, id);
+        mrt_lb_endpoint_spec spec;
+        mrt_lb_endpoint_spec_init(&spec, id);
+        spec.user_data = i; /* a selection names the destination shard */
+        rc = mrt_lb_registry_add(rt->lb_registry, &spec, NULL);
+    }
+    if (rc == MRT_OK)
+        rc = mrt_lb_domain_create(NULL, shards, &rt->lb_domain);
+    mrt_lb_snapshot *snap = NULL;
+    if (rc == MRT_OK)
+        rc = mrt_lb_registry_compile(rt->lb_registry, 0, NULL, &snap);
+    if (rc == MRT_OK && mrt_lb_domain_publish(rt->lb_domain, snap) < 0) {
+        mrt_lb_snapshot_free(snap);
+        rc = MRT_LB_EINVAL;
+    }
+    rt->lb_next_change = UINT64_MAX;
+    return rc;
+}
+
+void mrt_balance_teardown(mrt_runtime *rt)
+{
+    mrt_lb_domain_destroy(rt->lb_domain);
+    mrt_lb_registry_destroy(rt->lb_registry);
+    rt->lb_domain = NULL;
+    rt->lb_registry = NULL;
+}
+
+int mrt_runtime_control_tick(mrt_runtime *rt, bool republish)
+{
+    if (rt == NULL)
+        return MRT_EINVAL;
+    if (rt->lb_registry == NULL)
+        return MRT_ESTATE;
+    uint64_t now = mrt_mesh_clock(rt->mesh);
+    bool changed = republish || now >= rt->lb_next_change; /* a trip expired */
+    mrt_lb_breaker_report rep[32];
+    for (unsigned i = 0; i < rt->sel.count; i++) {
+        size_t n;
+        while ((n = mrt_workload_take_reports(rt, i, rep, 32)) > 0) {
+            for (size_t k = 0; k < n; k++)
+                if (mrt_lb_registry_apply_report(rt->lb_registry, &rep[k]) == MRT_OK) {
+                    rt->lb_reports++;
+                    changed = true;
+                }
+        }
+    }
+    int published = 0;
+    if (changed) {
+        mrt_lb_snapshot *snap = NULL;
+        int rc = mrt_lb_registry_compile(rt->lb_registry, now, NULL, &snap);
+        if (rc != MRT_OK)
+            return rc;
+        if (mrt_lb_domain_publish(rt->lb_domain, snap) < 0) {
+            mrt_lb_snapshot_free(snap);
+            return MRT_LB_EINVAL;
+        }
+        rt->lb_next_change = mrt_lb_registry_next_change_ns(rt->lb_registry, now);
+        published = 1;
+    }
+    mrt_lb_domain_reclaim(rt->lb_domain);
+    return published;
+}
+
+void mrt_runtime_balancer_stats(const mrt_runtime *rt, mrt_balancer_counters *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (rt == NULL || rt->lb_domain == NULL)
+        return;
+    mrt_lb_domain_stats ds;
+    mrt_lb_domain_stats_get(rt->lb_domain, &ds);
+    out->published = ds.published;
+    out->retired = ds.retired;
+    out->freed = ds.freed;
+    out->breaker_reports = rt->lb_reports;
+}
