@@ -92,9 +92,8 @@ typedef struct mrt_workload {
     } pub;
 } mrt_workload;
 
-static void on_event(mrt_shard *s, const mrt_msg *m, void *ctx)
+static void on_event(mrt_shard *s, const mrt_msg *m, mrt_workload *w)
 {
-    mrt_workload *w = ctx;
     unsigned src = m->src;
     w->st.received++;
     if (src >= w->n || m->w[0] != w->expect[src]) {
@@ -121,6 +120,12 @@ static void on_event(mrt_shard *s, const mrt_msg *m, void *ctx)
         w->st.emitted += outputs;
         mrt_host_release_outputs(w->host);
     }
+}
+
+static void on_events(mrt_shard *s, const mrt_msg *m, unsigned n, void *ctx)
+{
+    for (unsigned i = 0; i < n; i++)
+        on_event(s, &m[i], ctx);
 }
 
 static void on_handback(mrt_shard *s, const mrt_msg *m, mrt_handback_reason why, void *ctx)
@@ -248,7 +253,7 @@ int mrt_workload_attach(mrt_runtime *rt, mrt_shard *s)
         return rc;
     }
     rt->workload[id] = w;
-    mrt_shard_set_handler(s, WL_EVENT, on_event, w);
+    mrt_shard_set_burst_handler(s, WL_EVENT, on_events, w);
     mrt_shard_set_tick(s, on_tick, w);
     mrt_shard_set_handback(s, on_handback, w);
     return MRT_OK;

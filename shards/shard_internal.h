@@ -54,6 +54,7 @@ struct mrt_shard {
     _Atomic bool ready;             /* set (release) once the inbound rings exist */
     mrt_msg_handler handler[MRT_MSG_TYPES];
     void *handler_ctx[MRT_MSG_TYPES];
+    mrt_burst_handler burst_handler[MRT_MSG_TYPES]; /* takes precedence over handler[] */
     mrt_tick_hook tick;
     void *tick_ctx;
     mrt_handback_hook handback;

@@ -259,6 +259,76 @@ START_TEST(send_burst_in_order_with_backpressure)
 }
 END_TEST
 
+typedef struct runs {
+    unsigned calls, msgs, singles;
+    uint64_t last;
+    bool ordered;
+} runs;
+
+static void on_run(mrt_shard *s, const mrt_msg *m, unsigned n, void *ctx)
+{
+    (void)s;
+    runs *r = ctx;
+    r->calls++;
+    for (unsigned i = 0; i < n; i++) {
+        r->ordered &= m[i].type == T_DATA && m[i].w[0] == r->last + 1;
+        r->last = m[i].w[0];
+    }
+    r->msgs += n;
+}
+
+static void on_single(mrt_shard *s, const mrt_msg *m, void *ctx)
+{
+    (void)s;
+    (void)m;
+    ((runs *)ctx)->singles++;
+}
+
+START_TEST(burst_handler_gets_runs_of_its_type)
+{
+    rx r[2];
+    mrt_mesh *m = make_mesh(2, 64, 8, 0, r);
+    mrt_shard *a = mrt_mesh_shard(m, 0), *b = mrt_mesh_shard(m, 1);
+    runs rn = { .ordered = true };
+    ck_assert_int_eq(mrt_shard_set_burst_handler(b, T_DATA, on_run, &rn), MRT_OK);
+    ck_assert_int_eq(mrt_shard_set_handler(b, T_OTHER, on_single, &rn), MRT_OK);
+    ck_assert_int_eq(mrt_shard_set_burst_handler(b, MRT_MSG_TYPES, on_run, &rn), MRT_SHARD_ETYPE);
+    /* 5 data, 1 other, 2 data, 1 unhandled, 3 data: three runs of data. */
+    uint64_t seq = 0;
+    mrt_msg other = { .type = T_OTHER }, stray = { .type = 9 };
+    for (int i = 0; i < 5; i++) {
+        mrt_msg d = data(++seq);
+        mrt_shard_send(a, 1, &d);
+    }
+    mrt_shard_send(a, 1, &other);
+    for (int i = 0; i < 2; i++) {
+        mrt_msg d = data(++seq);
+        mrt_shard_send(a, 1, &d);
+    }
+    mrt_shard_send(a, 1, &stray);
+    for (int i = 0; i < 3; i++) {
+        mrt_msg d = data(++seq);
+        mrt_shard_send(a, 1, &d);
+    }
+    mrt_shard_flush(a);
+    mrt_shard_poll_once(b);
+    ck_assert_uint_eq(rn.msgs, 10);
+    ck_assert_uint_eq(rn.calls, 3);
+    ck_assert(rn.ordered);
+    ck_assert_uint_eq(rn.singles, 1);
+    ck_assert_uint_eq(r[1].handed_back, 1);
+    /* A per-message handler registered later replaces the burst handler. */
+    ck_assert_int_eq(mrt_shard_set_handler(b, T_DATA, on_data, &r[1]), MRT_OK);
+    mrt_msg d = data(1);
+    mrt_shard_send(a, 1, &d);
+    mrt_shard_flush(a);
+    mrt_shard_poll_once(b);
+    ck_assert_uint_eq(r[1].count, 1);
+    ck_assert_uint_eq(rn.msgs, 10);
+    mrt_mesh_destroy(m);
+}
+END_TEST
+
 START_TEST(send_errors)
 {
     rx r[2];
@@ -499,6 +569,7 @@ int main(void)
     tcase_add_test(tc, burst_waits_for_flush);
     tcase_add_test(tc, full_ring_loses_nothing);
     tcase_add_test(tc, send_burst_in_order_with_backpressure);
+    tcase_add_test(tc, burst_handler_gets_runs_of_its_type);
     tcase_add_test(tc, send_errors);
     tcase_add_test(tc, handback_no_handler);
     tcase_add_test(tc, stop_drains_in_flight);

@@ -68,6 +68,8 @@ typedef struct mrt_mesh mrt_mesh;
 
 /* Message handler, called on the destination shard's thread. */
 typedef void (*mrt_msg_handler)(mrt_shard *s, const mrt_msg *m, void *ctx);
+/* Burst handler: n consecutive messages of one type from one ring, in order. */
+typedef void (*mrt_burst_handler)(mrt_shard *s, const mrt_msg *msgs, unsigned n, void *ctx);
 /*
  * Per-iteration hook, called once per poll iteration before the flush
  * (producers live here). `draining` is true once a stop was requested: the
@@ -128,6 +130,12 @@ int mrt_shard_init_local(mrt_shard *s);
 
 /* Register the handler for message type `type` (before the shard runs). */
 int mrt_shard_set_handler(mrt_shard *s, uint16_t type, mrt_msg_handler fn, void *ctx);
+/*
+ * Register a burst handler for `type` instead of a per-message one (before
+ * the shard runs): consecutive messages of that type dequeued together are
+ * handed over in one call, one indirect call per run instead of per message.
+ */
+int mrt_shard_set_burst_handler(mrt_shard *s, uint16_t type, mrt_burst_handler fn, void *ctx);
 /* Register the per-iteration hook (before the shard runs). */
 void mrt_shard_set_tick(mrt_shard *s, mrt_tick_hook fn, void *ctx);
 /* Register the hand-back hook (before the shard runs). */
