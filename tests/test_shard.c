@@ -12,6 +12,12 @@
 
 enum { T_DATA = 1, T_OTHER = 2 };
 
+typedef struct runs {
+    unsigned calls, msgs, singles;
+    uint64_t last;
+    bool ordered;
+} runs;
+
 typedef struct rx {
     unsigned count;
     unsigned from[MRT_MAX_SHARDS];
@@ -259,12 +265,6 @@ START_TEST(send_burst_in_order_with_backpressure)
 }
 END_TEST
 
-typedef struct runs {
-    unsigned calls, msgs, singles;
-    uint64_t last;
-    bool ordered;
-} runs;
-
 static void on_run(mrt_shard *s, const mrt_msg *m, unsigned n, void *ctx)
 {
     (void)s;
@@ -395,6 +395,29 @@ static void produce(mrt_shard *s, bool draining, void *ctx)
         p->seq[d]++;
         p->left--;
     }
+}
+
+/* A producer that sends one burst of 40 to every shard per iteration. */
+static void produce_bursts(mrt_shard *s, bool draining, void *ctx)
+{
+    prod *p = ctx;
+    if (draining)
+        return;
+    mrt_msg m[40];
+    for (unsigned d = 0; d < p->n; d++) {
+        for (unsigned i = 0; i < 40; i++)
+            m[i] = data(p->seq[d] + 1 + i);
+        unsigned accepted = 0;
+        (void)mrt_shard_send_burst(s, d, m, 40, &accepted);
+        p->seq[d] += accepted;
+    }
+}
+
+static void on_run_any(mrt_shard *s, const mrt_msg *m, unsigned n, void *ctx)
+{
+    (void)s;
+    (void)m;
+    ((runs *)ctx)->msgs += n;
 }
 
 START_TEST(stop_drains_in_flight)
@@ -551,6 +574,23 @@ START_TEST(send_receive_dispatch_allocate_nothing)
     for (unsigned i = 0; i < N; i++)
         total += r[i].count;
     ck_assert_uint_gt(total, 100000);
+    ck_assert_uint_eq(after.allocs - before.allocs, 0);
+    ck_assert_uint_eq(after.bytes - before.bytes, 0);
+
+    /* The burst forms: send_burst (direct and buffered paths) and burst handlers. */
+    runs rn[N];
+    for (unsigned i = 0; i < N; i++) {
+        rn[i] = (runs){ .ordered = true };
+        mrt_shard_set_burst_handler(mrt_mesh_shard(m, i), T_DATA, on_run_any, &rn[i]);
+        mrt_shard_set_tick(mrt_mesh_shard(m, i), produce_bursts, &p[i]);
+    }
+    for (int k = 0; k < 100; k++)
+        poll_all(m);
+    before = mrt_alloc_counts_now();
+    for (int k = 0; k < 20000; k++)
+        poll_all(m);
+    after = mrt_alloc_counts_now();
+    ck_assert_uint_gt(rn[0].msgs + rn[1].msgs + rn[2].msgs, 100000);
     ck_assert_uint_eq(after.allocs - before.allocs, 0);
     ck_assert_uint_eq(after.bytes - before.bytes, 0);
     mrt_mesh_destroy(m);
