@@ -342,6 +342,15 @@ static uint64_t run_variant(int v, pair_run *r, unsigned ring_size)
     }
 }
 
+/* Median of the per-repetition ratios a/b: each pair was measured back to back. */
+static double paired_ratio(double mops[][64], int a, int b, int reps)
+{
+    double r[64];
+    for (int k = 0; k < reps; k++)
+        r[k] = mops[a][k] / mops[b][k];
+    return mrt_bench_median(r, reps);
+}
+
 static int parse_opt(int argc, char **argv, const char *name, unsigned *out)
 {
     for (int i = 1; i + 1 < argc; i++)
@@ -395,8 +404,12 @@ int mrt_bench_ring(const mrt_bench_opts *o, int argc, char **argv)
         for (int v = 0; v < V_COUNT; v++)
             mops[v][k] = (double)r.total / (double)run_variant(v, &r, ring_size) * 1e3;
     double med[V_COUNT];
-    for (int v = 0; v < V_COUNT; v++)
-        med[v] = mrt_bench_median(mops[v], reps);
+    for (int v = 0; v < V_COUNT; v++) {
+        double tmp[64];
+        memcpy(tmp, mops[v], sizeof(double) * (size_t)reps);
+        med[v] = mrt_bench_median(tmp, reps);
+    }
+
 
     /* Allocation pass: counted on each thread over a whole meshrt transfer. */
     double send_allocs = -1, recv_allocs = -1;
@@ -417,13 +430,13 @@ int mrt_bench_ring(const mrt_bench_opts *o, int argc, char **argv)
                      recv_allocs);
     bool ok = true;
     ok &= mrt_bench_ratio(o, "ring", "meshrt_vs_raw", vname[V_MESH], vname[V_RAW32],
-                          med[V_MESH] / med[V_RAW32], 0.8, true);
+                          paired_ratio(mops, V_MESH, V_RAW32, reps), 0.8, true);
     ok &= mrt_bench_ratio(o, "ring", "meshrt_vs_mutex", vname[V_MESH], vname[V_MUTEX],
-                          med[V_MESH] / med[V_MUTEX], 5.0, true);
+                          paired_ratio(mops, V_MESH, V_MUTEX, reps), 5.0, true);
     mrt_bench_ratio(o, "ring", "raw_32B_vs_ptr", vname[V_RAW32], vname[V_RAWPTR],
-                    med[V_RAW32] / med[V_RAWPTR], 0, true);
+                    paired_ratio(mops, V_RAW32, V_RAWPTR, reps), 0, true);
     mrt_bench_ratio(o, "ring", "raw_32B_2x16_vs_32B_elem", vname[V_RAW32], vname[V_RAW32E],
-                    med[V_RAW32] / med[V_RAW32E], 0, true);
+                    paired_ratio(mops, V_RAW32, V_RAW32E, reps), 0, true);
     ok &= send_allocs == 0 && recv_allocs == 0;
     mrt_topo_destroy(topo);
     (void)ok; /* targets are reported, not enforced: the machine may be noisy */
