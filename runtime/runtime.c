@@ -137,6 +137,18 @@ int mrt_runtime_parse_args(int argc, char **argv, mrt_runtime_config *cfg, char 
     return MRT_OK;
 }
 
+/* The mesh part of a runtime configuration. */
+static void mesh_config_of(const mrt_runtime_config *cfg, unsigned shards, mrt_mesh_config *mc)
+{
+    mrt_mesh_config_default(mc, shards);
+    mc->burst = cfg->burst;
+    mc->ring_size = cfg->ring_size;
+    mc->overflow = cfg->overflow;
+    mc->idle_spin = cfg->idle_spin;
+    mc->idle_sleep_max_us = cfg->idle_sleep_max_us;
+    mc->stats_interval_ms = cfg->stats_interval_ms;
+}
+
 int mrt_runtime_check(const mrt_runtime_config *cfg, const mrt_topo *topo,
                       mrt_topo_selection *sel, char *err, size_t errlen)
 {
@@ -165,7 +177,10 @@ int mrt_runtime_check(const mrt_runtime_config *cfg, const mrt_topo *topo,
     if (cfg->cpuset != NULL) {
         rc = mrt_topo_select_cpuset(topo, cfg->cpuset, sel);
         if (rc != MRT_OK) {
-            seterr(err, errlen, "--cpuset '%s': %s", cfg->cpuset, mrt_strerror(rc));
+            char pus[128] = "?";
+            (void)mrt_topo_pu_list(topo, pus, sizeof pus);
+            seterr(err, errlen, "--cpuset '%s': %s (usable PUs: %s)", cfg->cpuset,
+                   mrt_strerror(rc), pus);
             return rc;
         }
     } else {
@@ -182,13 +197,7 @@ int mrt_runtime_check(const mrt_runtime_config *cfg, const mrt_topo *topo,
         return MRT_RT_ESHARDS;
     }
     mrt_mesh_config mc;
-    mrt_mesh_config_default(&mc, sel->count);
-    mc.burst = cfg->burst;
-    mc.ring_size = cfg->ring_size;
-    mc.overflow = cfg->overflow;
-    mc.idle_spin = cfg->idle_spin;
-    mc.idle_sleep_max_us = cfg->idle_sleep_max_us;
-    mc.stats_interval_ms = cfg->stats_interval_ms;
+    mesh_config_of(cfg, sel->count, &mc);
     const char *why = NULL;
     if (mrt_mesh_config_check(&mc, &why) != MRT_OK) {
         seterr(err, errlen, "%s", why);
@@ -217,13 +226,7 @@ int mrt_runtime_create(const mrt_runtime_config *cfg, mrt_runtime **out, char *e
     if (rc != MRT_OK)
         goto fail;
     mrt_mesh_config mc;
-    mrt_mesh_config_default(&mc, rt->sel.count);
-    mc.burst = cfg->burst;
-    mc.ring_size = cfg->ring_size;
-    mc.overflow = cfg->overflow;
-    mc.idle_spin = cfg->idle_spin;
-    mc.idle_sleep_max_us = cfg->idle_sleep_max_us;
-    mc.stats_interval_ms = cfg->stats_interval_ms;
+    mesh_config_of(cfg, rt->sel.count, &mc);
     rc = mrt_mesh_create(&mc, &rt->mesh);
     if (rc != MRT_OK) {
         seterr(err, errlen, "mesh: %s", mrt_strerror(rc));

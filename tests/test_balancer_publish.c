@@ -8,6 +8,7 @@
  */
 #include "balancer/lb_internal.h"
 #include "meshrt/mrt_balancer.h"
+#include "tests/check_main.h"
 
 #include <check.h>
 #include <pthread.h>
@@ -337,9 +338,5 @@ int main(void)
     tcase_add_test(tc, domain_destroy_frees_pending);
     tcase_add_test(tc, publish_while_selecting);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return mrt_check_run(s);
 }

@@ -7,6 +7,7 @@
  */
 #include "balancer/lb_internal.h"
 #include "meshrt/mrt_balancer.h"
+#include "tests/check_main.h"
 
 #include <check.h>
 #include <string.h>
@@ -713,9 +714,5 @@ int main(void)
     tcase_add_test(tc, adopt_keeps_and_rekeys_state);
     tcase_add_test(tc, state_parked_while_out_of_snapshot);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return mrt_check_run(s);
 }

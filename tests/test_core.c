@@ -1,5 +1,6 @@
 /* Core: allocator handle and allocation counters. */
 #include "meshrt/mrt_core.h"
+#include "tests/check_main.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -90,9 +91,5 @@ int main(void)
     tcase_add_test(tc, arena_placement);
     tcase_add_test(tc, counting_sees_allocations);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return mrt_check_run(s);
 }

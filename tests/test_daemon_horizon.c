@@ -1,6 +1,7 @@
 /* Daemons: the observed horizon — map, logical time, bloom encoding, merge. */
 #include "meshrt/mrt_daemon.h"
 #include "daemons/daemon_internal.h" /* white box: the host's inline observe */
+#include "tests/check_main.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -395,9 +396,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *r = srunner_create(suite());
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return mrt_check_run(suite());
 }

@@ -1,5 +1,6 @@
 /* Daemons: the host — deliver paths, stamping, errors, control, snapshot/restore, allocations. */
 #include "meshrt/mrt_daemon.h"
+#include "tests/check_main.h"
 
 #include <check.h>
 #include <math.h>
@@ -852,9 +853,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *r = srunner_create(suite());
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return mrt_check_run(suite());
 }

@@ -3,6 +3,7 @@
  * fallback must say NONE); rdtsc and its frequency.
  */
 #include "meshrt/mrt_perf.h"
+#include "tests/check_main.h"
 
 #include <check.h>
 #include <fcntl.h>
@@ -272,9 +273,5 @@ static Suite *perf_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(perf_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return mrt_check_run(perf_suite());
 }

@@ -2,6 +2,7 @@
 #include "meshrt/mrt_daemon.h"
 #include "meshrt/mrt_perf.h"
 #include "meshrt/mrt_runtime.h"
+#include "tests/check_main.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -293,9 +294,5 @@ int main(void)
     tcase_add_test(tc, snapshots_published_while_shards_route);
     tcase_add_test(tc, destroy_without_start);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return mrt_check_run(s);
 }

@@ -4,6 +4,7 @@
  */
 #include "meshrt/mrt_shard.h"
 #include "shards/shard_internal.h"
+#include "tests/check_main.h"
 
 #include <check.h>
 #include <pthread.h>
@@ -616,9 +617,5 @@ int main(void)
     tcase_add_test(tc, shard_allocations_come_from_its_arena);
     tcase_add_test(tc, send_receive_dispatch_allocate_nothing);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return mrt_check_run(s);
 }

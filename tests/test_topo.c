@@ -5,6 +5,7 @@
  */
 #include "meshrt/mrt_topo.h"
 #include "topo/topo_internal.h"
+#include "tests/check_main.h"
 
 #include <check.h>
 #include <errno.h>
@@ -605,9 +606,5 @@ static Suite *topo_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(topo_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return mrt_check_run(topo_suite());
 }

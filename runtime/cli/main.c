@@ -76,16 +76,24 @@ static void print_interval(FILE *out, mrt_runtime *rt, mrt_workload_stats *prev,
     fflush(out);
 }
 
+/* Defaults, then the command's flags; false (message printed) on a bad flag. */
+static bool parse_config(const char *cmd, int argc, char **argv, mrt_runtime_config *cfg)
+{
+    char err[256] = "";
+    mrt_runtime_config_default(cfg);
+    if (mrt_runtime_parse_args(argc, argv, cfg, err, sizeof err) == MRT_OK)
+        return true;
+    fprintf(stderr, "meshrt %s: %s\n", cmd, err);
+    return false;
+}
+
 static int cmd_run(int argc, char **argv)
 {
     mrt_runtime_config cfg;
-    mrt_runtime_config_default(&cfg);
     char err[256] = "";
-    int rc = mrt_runtime_parse_args(argc, argv, &cfg, err, sizeof err);
-    if (rc != MRT_OK) {
-        fprintf(stderr, "meshrt run: %s\n", err);
+    int rc;
+    if (!parse_config("run", argc, argv, &cfg))
         return 2;
-    }
     /* Shard threads inherit this mask; only the main thread takes the signals. */
     sigset_t sigs;
     sigemptyset(&sigs);
@@ -204,15 +212,11 @@ static int cmd_run(int argc, char **argv)
 static int cmd_topo(int argc, char **argv)
 {
     mrt_runtime_config cfg;
-    mrt_runtime_config_default(&cfg);
     char err[256] = "";
-    int rc = mrt_runtime_parse_args(argc, argv, &cfg, err, sizeof err);
-    if (rc != MRT_OK) {
-        fprintf(stderr, "meshrt topo: %s\n", err);
+    if (!parse_config("topo", argc, argv, &cfg))
         return 2;
-    }
     mrt_topo *topo = NULL;
-    rc = mrt_topo_load(&topo);
+    int rc = mrt_topo_load(&topo);
     if (rc != MRT_OK) {
         fprintf(stderr, "meshrt topo: %s\n", mrt_strerror(rc));
         return 2;
