@@ -157,6 +157,14 @@ typedef struct wrr_class {
     uint64_t round;
 } wrr_class;
 
+/* Release a builder's three scratch arrays (any of them NULL after a failed allocation). */
+static void free3(const mrt_allocator *a, void *x, void *y, void *z)
+{
+    mrt_free(a, x, 0);
+    mrt_free(a, y, 0);
+    mrt_free(a, z, 0);
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -178,9 +186,7 @@ static int build_wrr(const mrt_allocator *a, const pool_plan *p, const uint32_t 
     wrr_class *cls = mrt_alloc(a, (size_t)n * sizeof(wrr_class));
     uint32_t *list = mrt_alloc(a, (size_t)n * sizeof(uint32_t));
     if (ws == NULL || cls == NULL || list == NULL) {
-        mrt_free(a, ws, 0);
-        mrt_free(a, cls, 0);
-        mrt_free(a, list, 0);
+        free3(a, ws, cls, list);
         return MRT_LB_ENOMEM;
     }
     for (uint32_t i = 0; i < n; i++)
@@ -232,9 +238,7 @@ static int build_wrr(const mrt_allocator *a, const pool_plan *p, const uint32_t 
             cls[best].round++;
         }
     }
-    mrt_free(a, ws, 0);
-    mrt_free(a, cls, 0);
-    mrt_free(a, list, 0);
+    free3(a, ws, cls, list);
     return MRT_OK;
 }
 
@@ -246,9 +250,7 @@ static int build_alias(const mrt_allocator *a, uint32_t n, const uint32_t *mem,
     uint32_t *small = mrt_alloc(a, (size_t)n * sizeof(uint32_t));
     uint32_t *large = mrt_alloc(a, (size_t)n * sizeof(uint32_t));
     if (q == NULL || small == NULL || large == NULL) {
-        mrt_free(a, q, 0);
-        mrt_free(a, small, 0);
-        mrt_free(a, large, 0);
+        free3(a, q, small, large);
         return MRT_LB_ENOMEM;
     }
     uint64_t W = 0;
@@ -285,9 +287,7 @@ static int build_alias(const mrt_allocator *a, uint32_t n, const uint32_t *mem,
         out[s].thr = UINT32_MAX;
         out[s].self = out[s].other = mem[s];
     }
-    mrt_free(a, q, 0);
-    mrt_free(a, small, 0);
-    mrt_free(a, large, 0);
+    free3(a, q, small, large);
     return MRT_OK;
 }
 
@@ -300,9 +300,7 @@ static int radix_sort(const mrt_allocator *a, uint64_t *pts, uint32_t *slots, ui
     uint32_t *s2 = mrt_alloc(a, (size_t)n * sizeof(uint32_t));
     uint32_t (*hist)[256] = mrt_calloc(a, 8 * 256 * sizeof(uint32_t));
     if (p2 == NULL || s2 == NULL || hist == NULL) {
-        mrt_free(a, p2, 0);
-        mrt_free(a, s2, 0);
-        mrt_free(a, hist, 0);
+        free3(a, p2, s2, hist);
         return MRT_LB_ENOMEM;
     }
     for (uint32_t i = 0; i < n; i++)
@@ -338,9 +336,7 @@ static int radix_sort(const mrt_allocator *a, uint64_t *pts, uint32_t *slots, ui
         memcpy(pts, src, (size_t)n * sizeof(uint64_t));
         memcpy(slots, ssrc, (size_t)n * sizeof(uint32_t));
     }
-    mrt_free(a, p2, 0);
-    mrt_free(a, s2, 0);
-    mrt_free(a, hist, 0);
+    free3(a, p2, s2, hist);
     return MRT_OK;
 }
 
@@ -370,9 +366,7 @@ static int build_maglev(const mrt_allocator *a, uint32_t n, const uint32_t *mem,
     uint32_t *skip = mrt_alloc(a, (size_t)n * sizeof(uint32_t));
     uint64_t *target = mrt_calloc(a, (size_t)n * sizeof(uint64_t));
     if (cur == NULL || skip == NULL || target == NULL) {
-        mrt_free(a, cur, 0);
-        mrt_free(a, skip, 0);
-        mrt_free(a, target, 0);
+        free3(a, cur, skip, target);
         return MRT_LB_ENOMEM;
     }
     uint64_t maxw = 0;
@@ -405,9 +399,7 @@ static int build_maglev(const mrt_allocator *a, uint32_t n, const uint32_t *mem,
             filled++;
         }
     }
-    mrt_free(a, cur, 0);
-    mrt_free(a, skip, 0);
-    mrt_free(a, target, 0);
+    free3(a, cur, skip, target);
     return MRT_OK;
 }
 
