@@ -98,6 +98,22 @@ static inline uint32_t mrt_dm_horizon_slot(const mrt_horizon *h, uint64_t origin
 }
 
 /*
+ * The slot holding origin (!= 0), or the empty slot where it would go: the
+ * one probe sequence every lookup, insert and observe of the table walks.
+ * The table is at most half full, so an empty slot ends every walk.
+ */
+static inline mrt_horizon_slot *mrt_dm_horizon_probe(const mrt_horizon *h, uint64_t origin)
+{
+    uint32_t i = mrt_dm_horizon_slot(h, origin);
+    for (;;) {
+        mrt_horizon_slot *s = &h->slots[i];
+        if (s->origin == origin || s->origin == 0)
+            return s;
+        i = (i + 1) & h->mask;
+    }
+}
+
+/*
  * mrt_horizon_observe with the common case inline: a known, non-zero origin
  * (one probe sequence, no hashing, no call). Anything else takes the
  * out-of-line path.
@@ -105,18 +121,12 @@ static inline uint32_t mrt_dm_horizon_slot(const mrt_horizon *h, uint64_t origin
 static inline int mrt_dm_horizon_observe(mrt_horizon *h, uint64_t origin, uint64_t seq)
 {
     if (origin != 0) {
-        uint32_t i = mrt_dm_horizon_slot(h, origin);
-        for (;;) {
-            mrt_horizon_slot *s = &h->slots[i];
-            if (s->origin == origin) {
-                if (seq > s->seq)
-                    s->seq = seq;
-                h->logical_time += (h->logical_time != UINT64_MAX);
-                return MRT_OK;
-            }
-            if (s->origin == 0)
-                break;
-            i = (i + 1) & h->mask;
+        mrt_horizon_slot *s = mrt_dm_horizon_probe(h, origin);
+        if (s->origin == origin) {
+            if (seq > s->seq)
+                s->seq = seq;
+            h->logical_time += (h->logical_time != UINT64_MAX);
+            return MRT_OK;
         }
     }
     return mrt_horizon_observe(h, origin, seq);

@@ -6,12 +6,9 @@
 /*
  * Origins are usually XXH3 outputs already, but they arrive from the wire,
  * so they are mixed (mrt_dm_horizon_slot); probe lengths stay bounded
- * regardless because the table is at most half full.
+ * regardless because the table is at most half full. Every walk of the
+ * table is mrt_dm_horizon_probe.
  */
-static inline uint32_t slot_of(const mrt_horizon *h, uint64_t origin)
-{
-    return mrt_dm_horizon_slot(h, origin);
-}
 
 static inline void tick(mrt_horizon *h)
 {
@@ -79,15 +76,17 @@ void mrt_horizon_clear(mrt_horizon *h)
 /* The slot holding origin (!= 0), or NULL. */
 static mrt_horizon_slot *find(const mrt_horizon *h, uint64_t origin)
 {
-    uint32_t i = slot_of(h, origin);
-    for (;;) {
-        mrt_horizon_slot *s = &h->slots[i];
-        if (s->origin == origin)
-            return s;
-        if (s->origin == 0)
-            return NULL;
-        i = (i + 1) & h->mask;
-    }
+    mrt_horizon_slot *s = mrt_dm_horizon_probe(h, origin);
+    return s->origin != 0 ? s : NULL;
+}
+
+/* Put a new origin into its empty slot s (capacity checked by the caller). */
+static void claim(mrt_horizon *h, mrt_horizon_slot *s, uint64_t origin, uint64_t seq)
+{
+    s->origin = origin;
+    s->seq = seq;
+    h->count++;
+    h->encoded |= mrt_horizon_origin_bits(origin);
 }
 
 /* Raise origin's sequence to at least seq, inserting it when new (capacity checked by the caller). */
@@ -104,50 +103,28 @@ static void upsert(mrt_horizon *h, uint64_t origin, uint64_t seq)
         }
         return;
     }
-    uint32_t i = slot_of(h, origin);
-    for (;;) {
-        mrt_horizon_slot *s = &h->slots[i];
-        if (s->origin == origin) {
-            if (seq > s->seq)
-                s->seq = seq;
-            return;
-        }
-        if (s->origin == 0) {
-            s->origin = origin;
-            s->seq = seq;
-            h->count++;
-            h->encoded |= mrt_horizon_origin_bits(origin);
-            return;
-        }
-        i = (i + 1) & h->mask;
-    }
+    mrt_horizon_slot *s = mrt_dm_horizon_probe(h, origin);
+    if (s->origin == 0)
+        claim(h, s, origin, seq);
+    else if (seq > s->seq)
+        s->seq = seq;
 }
 
 int mrt_horizon_observe(mrt_horizon *h, uint64_t origin, uint64_t seq)
 {
     if (origin != 0) {
         /* Hot path: a known origin costs one probe sequence and no hashing. */
-        uint32_t i = slot_of(h, origin);
-        for (;;) {
-            mrt_horizon_slot *s = &h->slots[i];
-            if (s->origin == origin) {
-                if (seq > s->seq)
-                    s->seq = seq;
-                tick(h);
-                return MRT_OK;
-            }
-            if (s->origin == 0) {
-                if (h->count >= h->max_origins)
-                    return MRT_DAEMON_EHORIZONFULL;
-                s->origin = origin;
+        mrt_horizon_slot *s = mrt_dm_horizon_probe(h, origin);
+        if (s->origin == origin) {
+            if (seq > s->seq)
                 s->seq = seq;
-                h->count++;
-                h->encoded |= mrt_horizon_origin_bits(origin);
-                tick(h);
-                return MRT_OK;
-            }
-            i = (i + 1) & h->mask;
+        } else {
+            if (h->count >= h->max_origins)
+                return MRT_DAEMON_EHORIZONFULL;
+            claim(h, s, origin, seq);
         }
+        tick(h);
+        return MRT_OK;
     }
     if (!h->has_zero && h->count >= h->max_origins)
         return MRT_DAEMON_EHORIZONFULL;
