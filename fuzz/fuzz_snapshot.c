@@ -14,6 +14,7 @@
  *    mrt_host_snapshot (restore is exact, the format canonical);
  *  - a refused restore leaves the host's snapshot unchanged.
  */
+#include "daemons/daemon_internal.h"
 #include "fuzz/fuzz_target.h"
 #include "meshrt/mrt_daemon.h"
 
@@ -75,20 +76,6 @@ static const mrt_daemon_vtable blob_vt = {
     .restore = blob_restore,
 };
 
-static void put_le64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
 static mrt_host *fuzz_host(void)
 {
     static mrt_host *h;
@@ -127,20 +114,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(buf, data + 1, len);
     mrt_host *h = fuzz_host();
     if ((mode & 2) && len >= MRT_HOST_SNAPSHOT_HEADER_SIZE) {
-        put_le64(buf + 8, mrt_host_origin(h));
+        mrt_dm_store_le64(buf + 8, mrt_host_origin(h));
         if (buf[6] & 1)
-            put_le64(buf + 24, mrt_host_origin(h));
+            mrt_dm_store_le64(buf + 24, mrt_host_origin(h));
     }
     if ((mode & 1) && len >= 8)
-        put_le64(buf + len - 8, XXH3_64bits(buf, len - 8));
+        mrt_dm_store_le64(buf + len - 8, XXH3_64bits(buf, len - 8));
 
     mrt_host_snapshot_view v;
     int rc = mrt_host_snapshot_decode(buf, len, MAX_STATE, MAX_ORIGINS, &v);
     if (rc == MRT_OK) {
         check(v.origin_count <= MAX_ORIGINS && v.state_len <= MAX_STATE);
         check(v.origins >= buf && v.state + v.state_len + 8 == buf + len);
-        for (uint32_t i = 1; i < v.origin_count; i++)
-            check(get_le64(v.origins + 16 * i) > get_le64(v.origins + 16 * (i - 1)));
+        for (uint32_t i = 1; i < v.origin_count; i++) {
+            const uint8_t *o = v.origins + 16 * i;
+            check(mrt_dm_load_le64(o) > mrt_dm_load_le64(o - 16));
+        }
         check(!v.has_head || v.head.sequence == v.through_sequence);
     } else {
         check(known_decode_error(rc));

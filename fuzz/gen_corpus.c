@@ -5,6 +5,7 @@
  * Built only in the fuzz build (target fuzz_gen_corpus); the output is
  * committed under fuzz/corpus/.
  */
+#include "daemons/daemon_internal.h"
 #include "meshrt/mrt_daemon.h"
 
 #include <stdio.h>
@@ -29,18 +30,6 @@ static void put(const char *target, const char *name, const uint8_t *mode, const
     if (n > 0)
         fwrite(p, 1, n, f);
     fclose(f);
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
 }
 
 static void frames(void)
@@ -76,9 +65,9 @@ static void frames(void)
     put("frame", "truncated_body", NULL, buf, f1 + 10);
     put("frame", "truncated_length", NULL, buf, 3);
     uint8_t small[MRT_FRAME_HEADER_SIZE] = { 0 };
-    put_le32(small, 20);
+    mrt_dm_store_le32(small, 20);
     put("frame", "total_below_header", NULL, small, sizeof small);
-    put_le32(small, 0x7FFFFFFF);
+    mrt_dm_store_le32(small, 0x7FFFFFFF);
     put("frame", "oversized", NULL, small, sizeof small);
     put("frame", "exact_header_only", NULL, buf, MRT_FRAME_HEADER_SIZE);
 }
@@ -129,7 +118,7 @@ static size_t snapshot_of(uint8_t key, int events, const char *state, uint8_t *o
 
 static void rechecksum(uint8_t *b, size_t len)
 {
-    put_le64(b + len - 8, XXH3_64bits(b, len - 8));
+    mrt_dm_store_le64(b + len - 8, XXH3_64bits(b, len - 8));
 }
 
 static void snapshots(void)
@@ -143,11 +132,11 @@ static void snapshots(void)
     /* With a head: flag + through_sequence + head link, origin stamped by the target. */
     memcpy(t, b, n);
     t[6] = 1;
-    put_le64(t + 16, 41);
-    put_le64(t + 24 + 8, 0xABCDEF);
-    put_le64(t + 24 + 16, 41);
-    put_le64(t + 24 + 24, 0x1234);
-    put_le64(t + 56, 0x5678);
+    mrt_dm_store_le64(t + 16, 41);
+    mrt_dm_store_le64(t + 24 + 8, 0xABCDEF);
+    mrt_dm_store_le64(t + 24 + 16, 41);
+    mrt_dm_store_le64(t + 24 + 24, 0x1234);
+    mrt_dm_store_le64(t + 56, 0x5678);
     put("snapshot", "with_head_stamped", &stamp, t, n);
     put("snapshot", "with_head_no_fix", &plain, t, n);
     memcpy(t, b, n);
@@ -162,11 +151,11 @@ static void snapshots(void)
     t[n - 1] ^= 0xFF;
     put("snapshot", "bad_checksum", &plain, t, n);
     memcpy(t, b, n);
-    put_le32(t + 76, 3); /* state length disagrees */
+    mrt_dm_store_le32(t + 76, 3); /* state length disagrees */
     rechecksum(t, n);
     put("snapshot", "state_len_disagrees", &plain, t, n);
     memcpy(t, b, n);
-    put_le32(t + 72, 1000000); /* origin count oversized */
+    mrt_dm_store_le32(t + 72, 1000000); /* origin count oversized */
     put("snapshot", "origins_oversized", &plain, t, n);
     memcpy(t, b, n);
     memcpy(t + 80 + 16, t + 80, 16); /* repeated origin */
