@@ -458,7 +458,7 @@ int mrt_lb_registry_compile(mrt_lb_registry *r, uint64_t now_ns, const mrt_alloc
 {
     if (r == NULL || out == NULL)
         return MRT_LB_EINVAL;
-    mrt_allocator al = a ? *a : mrt_allocator_for_arena(MRT_ARENA_DEFAULT);
+    mrt_allocator al = mrt_allocator_or_default(a);
     const mrt_lb_config *cfg = &r->cfg;
     mrt_lb_strategy strat = cfg->strategy;
     build_tmp t;

@@ -40,7 +40,7 @@ int mrt_lb_domain_create(const mrt_allocator *a, uint32_t nreaders, mrt_lb_domai
 {
     if (out == NULL || nreaders < 1 || nreaders > 1024)
         return MRT_LB_EINVAL;
-    mrt_allocator al = a ? *a : mrt_allocator_for_arena(MRT_ARENA_DEFAULT);
+    mrt_allocator al = mrt_allocator_or_default(a);
     mrt_lb_domain *d = mrt_alloc_aligned(&al, sizeof(*d), 64);
     lb_reader_slot *rs = mrt_alloc_aligned(&al, (size_t)nreaders * sizeof(*rs), 64);
     if (d == NULL || rs == NULL) {

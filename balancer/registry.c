@@ -395,7 +395,7 @@ int mrt_lb_registry_create(const mrt_allocator *a, const mrt_lb_config *cfg,
     int rc = lb_validate_config(&c);
     if (rc != MRT_OK)
         return rc;
-    mrt_allocator al = a ? *a : mrt_allocator_for_arena(MRT_ARENA_DEFAULT);
+    mrt_allocator al = mrt_allocator_or_default(a);
     mrt_lb_registry *r = mrt_calloc(&al, sizeof(*r));
     if (r == NULL)
         return MRT_LB_ENOMEM;

@@ -29,7 +29,7 @@ int mrt_lb_shard_create(const mrt_allocator *a, uint64_t seed, mrt_lb_shard **ou
 {
     if (out == NULL)
         return MRT_LB_EINVAL;
-    mrt_allocator al = a ? *a : mrt_allocator_for_arena(MRT_ARENA_DEFAULT);
+    mrt_allocator al = mrt_allocator_or_default(a);
     mrt_lb_shard *sh = mrt_calloc(&al, sizeof(*sh));
     if (sh == NULL)
         return MRT_LB_ENOMEM;

@@ -25,6 +25,11 @@ mrt_allocator mrt_allocator_for_arena(unsigned arena)
     return a;
 }
 
+mrt_allocator mrt_allocator_or_default(const mrt_allocator *a)
+{
+    return a ? *a : mrt_allocator_for_arena(MRT_ARENA_DEFAULT);
+}
+
 int mrt_allocator_bind_thread(unsigned arena, mrt_allocator *out)
 {
     if (out == NULL || arena == MRT_ARENA_DEFAULT)

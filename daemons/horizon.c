@@ -42,7 +42,7 @@ int mrt_horizon_init(mrt_horizon *h, const mrt_allocator *alloc, uint32_t max_or
     if (h == NULL || max_origins == 0 || max_origins > MRT_HORIZON_MAX_ORIGINS)
         return MRT_EINVAL;
     memset(h, 0, sizeof *h);
-    h->alloc = alloc ? *alloc : mrt_allocator_for_arena(MRT_ARENA_DEFAULT);
+    h->alloc = mrt_allocator_or_default(alloc);
     uint32_t size = 2;
     while (size < 2u * max_origins)
         size <<= 1;

@@ -35,7 +35,7 @@ int mrt_host_create(const mrt_host_config *cfg, mrt_daemon daemon, mrt_host **ou
 {
     if (cfg == NULL || out == NULL || daemon.vt == NULL || daemon.vt->process == NULL)
         return MRT_EINVAL;
-    mrt_allocator a = cfg->alloc ? *cfg->alloc : mrt_allocator_for_arena(MRT_ARENA_DEFAULT);
+    mrt_allocator a = mrt_allocator_or_default(cfg->alloc);
     mrt_host *h = mrt_calloc(&a, sizeof *h);
     if (h == NULL)
         return MRT_ENOMEM;

@@ -8,7 +8,7 @@ int mrt_daemon_sink_init(mrt_daemon_sink *s, const mrt_allocator *alloc, uint32_
         payload_bytes > (size_t)UINT32_MAX)
         return MRT_EINVAL;
     memset(s, 0, sizeof *s);
-    s->alloc = alloc ? *alloc : mrt_allocator_for_arena(MRT_ARENA_DEFAULT);
+    s->alloc = mrt_allocator_or_default(alloc);
     s->outputs = mrt_calloc(&s->alloc, (size_t)max_outputs * sizeof *s->outputs);
     s->spill_flags = mrt_calloc(&s->alloc, max_outputs);
     if (payload_bytes > 0)

@@ -60,6 +60,9 @@ typedef struct mrt_allocator {
  */
 mrt_allocator mrt_allocator_for_arena(unsigned arena);
 
+/* A copy of *a to keep in an object, or the thread-default handle when a is NULL. */
+mrt_allocator mrt_allocator_or_default(const mrt_allocator *a);
+
 /*
  * Bind the calling thread to `arena` (jemalloc thread.arena): from now on
  * every allocation it makes — malloc included — comes from that arena,
