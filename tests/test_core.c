@@ -36,6 +36,13 @@ START_TEST(alloc_bad_input)
     ck_assert_int_eq(mrt_allocator_create_arena(NULL), MRT_EINVAL);
     mrt_free(NULL, NULL, 0);
     ck_assert_str_eq(mrt_core_strerror(MRT_EINVAL), "invalid argument");
+    mrt_allocator d = mrt_allocator_or_default(NULL);
+    ck_assert_uint_eq(d.arena, MRT_ARENA_DEFAULT);
+    ck_assert_int_eq(d.flags, 0);
+    mrt_allocator given = mrt_allocator_for_arena(3);
+    mrt_allocator copy = mrt_allocator_or_default(&given);
+    ck_assert_uint_eq(copy.arena, 3);
+    ck_assert_int_eq(copy.flags, given.flags);
     ck_assert_ptr_null(mrt_core_strerror(-150));
 }
 END_TEST
