@@ -367,9 +367,14 @@ static int parse_opt(int argc, char **argv, const char *name, unsigned *out)
 int mrt_bench_ring(const mrt_bench_opts *o, int argc, char **argv)
 {
     unsigned burst = 32, ring_size = 1024;
+    const char *only = NULL; /* --only NAME: one variant, each repetition printed (profiling) */
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--only") == 0)
+            only = argv[i + 1];
     if (parse_opt(argc, argv, "--burst", &burst) || parse_opt(argc, argv, "--ring-size", &ring_size) ||
         burst > MRT_MAX_BURST || (ring_size & (ring_size - 1)) || ring_size <= burst) {
-        fprintf(stderr, "meshrt-bench ring: [--burst B (1..256)] [--ring-size R (power of two > B)]\n");
+        fprintf(stderr, "meshrt-bench ring: [--burst B (1..256)] [--ring-size R (power of two > B)]"
+                        " [--only VARIANT]\n");
         return 2;
     }
     pair_run r = { .burst = burst, .total = mrt_bench_iters(o, 4000000) };
@@ -389,14 +394,17 @@ int mrt_bench_ring(const mrt_bench_opts *o, int argc, char **argv)
     /* Interleave the variants in each repetition so drift on a shared machine hits all alike. */
     int reps = o->reps < 1 ? 1 : (o->reps > 64 ? 64 : o->reps);
     double mops[V_COUNT][64];
-    if (getenv("MRT_BENCH_RING_ONLY")) { /* profiling aid: run one variant in a loop */
+    if (only != NULL) {
+        int found = 0;
         for (int v = 0; v < V_COUNT; v++)
-            if (strcmp(getenv("MRT_BENCH_RING_ONLY"), vname[v]) == 0)
-                for (int k = 0; k < reps; k++)
+            if (strcmp(only, vname[v]) == 0)
+                for (int k = 0; k < reps; k++, found = 1)
                     printf("%s %.2f mops\n", vname[v],
                            (double)r.total / (double)run_variant(v, &r, ring_size) * 1e3);
         mrt_topo_destroy(topo);
-        return 0;
+        if (!found)
+            fprintf(stderr, "meshrt-bench ring: no variant '%s'\n", only);
+        return found ? 0 : 2;
     }
     for (int v = 0; v < V_COUNT; v++) /* warm-up */
         (void)run_variant(v, &r, ring_size);
@@ -409,7 +417,6 @@ int mrt_bench_ring(const mrt_bench_opts *o, int argc, char **argv)
         memcpy(tmp, mops[v], sizeof(double) * (size_t)reps);
         med[v] = mrt_bench_median(tmp, reps);
     }
-
 
     /* Allocation pass: counted on each thread over a whole meshrt transfer. */
     double send_allocs = -1, recv_allocs = -1;
@@ -428,17 +435,15 @@ int mrt_bench_ring(const mrt_bench_opts *o, int argc, char **argv)
                      send_allocs);
     mrt_bench_result(o, "ring", "meshrt_send.receive_path", params, "allocs_per_msg", recv_allocs,
                      recv_allocs);
-    bool ok = true;
-    ok &= mrt_bench_ratio(o, "ring", "meshrt_vs_raw", vname[V_MESH], vname[V_RAW32],
-                          paired_ratio(mops, V_MESH, V_RAW32, reps), 0.8, true);
-    ok &= mrt_bench_ratio(o, "ring", "meshrt_vs_mutex", vname[V_MESH], vname[V_MUTEX],
-                          paired_ratio(mops, V_MESH, V_MUTEX, reps), 5.0, true);
+    /* Targets are reported, not enforced: a shared machine may miss them for its own reasons. */
+    mrt_bench_ratio(o, "ring", "meshrt_vs_raw", vname[V_MESH], vname[V_RAW32],
+                    paired_ratio(mops, V_MESH, V_RAW32, reps), 0.8, true);
+    mrt_bench_ratio(o, "ring", "meshrt_vs_mutex", vname[V_MESH], vname[V_MUTEX],
+                    paired_ratio(mops, V_MESH, V_MUTEX, reps), 5.0, true);
     mrt_bench_ratio(o, "ring", "raw_32B_vs_ptr", vname[V_RAW32], vname[V_RAWPTR],
                     paired_ratio(mops, V_RAW32, V_RAWPTR, reps), 0, true);
     mrt_bench_ratio(o, "ring", "raw_32B_2x16_vs_32B_elem", vname[V_RAW32], vname[V_RAW32E],
                     paired_ratio(mops, V_RAW32, V_RAW32E, reps), 0, true);
-    ok &= send_allocs == 0 && recv_allocs == 0;
     mrt_topo_destroy(topo);
-    (void)ok; /* targets are reported, not enforced: the machine may be noisy */
     return 0;
 }
