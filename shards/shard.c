@@ -209,21 +209,26 @@ mrt_shard *mrt_mesh_shard(mrt_mesh *m, unsigned i)
     return (m && i < m->cfg.shards) ? m->shards[i] : NULL;
 }
 
+/* A ring of `count` message slots in the shard's memory; *rc says why on NULL. */
 static struct rte_ring *ring_new(const mrt_allocator *a, unsigned count, unsigned flags,
-                                 size_t *bytes)
+                                 size_t *bytes, int *rc)
 {
     count *= ELEMS_PER_MSG; /* capacity: count - 1 messages */
     ssize_t sz = rte_ring_get_memsize_elem(ELEM_SIZE, count);
+    *rc = MRT_SHARD_ERING;
     if (sz < 0)
         return NULL;
     *bytes = (size_t)sz;
+    *rc = MRT_ENOMEM;
     struct rte_ring *r = mrt_alloc_aligned(a, (size_t)sz, MRT_CACHELINE);
     if (r == NULL)
         return NULL;
     if (rte_ring_init(r, RING_NAME, count, flags) != 0) {
         mrt_free_aligned(a, r, (size_t)sz, MRT_CACHELINE);
+        *rc = MRT_SHARD_ERING;
         return NULL;
     }
+    *rc = MRT_OK;
     return r;
 }
 
@@ -251,15 +256,20 @@ int mrt_shard_init_local(mrt_shard *s)
     if (!s->in || !s->out || !s->dirty)
         goto fail;
     for (unsigned i = 0; i < s->n; i++) {
-        s->in[i] = ring_new(a, cfg->ring_size, RING_F_SP_ENQ | RING_F_SC_DEQ, &s->ring_bytes);
+        s->in[i] = ring_new(a, cfg->ring_size, RING_F_SP_ENQ | RING_F_SC_DEQ, &s->ring_bytes, &rc);
+        if (s->in[i] == NULL)
+            goto fail;
+        rc = MRT_ENOMEM;
         s->out[i].buf = mrt_alloc(a, sizeof(mrt_msg) * s->outq_cap);
-        if (!s->in[i] || !s->out[i].buf)
+        if (s->out[i].buf == NULL)
             goto fail;
     }
     /* Ingress and control take producers from any thread: multi-producer, single consumer. */
-    s->ingress = ring_new(a, cfg->ring_size, RING_F_SC_DEQ, &s->mp_ring_bytes);
-    s->control = ring_new(a, cfg->ring_size, RING_F_SC_DEQ, &s->mp_ring_bytes);
-    if (!s->ingress || !s->control)
+    s->ingress = ring_new(a, cfg->ring_size, RING_F_SC_DEQ, &s->mp_ring_bytes, &rc);
+    if (s->ingress == NULL)
+        goto fail;
+    s->control = ring_new(a, cfg->ring_size, RING_F_SC_DEQ, &s->mp_ring_bytes, &rc);
+    if (s->control == NULL)
         goto fail;
     s->last_tsc = mrt_rdtsc();
     atomic_store_explicit(&s->ready, true, memory_order_release);
