@@ -201,6 +201,11 @@ int mrt_lb_registry_add(mrt_lb_registry *r, const mrt_lb_endpoint_spec *s, uint3
 int mrt_lb_registry_update(mrt_lb_registry *r, const mrt_lb_endpoint_spec *s);
 /* Remove an endpoint; its tags and id are released. ENOTFOUND if absent. */
 int mrt_lb_registry_remove(mrt_lb_registry *r, const uint8_t node_id[MRT_LB_NODE_ID_LEN]);
+/*
+ * Change one attribute of an endpoint; the change reaches shards with the
+ * next snapshot. Errors: ENOTFOUND, and EHEALTH / EWEIGHT / EMETRIC for a
+ * bad value (the registry is then unchanged).
+ */
 int mrt_lb_registry_set_health(mrt_lb_registry *r, const uint8_t node_id[MRT_LB_NODE_ID_LEN],
                                mrt_lb_health h);
 int mrt_lb_registry_set_weight(mrt_lb_registry *r, const uint8_t node_id[MRT_LB_NODE_ID_LEN],
@@ -227,6 +232,7 @@ typedef struct mrt_lb_endpoint_info {
     uint64_t user_data;
 } mrt_lb_endpoint_info;
 
+/* Copy what the registry holds about the endpoint with this node id. MRT_LB_ENOTFOUND, MRT_LB_EINVAL. */
 int mrt_lb_registry_get(const mrt_lb_registry *r, const uint8_t node_id[MRT_LB_NODE_ID_LEN],
                         mrt_lb_endpoint_info *out);
 /* Number of registered endpoints. */
@@ -426,6 +432,7 @@ typedef struct mrt_lb_shard_stats {
     uint64_t adopts;
 } mrt_lb_shard_stats;
 
+/* Copy this shard's counters (owner thread). */
 void mrt_lb_shard_stats_get(const mrt_lb_shard *sh, mrt_lb_shard_stats *out);
 /* In-flight reservations of endpoint `endpoint_id` on this shard. */
 uint32_t mrt_lb_shard_inflight(const mrt_lb_shard *sh, uint32_t endpoint_id);
