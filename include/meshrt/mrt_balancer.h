@@ -232,7 +232,7 @@ typedef struct mrt_lb_endpoint_info {
     uint64_t user_data;
 } mrt_lb_endpoint_info;
 
-/* Copy what the registry holds about the endpoint with this node id. MRT_LB_ENOTFOUND, MRT_LB_EINVAL. */
+/* Copy what the registry holds about one endpoint. MRT_LB_ENOTFOUND, MRT_LB_EINVAL. */
 int mrt_lb_registry_get(const mrt_lb_registry *r, const uint8_t node_id[MRT_LB_NODE_ID_LEN],
                         mrt_lb_endpoint_info *out);
 /* Number of registered endpoints. */
