@@ -8,9 +8,9 @@
 
 #include <string.h>
 
-static void shard_node_id(unsigned i, uint8_t id[MRT_LB_NODE_ID_LEN])
+void mrt_shard_identity(unsigned i, uint8_t id[MRT_SHARD_ID_LEN])
 {
-    memset(id, 0, MRT_LB_NODE_ID_LEN);
+    memset(id, 0, MRT_SHARD_ID_LEN);
     memcpy(id, "meshrt-shard", 12);
     id[12] = (uint8_t)(i & 0xff);
     id[13] = (uint8_t)(i >> 8);
@@ -24,7 +24,7 @@ int mrt_balance_setup(mrt_runtime *rt, unsigned shards)
     int rc = mrt_lb_registry_create(NULL, &lc, &rt->lb_registry);
     for (unsigned i = 0; rc == MRT_OK && i < shards; i++) {
         uint8_t id[MRT_LB_NODE_ID_LEN];
-        shard_node_id(i, id);
+        mrt_shard_identity(i, id);
         mrt_lb_endpoint_spec spec;
         mrt_lb_endpoint_spec_init(&spec, id);
         spec.user_data = i; /* a selection names the destination shard */

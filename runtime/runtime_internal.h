@@ -50,6 +50,14 @@ void mrt_workload_detach(mrt_runtime *rt, unsigned i);
 size_t mrt_workload_take_reports(mrt_runtime *rt, unsigned i, mrt_lb_breaker_report *out,
                                  size_t max);
 
+/*
+ * The 32 bytes that name shard i: its balancer node id and its daemon host's
+ * key ("meshrt-shard" and the index, the rest zero).
+ */
+#define MRT_SHARD_ID_LEN 32
+_Static_assert(MRT_SHARD_ID_LEN == MRT_LB_NODE_ID_LEN, "node id size");
+void mrt_shard_identity(unsigned i, uint8_t id[MRT_SHARD_ID_LEN]);
+
 /* Balancer control plane: registry of the shards, domain, first snapshot. */
 int mrt_balance_setup(mrt_runtime *rt, unsigned shards);
 void mrt_balance_teardown(mrt_runtime *rt);

@@ -17,6 +17,7 @@
 #include <string.h>
 
 enum { WL_EVENT = 1 };
+_Static_assert(MRT_SHARD_ID_LEN == MRT_HOST_KEY_SIZE, "a shard's identity is its host key");
 enum { SAMPLE_EVERY = 64 };
 
 /* The sampler daemon: counts events, emits (origin, sequence) of every 64th. */
@@ -57,14 +58,6 @@ static const mrt_daemon_vtable sampler_vt = {
     .restore = sampler_restore,
 };
 
-/* Host identity of shard i: its index in the key, the rest zero. */
-static void shard_key(unsigned i, uint8_t key[MRT_HOST_KEY_SIZE])
-{
-    memset(key, 0, MRT_HOST_KEY_SIZE);
-    memcpy(key, "meshrt-shard", 12);
-    key[12] = (uint8_t)(i & 0xff);
-    key[13] = (uint8_t)(i >> 8);
-}
 
 typedef struct mrt_workload {
     mrt_runtime *rt;
@@ -224,10 +217,10 @@ int mrt_workload_attach(mrt_runtime *rt, mrt_shard *s)
     if (w->next_seq && w->expect && w->origin_of) {
         mrt_host_config hc = { .alloc = a, .max_origins = n, .max_outputs = 4,
                                .payload_bytes = 4096 };
-        shard_key(id, hc.key);
+        mrt_shard_identity(id, hc.key);
         for (unsigned i = 0; i < n; i++) {
             uint8_t key[MRT_HOST_KEY_SIZE];
-            shard_key(i, key);
+            mrt_shard_identity(i, key);
             w->origin_of[i] = mrt_host_origin_from_key(key);
         }
         rc = mrt_host_create(&hc, (mrt_daemon){ &sampler_vt, &w->daemon }, &w->host);

@@ -409,37 +409,23 @@ static inline int check_dst(mrt_shard *s, unsigned dst)
     return MRT_OK;
 }
 
-/*
- * The message is copied as it is: `src` is stamped by the receiver from the
- * ring it arrived on (a narrow store here, right before the burst's copy to
- * the ring, would defeat store-to-load forwarding).
- */
+/* A one-message burst: same FIFO, same flush rule, same counters. */
 int mrt_shard_send(mrt_shard *s, unsigned dst, const mrt_msg *m)
 {
-    int rc = check_dst(s, dst);
-    if (rc != MRT_OK)
-        return rc;
-    if (outq_room(s, dst) == 0) {
-        s->st.send_refused++;
-        return MRT_SHARD_EFULL;
-    }
-    mrt_outq *q = &s->out[dst];
-    q->buf[(q->head + q->count) & (s->outq_cap - 1)] = *m;
-    q->count++;
-    q->fresh++;
-    s->st.sent++;
-    mark_dirty(s, dst);
-    maybe_flush(s, dst);
-    return MRT_OK;
+    return mrt_shard_send_burst(s, dst, m, 1, NULL);
 }
 
+/*
+ * Messages are copied as they are: `src` is stamped by the receiver from the
+ * ring they arrive on (a narrow store here, right before the burst's copy to
+ * the ring, would defeat store-to-load forwarding).
+ */
 int mrt_shard_send_burst(mrt_shard *s, unsigned dst, const mrt_msg *msgs, unsigned n,
                          unsigned *accepted)
 {
     unsigned done = 0;
     int rc = check_dst(s, dst);
-    mrt_outq *q0 = &s->out[dst];
-    if (rc == MRT_OK && q0->count == 0 && n >= s->burst) {
+    if (rc == MRT_OK && s->out[dst].count == 0 && n >= s->burst) {
         /*
          * Nothing pending for dst and at least a burst in hand: straight from
          * the caller's array to the ring, one copy fewer. `sent` is published
@@ -447,7 +433,7 @@ int mrt_shard_send_burst(mrt_shard *s, unsigned dst, const mrt_msg *msgs, unsign
          */
         s->st.sent += n;
         publish_sent(s);
-        done = ring_put_sp(q0->ring, msgs, n);
+        done = ring_put_sp(s->out[dst].ring, msgs, n);
         s->st.sent -= n - done;
     }
     while (rc == MRT_OK && done < n) {
@@ -783,7 +769,7 @@ void mrt_shard_stats_read(const mrt_mesh *m, unsigned i, mrt_shard_stats *out)
     out->idle_cycles = atomic_load_explicit(&p->idle_cycles, memory_order_relaxed);
     out->perf_set = atomic_load_explicit(&p->perf_set, memory_order_relaxed);
     out->perf_user_only = atomic_load_explicit(&p->perf_user_only, memory_order_relaxed);
-    for (unsigned k = 0; k < MRT_PERF_MAX_EVENTS && k < 4; k++)
+    for (unsigned k = 0; k < sizeof out->perf / sizeof out->perf[0]; k++)
         out->perf[k] = atomic_load_explicit(&p->perf[k], memory_order_relaxed);
     out->perf_interval_ns = atomic_load_explicit(&p->perf_interval_ns, memory_order_relaxed);
 }
