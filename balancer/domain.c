@@ -12,10 +12,14 @@
 
 #define OFFLINE UINT64_MAX
 
+/* Process-wide so that ids differ across domains too; 64 bits never wrap in practice. */
+static _Atomic uint64_t next_publish_id = 1;
+
 typedef struct lb_reader {
     _Atomic uint64_t seen;          /* shared: written by the reader, read by the writer */
     uint64_t last;                  /* reader-private from here on */
     const mrt_lb_snapshot *snap;
+    mrt_lb_shard *sh;               /* the shard last synced through this reader: detached by offline */
     bool online;
 } lb_reader;
 
@@ -108,9 +112,10 @@ int64_t mrt_lb_domain_publish(mrt_lb_domain *d, mrt_lb_snapshot *s)
 {
     if (d == NULL || s == NULL || s->magic != LB_MAGIC)
         return MRT_LB_EINVAL;
-    /* The writer alone stores `current`, so this load cannot race. */
-    if (atomic_load_explicit(&d->current, memory_order_relaxed) == s)
+    /* Published before (current here, or owned by a domain that will free it). */
+    if (s->publish_id != 0)
         return MRT_LB_EINVAL;
+    s->publish_id = atomic_fetch_add_explicit(&next_publish_id, 1, memory_order_relaxed);
     mrt_lb_snapshot *old = atomic_exchange_explicit(&d->current, s, memory_order_seq_cst);
     uint64_t e = atomic_fetch_add_explicit(&d->epoch, 1, memory_order_seq_cst) + 1;
     d->published++;
@@ -147,7 +152,8 @@ int mrt_lb_domain_sync(mrt_lb_domain *d, uint32_t reader, mrt_lb_shard *sh)
         return MRT_LB_EINVAL;
     lb_reader *rd = &d->readers[reader].r;
     uint64_t e = atomic_load_explicit(&d->epoch, memory_order_seq_cst);
-    if (rd->online && e == rd->last && rd->snap == mrt_lb_shard_snapshot(sh))
+    /* Online, the shard's snapshot is alive (our announcement covers it): pointers compare. */
+    if (rd->online && e == rd->last && rd->sh == sh && rd->snap == sh->snap)
         return 0;
     if (!rd->online) {
         /* Nothing held: announce first so what we load next cannot be freed under us. */
@@ -156,18 +162,27 @@ int mrt_lb_domain_sync(mrt_lb_domain *d, uint32_t reader, mrt_lb_shard *sh)
         rd->last = e;
         rd->snap = NULL;
     }
+    rd->sh = sh;
     /* Covered by our announcement (the previous one, or the one just made). */
     const mrt_lb_snapshot *p = atomic_load_explicit(&d->current, memory_order_seq_cst);
     int switched = 0;
-    if (p != NULL && p != mrt_lb_shard_snapshot(sh)) {
-        int rc = mrt_lb_shard_adopt(sh, p);
-        if (rc != MRT_OK) {
-            /* Online: nothing new announced, the shard's snapshot stays alive. Coming
-             * back from offline: the shard holds nothing usable until a sync succeeds. */
-            rd->snap = NULL;
-            return rc;
+    if (p != NULL) {
+        /*
+         * Decide by publish id: the shard may have been detached while its
+         * snapshot was freed and the allocator gave that address to p.
+         */
+        if (sh->snap_id != p->publish_id) {
+            int rc = mrt_lb_shard_adopt(sh, p);
+            if (rc != MRT_OK) {
+                /* Online: nothing new announced, the shard's snapshot stays alive. Coming
+                 * back from offline: the shard holds nothing usable until a sync succeeds. */
+                rd->snap = NULL;
+                return rc;
+            }
+            switched = 1;
+        } else if (sh->snap == NULL) {
+            lb_shard_reattach(sh, p); /* the very snapshot it held: its state is current */
         }
-        switched = 1;
     }
     rd->snap = p;
     if (rd->last != e) {
@@ -184,6 +199,10 @@ void mrt_lb_domain_offline(mrt_lb_domain *d, uint32_t reader)
     lb_reader *rd = &d->readers[reader].r;
     rd->online = false;
     rd->snap = NULL;
+    /* Before the announcement: once it is visible the snapshot may be freed. */
+    if (rd->sh != NULL)
+        lb_shard_detach(rd->sh);
+    rd->sh = NULL;
     atomic_store_explicit(&rd->seen, OFFLINE, memory_order_seq_cst);
 }
 

@@ -155,6 +155,13 @@ struct mrt_lb_snapshot {
     const uint32_t *mem_off;
     const uint32_t *mem_pool;
     const uint32_t *mem_idx;
+    /*
+     * Process-unique, given by the first publish (0: never published) and
+     * never reused, unlike the address: what sync compares to decide whether
+     * a shard already holds the current snapshot. Written before the
+     * publishing exchange, so every reader that loads the pointer sees it.
+     */
+    uint64_t publish_id;
     /* writer-private retire bookkeeping (mrt_lb_domain) */
     uint64_t retire_epoch;
     struct mrt_lb_snapshot *retire_next;
@@ -200,8 +207,10 @@ typedef int lb_select_fn(const mrt_lb_snapshot *S, mrt_lb_shard *sh, const mrt_l
                          uint64_t now_ns, mrt_lb_selection *out);
 
 struct mrt_lb_shard {
+    /* The adopted snapshot while it is guaranteed alive; NULL while detached. */
     const mrt_lb_snapshot *snap;
-    lb_select_fn *select;       /* the adopted strategy's select instance */
+    uint64_t snap_id;           /* publish_id of the adopted snapshot, kept while detached */
+    lb_select_fn *select;       /* the adopted strategy's select instance; NULL before any adopt */
     mrt_allocator alloc;
     uint64_t rng;
     uint32_t maxc;              /* max_connections, UINT32_MAX when unlimited */
@@ -228,6 +237,16 @@ struct mrt_lb_shard {
     uint32_t rep_head, rep_count;
     mrt_lb_shard_stats st;
 };
+
+/*
+ * The domain's reader went offline: the adopted snapshot may be freed from
+ * now on, so drop the pointer (selects get MRT_LB_ENOTADOPTED) and the trees
+ * (completes no longer maintain them). Per-endpoint state stays: completes
+ * still release reservations and feed breakers.
+ */
+void lb_shard_detach(mrt_lb_shard *sh);
+/* Back online and `s` (alive) is the snapshot the shard adopted last (same publish_id). */
+void lb_shard_reattach(mrt_lb_shard *sh, const mrt_lb_snapshot *s);
 
 /* wyrand: one 64x64->128 multiply per step; seeded once per shard. */
 static inline uint64_t lb_rand(uint64_t *s)

@@ -64,6 +64,18 @@ const mrt_lb_snapshot *mrt_lb_shard_snapshot(const mrt_lb_shard *sh)
     return sh ? sh->snap : NULL;
 }
 
+void lb_shard_detach(mrt_lb_shard *sh)
+{
+    sh->snap = NULL;
+    if (sh->npools_cap > 0)
+        memset(sh->tree_on, 0, sh->npools_cap); /* stale from now on: rebuilt on first use */
+}
+
+void lb_shard_reattach(mrt_lb_shard *sh, const mrt_lb_snapshot *s)
+{
+    sh->snap = s;
+}
+
 /* An endpoint's live state: by slot while it is in the adopted snapshot, else parked by id. */
 static inline lb_live *live_of(mrt_lb_shard *sh, uint32_t id)
 {
@@ -330,6 +342,7 @@ int mrt_lb_shard_adopt(mrt_lb_shard *sh, const mrt_lb_snapshot *S)
     }
     sh->nslots = S->n;
     sh->snap = S;
+    sh->snap_id = S->publish_id;
     sh->select = select_fns[S->cfg.strategy];
     sh->maxc = S->cfg.max_connections ? S->cfg.max_connections : UINT32_MAX;
     sh->recovery_ns = S->cfg.recovery_ns;
@@ -827,6 +840,7 @@ int mrt_lb_select(const mrt_lb_snapshot *S, mrt_lb_shard *sh, const mrt_lb_reque
 {
     if (__builtin_expect(S == NULL || sh == NULL || out == NULL, 0))
         return MRT_LB_EINVAL;
+    /* Both pointers are to live snapshots (a shard detaches before its snapshot can be freed). */
     if (__builtin_expect(S != sh->snap, 0))
         return MRT_LB_ENOTADOPTED;
     return sh->select(S, sh, rq, now_ns, out); /* the adopted strategy's instance */
@@ -837,7 +851,7 @@ int mrt_lb_select(const mrt_lb_snapshot *S, mrt_lb_shard *sh, const mrt_lb_reque
 int mrt_lb_complete(mrt_lb_shard *sh, mrt_lb_selection *sel, bool ok, uint64_t latency_ns,
                     uint64_t now_ns)
 {
-    if (sh == NULL || sel == NULL || sh->snap == NULL)
+    if (sh == NULL || sel == NULL || sh->select == NULL)
         return MRT_LB_EINVAL;
     if (sel->flags & MRT_LB_SEL_DONE)
         return MRT_LB_ECOMPLETED;
@@ -882,7 +896,8 @@ int mrt_lb_complete(mrt_lb_shard *sh, mrt_lb_selection *sel, bool ok, uint64_t l
         }
         /* open / half-open: late results of requests sent before it opened change nothing */
     }
-    if (sh->snap->tree_nodes > 0)
+    /* Detached (reader offline): the snapshot may be gone; no tree to maintain. */
+    if (sh->snap != NULL && sh->snap->tree_nodes > 0)
         tree_update_id(sh, id);
     return MRT_OK;
 }
@@ -919,7 +934,7 @@ uint32_t mrt_lb_shard_inflight(const mrt_lb_shard *sh, uint32_t endpoint_id)
 int mrt_lb_shard_endpoint(mrt_lb_shard *sh, uint32_t endpoint_id, uint64_t now_ns,
                           mrt_lb_endpoint_shard_info *out)
 {
-    if (sh == NULL || out == NULL || endpoint_id >= sh->cap || sh->snap == NULL)
+    if (sh == NULL || out == NULL || endpoint_id >= sh->cap || sh->select == NULL)
         return MRT_LB_EINVAL;
     if (now_ns >= sh->next_wake)
         wake(sh, now_ns);

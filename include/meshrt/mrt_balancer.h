@@ -479,8 +479,14 @@ int mrt_lb_shard_endpoint(mrt_lb_shard *sh, uint32_t endpoint_id, uint64_t now_n
  *                  shard state to it, and only then seen[i] := e
  *                  (seq_cst). A failed switch announces nothing, so the
  *                  snapshot the shard keeps stays alive.
- *     offline(i):  the reader holds no snapshot (idle or exiting); the
- *                  next sync announces first, then loads current.
+ *     offline(i):  the reader holds no snapshot (idle or exiting): the
+ *                  shard it synced is detached (no snapshot pointer kept);
+ *                  the next sync announces first, then loads current.
+ *
+ * Whether a shard already holds the current snapshot is decided by the
+ * snapshot's publish id (process-unique, never reused), not its address:
+ * a snapshot freed while its reader was offline may have given its address
+ * to the one published next.
  *
  * Why it is safe: a snapshot S retired by the publish that bumped the
  * epoch to r is freed only once every online reader announced seen >= r.
@@ -504,7 +510,8 @@ int mrt_lb_domain_create(const mrt_allocator *a, uint32_t nreaders, mrt_lb_domai
 void mrt_lb_domain_destroy(mrt_lb_domain *d);
 /*
  * Writer: make `s` current (the domain owns it from now on) and retire the
- * previous one; runs reclaim. Returns the new epoch (> 0) or MRT_LB_EINVAL.
+ * previous one; runs reclaim. Returns the new epoch (> 0) or MRT_LB_EINVAL
+ * (also when `s` was published before, here or in another domain).
  */
 int64_t mrt_lb_domain_publish(mrt_lb_domain *d, mrt_lb_snapshot *s);
 /* Writer: free retired snapshots every online reader has moved past; returns how many. */
@@ -528,7 +535,10 @@ int mrt_lb_domain_sync(mrt_lb_domain *d, uint32_t reader, mrt_lb_shard *sh);
 const mrt_lb_snapshot *mrt_lb_domain_adopt(mrt_lb_domain *d, uint32_t reader);
 /*
  * Reader: hold nothing until the next sync/adopt, so reclamation need not
- * wait for it. The shard must sync before it selects again.
+ * wait for it. The shard last synced through this reader is detached:
+ * mrt_lb_shard_snapshot() is NULL and selects fail (MRT_LB_ENOTADOPTED)
+ * until it syncs again; completes still release reservations and feed the
+ * breakers. Call it before destroying that shard.
  */
 void mrt_lb_domain_offline(mrt_lb_domain *d, uint32_t reader);
 
