@@ -65,7 +65,7 @@ static void check_live_set(mrt_perf_counters *pc)
     ck_assert_uint_le(s1.time_running_ns, s1.time_enabled_ns);
     /* A hardware group may be multiplexed off a busy PMU; it cannot count while off. */
     if (pc->set == MRT_PERF_SET_HARDWARE && s1.time_running_ns == s0.time_running_ns)
-        return;
+        MRT_SKIP("perf-hw", "the hardware group was multiplexed off the PMU: nothing counted");
     ck_assert_uint_gt(s1.value[0], s0.value[0]);   /* cycles / task_clock_ns */
     ck_assert_uint_gt(s1.value[1], s0.value[1]);   /* instructions / page_faults (64 fresh pages) */
 }
@@ -81,7 +81,7 @@ START_TEST(open_default)
         ck_assert_int_eq(mrt_perf_read(&pc, &s), MRT_OK);
         ck_assert_int_eq(s.set, MRT_PERF_SET_NONE);
         ck_assert_uint_eq(s.count, 0);
-        return;
+        MRT_SKIP("perf", "no perf_event counter set opens here: live counting not checked");
     }
     ck_assert_int_eq(rc, MRT_OK);
     ck_assert(pc.set == MRT_PERF_SET_HARDWARE || pc.set == MRT_PERF_SET_SOFTWARE);
@@ -103,6 +103,7 @@ START_TEST(open_software_set)
         int rc = mrt_perf_open_set(&pc, MRT_PERF_SET_SOFTWARE, flags[f]);
         if (rc == MRT_PERF_EUNAVAIL) {
             check_closed(&pc);
+            MRT_SKIP_NOTE("perf", "the software counter set does not open (flags %#x)", flags[f]);
             continue;
         }
         ck_assert_int_eq(rc, MRT_OK);
@@ -120,9 +121,9 @@ START_TEST(open_hardware_set)
 {
     mrt_perf_counters pc;
     int rc = mrt_perf_open_set(&pc, MRT_PERF_SET_HARDWARE, 0);
-    if (rc == MRT_PERF_EUNAVAIL) {    /* no PMU here (virtual machine) */
+    if (rc == MRT_PERF_EUNAVAIL) {
         check_closed(&pc);
-        return;
+        MRT_SKIP("perf-hw", "no hardware PMU counters here (virtual machine?)");
     }
     ck_assert_int_eq(rc, MRT_OK);
     ck_assert_int_eq(pc.set, MRT_PERF_SET_HARDWARE);
