@@ -302,9 +302,10 @@ START_TEST(publish_while_selecting)
             for (int i = 0; i < READERS; i++)
                 seen[i] = atomic_load_explicit(&ctx[i].progress, memory_order_acquire);
             for (int i = 0; i < READERS; i++)
-                while (atomic_load_explicit(&ctx[i].progress, memory_order_acquire) < seen[i] + 3 &&
-                       !atomic_load_explicit(&ctx[i].exited, memory_order_acquire))
-                    sched_yield();
+                MRT_WAIT_UNTIL(atomic_load_explicit(&ctx[i].progress, memory_order_acquire) >=
+                                       seen[i] + 3 ||
+                                   atomic_load_explicit(&ctx[i].exited, memory_order_acquire),
+                               "reader %d to run 3 iterations on publish %u", i, (unsigned)p);
         }
     }
     atomic_store_explicit(&done, 1, memory_order_release);

@@ -151,15 +151,24 @@ static void totals(mrt_runtime *rt, mrt_workload_stats *t)
 static void wait_received(mrt_runtime *rt, uint64_t target)
 {
     unsigned n = mrt_mesh_size(mrt_runtime_mesh(rt));
+    mrt_wait wt = mrt_wait_begin();
     for (;;) {
         bool all = true;
+        unsigned slowest = 0;
+        uint64_t least = UINT64_MAX;
         for (unsigned i = 0; i < n; i++) {
             mrt_workload_stats w;
             mrt_runtime_workload_stats(rt, i, &w);
             all &= w.received >= target;
+            if (w.received < least) {
+                least = w.received;
+                slowest = i;
+            }
         }
         if (all)
             return;
+        MRT_WAIT_CHECK(&wt, "every shard to receive %llu events (shard %u has %llu)",
+                       (unsigned long long)target, slowest, (unsigned long long)least);
         sched_yield();
     }
 }
@@ -203,7 +212,10 @@ START_TEST(inject_while_running_then_refused_after_stop)
     struct { uint64_t accepted; } in = { 0 };
     /* Ingress messages of a type nobody handles are handed back, never dropped. */
     mrt_msg m = { .type = 7 };
+    mrt_wait wt = mrt_wait_begin();
     while (in.accepted < 2000) {
+        MRT_WAIT_CHECK(&wt, "the shards to take 2000 injected messages (%llu taken)",
+                       (unsigned long long)in.accepted);
         int rc = mrt_mesh_inject(mesh, (unsigned)(in.accepted % mrt_mesh_size(mesh)), &m);
         if (rc == MRT_OK)
             in.accepted++;
@@ -236,6 +248,7 @@ START_TEST(snapshots_published_while_shards_route)
     mrt_runtime *rt = start_rt(8, 64);
     unsigned n = mrt_mesh_size(mrt_runtime_mesh(rt));
     mrt_balancer_counters bc;
+    mrt_wait wt = mrt_wait_begin();
     for (;;) {
         ck_assert_int_eq(mrt_runtime_control_tick(rt, true), 1);
         mrt_runtime_balancer_stats(rt, &bc);
@@ -247,6 +260,8 @@ START_TEST(snapshots_published_while_shards_route)
         }
         if (progressed)
             break;
+        MRT_WAIT_CHECK(&wt, "200 publishes and every shard to adopt twice and receive 5000 "
+                            "events (%llu published)", (unsigned long long)bc.published);
         sched_yield();
     }
     ck_assert_int_eq(mrt_runtime_stop(rt), MRT_OK);
