@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 uint64_t mrt_bench_now_ns(void)
 {
@@ -53,14 +56,88 @@ double mrt_bench_time_ns(const mrt_bench_opts *o, mrt_bench_fn fn, void *ctx, ui
     return mrt_bench_median(v, reps);
 }
 
+/*
+ * jemalloc's hook, once installed, stays for the life of the process and
+ * makes every later allocation several times slower, which would flatter
+ * any allocating baseline timed after it. So counting happens in a forked
+ * child that installs the hook, runs the body and exits: no timed run ever
+ * shares a process with the hook. The child also leaves the parent's state
+ * (reservations, sequence numbers) untouched.
+ */
+int mrt_bench_counted(mrt_bench_count_fn body, void *arg, double *out, int nout)
+{
+    if (nout > MRT_BENCH_MAX_COUNTS)
+        nout = MRT_BENCH_MAX_COUNTS;
+    for (int i = 0; i < nout; i++)
+        out[i] = -1;
+#ifdef MRT_ALLOC_LIBC
+    (void)body;
+    (void)arg;
+    return -1; /* sanitizer builds: allocations bypass jemalloc, nothing to count */
+#else
+    int fd[2];
+    if (pipe(fd) != 0)
+        return -1;
+    fflush(stdout); /* the child must not repeat buffered output */
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fd[0]);
+        close(fd[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(fd[0]);
+        double v[MRT_BENCH_MAX_COUNTS];
+        for (int i = 0; i < nout; i++)
+            v[i] = -1;
+        if (mrt_alloc_counting_enable() == MRT_OK)
+            body(arg, v);
+        size_t len = sizeof(double) * (size_t)nout;
+        _exit(write(fd[1], v, len) == (ssize_t)len ? 0 : 1);
+    }
+    close(fd[1]);
+    double v[MRT_BENCH_MAX_COUNTS];
+    size_t len = sizeof(double) * (size_t)nout, got = 0;
+    while (got < len) {
+        ssize_t k = read(fd[0], (char *)v + got, len - got);
+        if (k > 0)
+            got += (size_t)k;
+        else if (k == 0 || errno != EINTR)
+            break;
+    }
+    close(fd[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (got != len || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return -1;
+    memcpy(out, v, len);
+    return 0;
+#endif
+}
+
+typedef struct per_op {
+    mrt_bench_fn fn;
+    void *ctx;
+    uint64_t iters;
+} per_op;
+
+static void count_per_op(void *arg, double *out)
+{
+    per_op *p = arg;
+    mrt_alloc_counts a = mrt_alloc_counts_now();
+    p->fn(p->ctx, p->iters);
+    mrt_alloc_counts b = mrt_alloc_counts_now();
+    out[0] = (double)(b.allocs - a.allocs) / (double)p->iters;
+}
+
 double mrt_bench_allocs_per_op(mrt_bench_fn fn, void *ctx, uint64_t iters)
 {
-    if (mrt_alloc_counting_enable() != MRT_OK)
-        return -1;
-    mrt_alloc_counts a = mrt_alloc_counts_now();
-    fn(ctx, iters);
-    mrt_alloc_counts b = mrt_alloc_counts_now();
-    return (double)(b.allocs - a.allocs) / (double)iters;
+    per_op p = { fn, ctx, iters ? iters : 1 };
+    double v = -1;
+    (void)mrt_bench_counted(count_per_op, &p, &v, 1);
+    return v;
 }
 
 static void print_num(FILE *f, double v)

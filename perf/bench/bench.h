@@ -37,10 +37,20 @@ double mrt_bench_time_ns(const mrt_bench_opts *o, mrt_bench_fn fn, void *ctx, ui
 
 /*
  * Heap allocations per iteration of fn(ctx, iters) on the calling thread,
- * counted with jemalloc's allocation hook in one separate (untimed) pass.
- * Returns a negative value when counting is unavailable.
+ * counted with jemalloc's allocation hook in a forked child (untimed; the
+ * hook never exists in the process that times). Returns a negative value
+ * when counting is unavailable (sanitizer builds, fork failure).
  */
 double mrt_bench_allocs_per_op(mrt_bench_fn fn, void *ctx, uint64_t iters);
+
+/*
+ * The general form: run body(arg, out) in a forked child with allocation
+ * counting enabled and copy its nout (<= MRT_BENCH_MAX_COUNTS) results
+ * back. Returns 0, or -1 with every out[i] = -1 when counting is unavailable.
+ */
+#define MRT_BENCH_MAX_COUNTS 8
+typedef void (*mrt_bench_count_fn)(void *arg, double *out);
+int mrt_bench_counted(mrt_bench_count_fn body, void *arg, double *out, int nout);
 
 /* Scaled iteration count (at least 1). */
 uint64_t mrt_bench_iters(const mrt_bench_opts *o, uint64_t base);

@@ -342,6 +342,21 @@ static uint64_t run_variant(int v, pair_run *r, unsigned ring_size)
     }
 }
 
+typedef struct count_arg {
+    pair_run *r;
+    unsigned ring_size;
+} count_arg;
+
+/* Counted from the start signal on: shard set-up is outside, steady state inside. */
+static void count_mesh(void *arg, double *out)
+{
+    count_arg *a = arg;
+    if (mesh_once(a->r, a->ring_size) == 0)
+        return;
+    out[0] = (double)a->r->alloc_delta[0].allocs / (double)a->r->total;
+    out[1] = (double)a->r->alloc_delta[1].allocs / (double)a->r->total;
+}
+
 /* Median of the per-repetition ratios a/b: each pair was measured back to back. */
 static double paired_ratio(double mops[][64], int a, int b, int reps)
 {
@@ -418,14 +433,11 @@ int mrt_bench_ring(const mrt_bench_opts *o, int argc, char **argv)
         med[v] = mrt_bench_median(tmp, reps);
     }
 
-    /* Allocation pass: counted on each thread over a whole meshrt transfer. */
-    double send_allocs = -1, recv_allocs = -1;
-    if (mrt_alloc_counting_enable() == MRT_OK) {
-        /* Counted from the start signal on: shard set-up is outside, steady state inside. */
-        (void)mesh_once(&r, ring_size);
-        send_allocs = (double)r.alloc_delta[0].allocs / (double)r.total;
-        recv_allocs = (double)r.alloc_delta[1].allocs / (double)r.total;
-    }
+    /* Allocation pass, in a child process (see mrt_bench_counted): per thread over a whole transfer. */
+    double allocs[2];
+    count_arg ca = { &r, ring_size };
+    (void)mrt_bench_counted(count_mesh, &ca, allocs, 2);
+    double send_allocs = allocs[0], recv_allocs = allocs[1];
 
     mrt_bench_section(o, "ring: two pinned threads, millions of 32-byte messages per second");
     for (int v = 0; v < V_COUNT; v++)
