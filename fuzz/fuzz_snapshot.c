@@ -76,19 +76,18 @@ static const mrt_daemon_vtable blob_vt = {
     .restore = blob_restore,
 };
 
-static mrt_host *fuzz_host(void)
+/* A fresh host per input: an input's outcome must not depend on the ones before it. */
+static mrt_host *fuzz_host(struct blob *state)
 {
-    static mrt_host *h;
-    static struct blob state;
-    if (h == NULL) {
-        mrt_host_config c;
-        memset(&c, 0, sizeof c);
-        memset(c.key, 0xF0, sizeof c.key);
-        c.max_origins = MAX_ORIGINS;
-        c.max_state = MAX_STATE;
-        mrt_daemon d = { &blob_vt, &state };
-        check(mrt_host_create(&c, d, &h) == MRT_OK);
-    }
+    mrt_host *h = NULL;
+    mrt_host_config c;
+    memset(&c, 0, sizeof c);
+    memset(c.key, 0xF0, sizeof c.key);
+    c.max_origins = MAX_ORIGINS;
+    c.max_state = MAX_STATE;
+    memset(state, 0, sizeof *state);
+    mrt_daemon d = { &blob_vt, state };
+    check(mrt_host_create(&c, d, &h) == MRT_OK);
     return h;
 }
 
@@ -101,8 +100,10 @@ static int known_decode_error(int rc)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    /* Scratch, refilled per input: distinct fills, so unwritten bytes never match. */
     static uint8_t again[MAX_INPUT];
     static uint8_t before[MAX_INPUT];
+    static struct blob state;
     if (size < 1 || size - 1 > MAX_INPUT)
         return 0;
     uint8_t mode = data[0];
@@ -112,7 +113,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(buf != NULL);
     if (len)
         memcpy(buf, data + 1, len);
-    mrt_host *h = fuzz_host();
+    mrt_host *h = fuzz_host(&state);
     if ((mode & 2) && len >= MRT_HOST_SNAPSHOT_HEADER_SIZE) {
         mrt_dm_store_le64(buf + 8, mrt_host_origin(h));
         if (buf[6] & 1)
@@ -135,6 +136,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(known_decode_error(rc));
     }
 
+    memset(before, 0xA5, sizeof before);
+    memset(again, 0x5A, sizeof again);
     size_t blen = 0;
     check(mrt_host_snapshot(h, before, sizeof before, &blen) == MRT_OK);
     int rrc = mrt_host_restore(h, buf, len);
@@ -148,6 +151,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(rc != MRT_OK || rrc == MRT_DAEMON_EORIGIN || rrc == MRT_DAEMON_EHORIZONFULL ||
               rrc == MRT_DAEMON_EBADSTATE);
     }
+    mrt_host_destroy(h);
     free(buf);
     return 0;
 }
