@@ -1,7 +1,9 @@
 /*
  * Replays a committed fuzz corpus through a fuzz target without libFuzzer:
  * every file of every directory (or file) given on the command line is one
- * input. Part of the normal test suite; a broken invariant aborts.
+ * input, a directory's files in byte order of their names so that every
+ * run replays the same sequence. Part of the normal test suite; a broken
+ * invariant aborts.
  */
 #include "fuzz/fuzz_target.h"
 
@@ -10,6 +12,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+    return strcmp((*a)->d_name, (*b)->d_name); /* not alphasort: its order follows the locale */
+}
+
+static int visible(const struct dirent *e)
+{
+    return e->d_name[0] != '.';
+}
 
 static int run_file(const char *path)
 {
@@ -65,26 +77,27 @@ int main(int argc, char **argv)
             files++;
             continue;
         }
-        DIR *d = opendir(argv[i]);
-        if (d == NULL) {
+        struct dirent **names;
+        int n = scandir(argv[i], &names, visible, by_name);
+        if (n < 0) {
             perror(argv[i]);
             return 1;
         }
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (e->d_name[0] == '.')
-                continue;
+        int failed = 0;
+        for (int k = 0; k < n; k++) {
             char path[4096];
-            snprintf(path, sizeof path, "%s/%s", argv[i], e->d_name);
-            if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
-                continue;
-            if (run_file(path) != 0) {
-                closedir(d);
-                return 1;
+            snprintf(path, sizeof path, "%s/%s", argv[i], names[k]->d_name);
+            if (!failed && stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+                if (run_file(path) != 0)
+                    failed = 1;
+                else
+                    files++;
             }
-            files++;
+            free(names[k]);
         }
-        closedir(d);
+        free(names);
+        if (failed)
+            return 1;
     }
     printf("replayed %d inputs\n", files);
     return files > 0 ? 0 : 1; /* an empty corpus means a wrong path, not a pass */
