@@ -44,3 +44,17 @@ mrt_build() {
     cmake -S "$MRT_ROOT" -B "$dir" "$@" >/dev/null
     cmake --build "$dir" -j "$MRT_JOBS"
 }
+
+# mrt_skip_summary LABEL LOG: how many tests a ctest log says were skipped, and why
+# (the "SKIP: program/test: capability: reason" lines of tests/check_main.h).
+mrt_skip_summary() {
+    local label="$1" log="$2" lines n=0
+    lines="$(grep -a '^SKIP: ' "$log" 2>/dev/null | sort -u || true)"
+    if [ -n "$lines" ]; then
+        n="$(printf '%s\n' "$lines" | wc -l)"
+    fi
+    echo "skipped ($label): $n"
+    if [ -n "$lines" ]; then
+        printf '%s\n' "$lines" | sed 's/^SKIP: /  /'
+    fi
+}
