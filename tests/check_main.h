@@ -190,7 +190,9 @@ static inline int mrt_check_run(Suite *s)
 
 /* ------------------------------------------------------------------ hang guard */
 
+#ifndef MRT_WAIT_LIMIT_S
 #define MRT_WAIT_LIMIT_S 60
+#endif
 #define MRT_WAIT_STR_(x) #x
 #define MRT_WAIT_STR(x) MRT_WAIT_STR_(x)
 
