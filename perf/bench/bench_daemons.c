@@ -5,10 +5,11 @@
  *    same process function — the difference is the host overhead;
  *  - one output of 64 B and 1 KiB: deliver (+ release) against XXH3 over
  *    link || payload alone, the hashing every output needs anyway;
- *  - naive baselines, as the audit describes the reference code: the parent
- *    hash by allocate-concatenate-hash (#154), and a host that encodes the
- *    horizon (walk every origin, hash each) on every deliver (#153) and
- *    hashes outputs by concatenation;
+ *  - naive baselines, as the audit describes the reference code: a host that
+ *    encodes the horizon (walk every origin, hash each) on every deliver
+ *    (#153) and hashes outputs by concatenation;
+ *  - mrt_causal_parent_hash against allocate-concatenate-hash (#154) at
+ *    payload sizes 0 .. 4096;
  *  - allocations per event for each.
  * Every event comes from one of 16 known origins, as on a host that has
  * been running a while.
@@ -24,6 +25,8 @@
 #include <xxhash.h>
 
 #define SUITE "daemons"
+/* Payload sizes of the parent-hash sweep: XXH3's size classes and the 4 KiB bound. */
+static const size_t SWEEP[] = { 0, 1, 16, 48, 64, 96, 128, 208, 209, 240, 256, 512, 992, 1024, 2048, 2049, 3072, 4064, 4096 };
 #define NORIGINS 16
 
 /* --- daemons under test -------------------------------------------------- */
@@ -144,7 +147,7 @@ static void run_xxh3_chained(void *c_, uint64_t iters)
     c->sink_hash = h;
 }
 
-static void run_parent_stream(void *c_, uint64_t iters)
+static void run_parent_ours(void *c_, uint64_t iters)
 {
     struct ctx *c = c_;
     uint64_t acc = 0;
@@ -365,6 +368,15 @@ static double med_combo(const rounds *r, const double *coef, int k)
     return mrt_bench_median(v, r->n);
 }
 
+/* Median over rounds of t[a] / t[b]. */
+static double med_ratio(const rounds *r, int a, int b)
+{
+    double v[MAX_ROUNDS];
+    for (int i = 0; i < r->n; i++)
+        v[i] = r->t[a][i] / r->t[b][i];
+    return mrt_bench_median(v, r->n);
+}
+
 static double med_row(const rounds *r, int j)
 {
     double v[MAX_ROUNDS];
@@ -481,19 +493,6 @@ int mrt_bench_daemons(const mrt_bench_opts *o, int argc, char **argv)
         mrt_bench_ratio(o, SUITE, rname, "deliver-xxh3_link_payload", "15ns", dx / 15.0,
                                1.0, false);
 
-        /* #154: streaming against allocate-concatenate-hash. */
-        mrt_bench_fn pfn[2] = { run_parent_stream, run_parent_naive };
-        void *pctx[2] = { &c, &c };
-        static rounds pr;
-        measure_set(o, 2, pfn, pctx, iters, &pr);
-        double stream = report_row(o, &pr, 0, "parent_hash_streaming", params, pfn[0], pctx[0],
-                                   iters);
-        double naive_ph = report_row(o, &pr, 1, "parent_hash_naive_concat", params, pfn[1],
-                                     pctx[1], iters);
-        snprintf(rname, sizeof rname, "naive_vs_streaming_parent_%zu", len);
-        mrt_bench_ratio(o, SUITE, rname, "parent_hash_naive_concat", "parent_hash_streaming",
-                        naive_ph / stream, 0, false);
-
         /* #153 + #154: the reference host. */
         static struct naive_ctx n;
         struct emit_state nst = { 0, len };
@@ -512,6 +511,36 @@ int mrt_bench_daemons(const mrt_bench_opts *o, int argc, char **argv)
         teardown_host(&c);
         mrt_free(&arena, c.payload, len);
         mrt_free(&arena, c.concat, MRT_CAUSAL_LINK_SIZE + len);
+    }
+
+    /* ---- parent hash across sizes: ours against allocate-concatenate-hash ---- */
+    mrt_bench_section(o, "daemons: parent hash, payload 0 .. 4096 B (ns per hash)");
+    for (size_t si = 0; si < sizeof SWEEP / sizeof SWEEP[0]; si++) {
+        size_t len = SWEEP[si];
+        uint64_t iters = mrt_bench_iters(o, len > 512 ? 300000 : 1000000);
+        static struct ctx c;
+        memset(&c, 0, sizeof c);
+        c.alloc = arena;
+        c.len = len;
+        c.payload = mrt_alloc(&arena, len ? len : 1);
+        if (c.payload == NULL)
+            return 1;
+        for (size_t i = 0; i < len; i++)
+            c.payload[i] = (uint8_t)(i * 31 + 7);
+        c.link = (mrt_causal_link){ 1, 2, 3, 4 };
+        snprintf(params, sizeof params, "{\"payload\":%zu}", len);
+        mrt_bench_fn pfn[2] = { run_parent_ours, run_parent_naive };
+        void *pctx[2] = { &c, &c };
+        static rounds pr;
+        measure_set(o, 2, pfn, pctx, iters, &pr);
+        report_row(o, &pr, 0, "parent_hash", params, pfn[0], pctx[0], iters);
+        report_row(o, &pr, 1, "parent_hash_naive_concat", params, pfn[1], pctx[1], iters);
+        /* Median of per-round ratios: both sides of each round ran back to back. */
+        char rname[64];
+        snprintf(rname, sizeof rname, "parent_hash_naive_vs_ours_%zu", len);
+        mrt_bench_ratio(o, SUITE, rname, "parent_hash_naive_concat", "parent_hash",
+                        med_ratio(&pr, 1, 0), 1.0, true);
+        mrt_free(&arena, c.payload, len ? len : 1);
     }
     return rc;
 }
