@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 #include <string.h>
+#include <xxhash.h>
 
 static inline void mrt_dm_store_le64(uint8_t *p, uint64_t v)
 {
@@ -91,38 +92,58 @@ static inline void mrt_dm_chain_step(mrt_causal_chain *c, uint64_t horizon, cons
     *out = l;
 }
 
-/* Slot index in the horizon table: Fibonacci hashing of the origin. */
+/*
+ * Home slot of an origin: XXH3-64 of its 8 LE bytes seeded with the
+ * process's secret key. Origins arrive from the wire; an unkeyed (and
+ * invertible) mix let a sender pick origins that all share one slot.
+ */
 static inline uint32_t mrt_dm_horizon_slot(const mrt_horizon *h, uint64_t origin)
 {
-    return (uint32_t)((origin * 0x9E3779B97F4A7C15ull) >> 32) & h->mask;
+    uint8_t b[8];
+    mrt_dm_store_le64(b, origin);
+    return (uint32_t)XXH3_64bits_withSeed(b, sizeof b, h->key) & h->mask;
 }
 
 /*
- * The slot holding origin (!= 0), or the empty slot where it would go: the
- * one probe sequence every lookup, insert and observe of the table walks.
- * The table is at most half full, so an empty slot ends every walk.
+ * Walk origin's probe sequence (origin != 0): the slot holding it, or the
+ * empty slot where it would go, or NULL when neither lies within
+ * MRT_HORIZON_MAX_PROBE slots (inserts never place an origin further, so
+ * NULL means "absent, and no room near home"). The one walk every lookup,
+ * insert and observe makes; *probes (if not NULL) gets the slots examined.
  */
-static inline mrt_horizon_slot *mrt_dm_horizon_probe(const mrt_horizon *h, uint64_t origin)
+static inline mrt_horizon_slot *mrt_dm_horizon_probe_n(const mrt_horizon *h, uint64_t origin,
+                                                       uint32_t *probes)
 {
     uint32_t i = mrt_dm_horizon_slot(h, origin);
-    for (;;) {
+    for (uint32_t n = 1; n <= MRT_HORIZON_MAX_PROBE; n++) {
         mrt_horizon_slot *s = &h->slots[i];
-        if (s->origin == origin || s->origin == 0)
+        if (s->origin == origin || s->origin == 0) {
+            if (probes != NULL)
+                *probes = n;
             return s;
+        }
         i = (i + 1) & h->mask;
     }
+    if (probes != NULL)
+        *probes = MRT_HORIZON_MAX_PROBE;
+    return NULL;
+}
+
+static inline mrt_horizon_slot *mrt_dm_horizon_probe(const mrt_horizon *h, uint64_t origin)
+{
+    return mrt_dm_horizon_probe_n(h, origin, NULL);
 }
 
 /*
  * mrt_horizon_observe with the common case inline: a known, non-zero origin
- * (one probe sequence, no hashing, no call). Anything else takes the
+ * (one keyed hash, one bounded probe sequence). Anything else takes the
  * out-of-line path.
  */
 static inline int mrt_dm_horizon_observe(mrt_horizon *h, uint64_t origin, uint64_t seq)
 {
     if (origin != 0) {
         mrt_horizon_slot *s = mrt_dm_horizon_probe(h, origin);
-        if (s->origin == origin) {
+        if (s != NULL && s->origin == origin) {
             if (seq > s->seq)
                 s->seq = seq;
             h->logical_time += (h->logical_time != UINT64_MAX);

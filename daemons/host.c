@@ -410,20 +410,29 @@ int mrt_host_restore(mrt_host *h, const void *buf, size_t len)
         return MRT_DAEMON_EORIGIN;
     if (v.origin_count > h->horizon.max_origins)
         return MRT_DAEMON_EHORIZONFULL;
-    /* Everything the host checks is checked: the daemon's state goes first, then ours. */
-    if (h->vt->restore != NULL) {
-        rc = h->vt->restore(h->state, v.state, v.state_len);
-        if (rc != MRT_OK)
-            return rc > 0 ? MRT_DAEMON_EPROCESS : rc;
-    } else if (v.state_len != 0) {
+    if (h->vt->restore == NULL && v.state_len != 0)
         return MRT_DAEMON_ESTATELESS;
-    }
-    mrt_horizon_clear(&h->horizon);
-    for (uint32_t i = 0; i < v.origin_count; i++) {
+    /* Build the horizon aside: an origin can meet the probe bound, and then nothing changes. */
+    mrt_horizon hz;
+    rc = mrt_horizon_init(&hz, &h->horizon.alloc, h->horizon.max_origins);
+    if (rc != MRT_OK)
+        return rc;
+    for (uint32_t i = 0; i < v.origin_count && rc == MRT_OK; i++) {
         const uint8_t *e = v.origins + (size_t)i * SNAP_ENTRY;
-        /* Cannot fail: capacity checked, origins distinct. */
-        (void)mrt_horizon_observe(&h->horizon, mrt_dm_load_le64(e), mrt_dm_load_le64(e + 8));
+        rc = mrt_horizon_observe(&hz, mrt_dm_load_le64(e), mrt_dm_load_le64(e + 8));
     }
+    /* Everything the host checks is checked: the daemon's state goes first, then ours. */
+    if (rc == MRT_OK && h->vt->restore != NULL) {
+        rc = h->vt->restore(h->state, v.state, v.state_len);
+        if (rc > 0)
+            rc = MRT_DAEMON_EPROCESS;
+    }
+    if (rc != MRT_OK) {
+        mrt_horizon_destroy(&hz);
+        return rc;
+    }
+    mrt_horizon_destroy(&h->horizon);
+    h->horizon = hz;
     h->horizon.logical_time = v.logical_time;
     if (v.has_head)
         (void)mrt_causal_chain_resume(&h->chain, v.origin_hash, &v.head, v.next_parent);

@@ -21,6 +21,7 @@ static const char *const names[] = {
     [14] = "outputs of the previous deliver not released",
     [15] = "daemon returned a non-status value",
     [16] = "daemon rejected its state",
+    [17] = "horizon probe bound reached for a new origin",
 };
 
 const char *mrt_daemon_strerror(int status)

@@ -41,6 +41,7 @@ enum mrt_daemon_status {
     MRT_DAEMON_EPENDING = -514,      /* outputs of the previous deliver were not released */
     MRT_DAEMON_EPROCESS = -515,      /* a daemon returned a positive (non-status) value */
     MRT_DAEMON_EBADSTATE = -516,     /* a daemon rejected the state given to restore */
+    MRT_DAEMON_EHORIZONPROBE = -517, /* a new origin's probe sequence would pass the bound */
 };
 
 /* Name of a daemon status code; NULL outside -500..-599. */
@@ -175,6 +176,15 @@ int mrt_frame_decode(const void *buf, size_t len, uint32_t max_frame, mrt_frame 
  * memory against floods of forged origins. A new origin beyond capacity is
  * refused with MRT_DAEMON_EHORIZONFULL, never silently dropped.
  *
+ * Origins come from the wire, so the slot of an origin is a keyed hash
+ * (XXH3-64 seeded with a per-process random key, drawn once with
+ * getrandom(2)): a sender cannot choose origins that collide. Every walk of
+ * the table is bounded by MRT_HORIZON_MAX_PROBE slots; a new origin whose
+ * probe sequence would pass the bound is refused with
+ * MRT_DAEMON_EHORIZONPROBE (nothing recorded), like a full horizon. With a
+ * secret key and the table at most half full that takes a sequence of
+ * 128 occupied slots: probability ~1e-17 per insert.
+ *
  * Encoding: for each origin, h = XXH3-64 of its 8 little-endian bytes,
  * h1 = low 32 bits of h, h2 = (high 32 bits of h) | 1; bits h1, h1 + h2 and
  * h1 + 2*h2 (each mod 64) are set (three distinct bits, since h2 is odd).
@@ -190,6 +200,7 @@ typedef struct mrt_horizon_slot {
 
 typedef struct mrt_horizon {
     mrt_horizon_slot *slots;
+    uint64_t key;           /* slot hash seed: the process's key */
     uint32_t mask;          /* table size - 1 (power of two, >= 2 * max_origins) */
     uint32_t count;         /* origins held, origin 0 included */
     uint32_t max_origins;
@@ -201,10 +212,14 @@ typedef struct mrt_horizon {
 } mrt_horizon;
 
 #define MRT_HORIZON_MAX_ORIGINS (1u << 24)
+/* Most slots any lookup or insert examines. */
+#define MRT_HORIZON_MAX_PROBE 128u
 
 /*
  * An empty horizon able to hold `max_origins` origins (1..MRT_HORIZON_MAX_ORIGINS).
- * `alloc` NULL means the thread's default arena. MRT_EINVAL, MRT_ENOMEM.
+ * `alloc` NULL means the thread's default arena. MRT_EINVAL, MRT_ENOMEM;
+ * MRT_ENOSYS when the kernel gives no randomness for the process's key
+ * (getrandom(2)): refused rather than run with a guessable one.
  */
 int mrt_horizon_init(mrt_horizon *h, const mrt_allocator *alloc, uint32_t max_origins);
 /* Release the table (the struct may be re-initialised). */
@@ -216,14 +231,19 @@ void mrt_horizon_clear(mrt_horizon *h);
  * Record that (origin, seq) was seen: the origin's highest sequence becomes
  * max(old, seq) and the logical time advances by one, saturating at
  * UINT64_MAX. Only a new origin updates the encoding.
- * MRT_DAEMON_EHORIZONFULL (nothing recorded) for a new origin when full.
+ * MRT_DAEMON_EHORIZONFULL (nothing recorded) for a new origin when full,
+ * MRT_DAEMON_EHORIZONPROBE (nothing recorded) when its probe sequence would
+ * pass MRT_HORIZON_MAX_PROBE.
  */
 int mrt_horizon_observe(mrt_horizon *h, uint64_t origin, uint64_t seq);
 
 /*
  * dst := dst ∪ src: per origin the max sequence, the encoding OR-ed, the
  * logical time the max of both. All or nothing: MRT_DAEMON_EHORIZONFULL
- * (dst unchanged) when the union exceeds dst's capacity.
+ * (dst unchanged) when the union exceeds dst's capacity,
+ * MRT_DAEMON_EHORIZONPROBE (dst unchanged) when an origin cannot be placed
+ * within the probe bound, MRT_ENOMEM (dst unchanged) when the undo record
+ * for the new origins cannot be allocated.
  */
 int mrt_horizon_merge(mrt_horizon *dst, const mrt_horizon *src);
 
