@@ -571,6 +571,54 @@ START_TEST(synth_bad_description)
 }
 END_TEST
 
+/*
+ * The process's CPU affinity (what taskset sets) restricts everything, not
+ * only cgroups: bind the process to its first usable PU, then the topology
+ * has that PU alone, and naming another is refused.
+ */
+START_TEST(real_affinity_restricts)
+{
+    hwloc_topology_t full;
+    ck_assert_int_eq(hwloc_topology_init(&full), 0);
+    ck_assert_int_eq(hwloc_topology_load(full), 0);
+    hwloc_bitmap_t saved = hwloc_bitmap_alloc(), one = hwloc_bitmap_alloc();
+    ck_assert_int_eq(hwloc_get_cpubind(full, saved, HWLOC_CPUBIND_PROCESS), 0);
+    hwloc_const_cpuset_t allowed = hwloc_topology_get_allowed_cpuset(full);
+    int first = hwloc_bitmap_first(allowed);
+    int other = hwloc_bitmap_next(allowed, first); /* -1 on a one-CPU machine */
+    ck_assert_int_ge(first, 0);
+    hwloc_bitmap_only(one, (unsigned)first);
+    ck_assert_int_eq(hwloc_set_cpubind(full, one, HWLOC_CPUBIND_PROCESS), 0);
+
+    mrt_topo *t;
+    int rc = mrt_topo_load(&t);
+    /* restore before asserting: later tests must see the machine as it was */
+    ck_assert_int_eq(hwloc_set_cpubind(full, saved, HWLOC_CPUBIND_PROCESS), 0);
+    ck_assert_int_eq(rc, MRT_OK);
+    ck_assert_uint_eq(mrt_topo_pu_count(t), 1);
+    ck_assert_uint_eq(mrt_topo_core_count(t), 1);
+    char want[16], list[64];
+    snprintf(want, sizeof want, "%d", first);
+    ck_assert_int_gt(mrt_topo_pu_list(t, list, sizeof list), 0);
+    ck_assert_str_eq(list, want);
+    mrt_topo_selection sel;
+    ck_assert_int_eq(mrt_topo_select_node(t, mrt_topo_current_node(t), &sel), MRT_OK);
+    ck_assert_uint_eq(sel.count, 1);
+    ck_assert_uint_eq(sel.cpus[0].pu, (unsigned)first);
+    if (other >= 0) {
+        char name[16];
+        snprintf(name, sizeof name, "%d", other);
+        ck_assert_int_eq(mrt_topo_select_cpuset(t, name, &sel), MRT_TOPO_ERANGE);
+        mrt_cpu c = { .pu = (unsigned)other, .core = 0, .numa_node = 0 };
+        ck_assert_int_eq(mrt_topo_bind_thread(t, &c), MRT_TOPO_ERANGE);
+    }
+    mrt_topo_destroy(t);
+    hwloc_bitmap_free(one);
+    hwloc_bitmap_free(saved);
+    hwloc_topology_destroy(full);
+}
+END_TEST
+
 static Suite *topo_suite(void)
 {
     Suite *s = suite_create("topo");
@@ -594,6 +642,7 @@ static Suite *topo_suite(void)
     tcase_add_test(real, real_bind_concurrent);
     tcase_add_test(real, real_bind_bad_arguments);
     tcase_add_test(real, real_print);
+    tcase_add_test(real, real_affinity_restricts);
     suite_add_tcase(s, real);
 
     TCase *synth = tcase_create("synthetic");

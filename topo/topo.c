@@ -48,6 +48,16 @@ static int load(const char *synthetic, mrt_topo **out)
     int rc = MRT_OK;
     if (synthetic != NULL && hwloc_topology_set_synthetic(t->h, synthetic) != 0)
         rc = MRT_EINVAL;
+    /*
+     * hwloc drops what cgroups forbid, but not what the process's affinity
+     * (taskset, sched_setaffinity) excludes: ask it to restrict discovery to
+     * the CPU binding too, so counts, listing, selection and binding all see
+     * only usable PUs.
+     */
+    else if (synthetic == NULL &&
+             hwloc_topology_set_flags(t->h, HWLOC_TOPOLOGY_FLAG_IS_THISSYSTEM |
+                                                HWLOC_TOPOLOGY_FLAG_RESTRICT_TO_CPUBINDING) != 0)
+        rc = MRT_TOPO_ELOAD;
     else if (hwloc_topology_load(t->h) != 0)
         rc = MRT_TOPO_ELOAD;
     if (rc != MRT_OK) {
