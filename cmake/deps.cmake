@@ -30,3 +30,27 @@ target_link_libraries(mrt_deps INTERFACE
   PkgConfig::JEMALLOC PkgConfig::XXHASH PkgConfig::HWLOC Threads::Threads m)
 add_library(mrt::deps ALIAS mrt_deps)
 add_library(mrt::dpdk_ring ALIAS mrt_dpdk_ring)
+
+# What a program linking libmeshrt.a needs (meshrt.pc's Libs.private). The
+# libraries themselves, with the -L their .pc files give, not Requires.private:
+# that makes `pkg-config --static` pull in hwloc's own private libraries
+# (-ludev, ...) as if hwloc were linked statically too, and Debian ships no
+# libudev.a (nor, without libudev-dev, even -ludev). System libraries are
+# linked shared; each brings its own dependencies.
+set(MRT_PC_LIBS_PRIVATE "")
+foreach(flag ${JEMALLOC_LDFLAGS} ${XXHASH_LDFLAGS} ${HWLOC_LDFLAGS})
+  if(NOT flag MATCHES "^-L/usr/lib(/${CMAKE_LIBRARY_ARCHITECTURE})?$")
+    string(APPEND MRT_PC_LIBS_PRIVATE " ${flag}")
+  endif()
+endforeach()
+foreach(lib ${DPDK_RTE_RING} ${DPDK_RTE_EAL})
+  get_filename_component(dir ${lib} DIRECTORY)
+  get_filename_component(name ${lib} NAME_WE)
+  string(REGEX REPLACE "^lib" "" name ${name})
+  if(NOT dir MATCHES "^/usr/lib(/${CMAKE_LIBRARY_ARCHITECTURE})?$")
+    string(APPEND MRT_PC_LIBS_PRIVATE " -L${dir}")
+  endif()
+  string(APPEND MRT_PC_LIBS_PRIVATE " -l${name}")
+endforeach()
+string(APPEND MRT_PC_LIBS_PRIVATE " -lpthread -lm")
+string(STRIP "${MRT_PC_LIBS_PRIVATE}" MRT_PC_LIBS_PRIVATE)

@@ -30,10 +30,16 @@ cc=${CC:-cc}
 # shellcheck disable=SC2046
 $cc -std=c11 -Wall -Werror -o "$prefix/consumer_shared" "$prefix/consumer.c" $(pkg-config --cflags --libs meshrt)
 LD_LIBRARY_PATH="$(pkg-config --variable=libdir meshrt)" "$prefix/consumer_shared"
-# Static meshrt, shared system libraries (the private requirements of meshrt.pc).
+# Static meshrt, shared system libraries: everything from `pkg-config --static`
+# (its Libs.private), with -lmeshrt pinned to the archive.
+static_libs="$(pkg-config --static --libs meshrt)"
+echo "pkg-config --static --libs meshrt: $static_libs"
 # shellcheck disable=SC2046
 $cc -std=c11 -Wall -Werror -o "$prefix/consumer_static" "$prefix/consumer.c" \
-    $(pkg-config --cflags meshrt) "$(pkg-config --variable=libdir meshrt)/libmeshrt.a" \
-    $(pkg-config --libs jemalloc libxxhash hwloc) -lrte_ring -lrte_eal -lpthread -lm
+    $(pkg-config --cflags meshrt) ${static_libs/-lmeshrt/-l:libmeshrt.a}
+if ldd "$prefix/consumer_static" | grep -q libmeshrt; then
+    echo "install_consumer: consumer_static links libmeshrt dynamically" >&2
+    exit 1
+fi
 "$prefix/consumer_static"
 echo "install_consumer: shared and static consumers built and ran"
