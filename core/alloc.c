@@ -2,8 +2,10 @@
 #include "meshrt/mrt_core.h"
 
 #include <jemalloc/jemalloc.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 /*
@@ -15,6 +17,27 @@
 #ifdef MRT_ALLOC_LIBC
 #include <stdlib.h>
 #endif
+
+/*
+ * The arena this thread is bound to through mrt_allocator_bind_thread, and
+ * the one it used before its first bind (where unbind returns it).
+ */
+static _Thread_local unsigned tls_bound = MRT_ARENA_DEFAULT;
+#ifndef MRT_ALLOC_LIBC
+static _Thread_local unsigned tls_home = MRT_ARENA_DEFAULT;
+#endif
+
+/*
+ * Arenas given back for reuse. jemalloc caps arenas at 4095 and never
+ * returns an index, so owners that come and go (meshes created and
+ * destroyed) take their arenas from here. Not the event path: a mutex.
+ */
+#define ARENA_SLOTS 4096u
+enum { ARENA_UNKNOWN = 0, ARENA_LIVE = 1, ARENA_POOLED = 2 };
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint8_t arena_state[ARENA_SLOTS];
+static unsigned pool[ARENA_SLOTS];
+static unsigned pool_len;
 
 mrt_allocator mrt_allocator_for_arena(unsigned arena)
 {
@@ -41,9 +64,27 @@ int mrt_allocator_bind_thread(unsigned arena, mrt_allocator *out)
         return MRT_EINVAL;
     /* Hand back regions cached from the previous arena so the next ones come from this one. */
     (void)mallctl("thread.tcache.flush", NULL, NULL, NULL, 0);
+    if (tls_bound == MRT_ARENA_DEFAULT)
+        tls_home = old;
 #endif
+    tls_bound = arena;
     out->arena = arena;
     out->flags = 0;
+    return MRT_OK;
+}
+
+int mrt_allocator_unbind_thread(unsigned arena)
+{
+#ifndef MRT_ALLOC_LIBC
+    /* Regions this thread freed into its cache go back to their arenas. */
+    (void)mallctl("thread.tcache.flush", NULL, NULL, NULL, 0);
+    if (arena != MRT_ARENA_DEFAULT && tls_bound == arena) {
+        unsigned home = tls_home == MRT_ARENA_DEFAULT ? 0 : tls_home;
+        (void)mallctl("thread.arena", NULL, NULL, &home, sizeof(home));
+    }
+#endif
+    if (arena != MRT_ARENA_DEFAULT && tls_bound == arena)
+        tls_bound = MRT_ARENA_DEFAULT;
     return MRT_OK;
 }
 
@@ -52,27 +93,94 @@ int mrt_allocator_create_arena(mrt_allocator *out)
     unsigned arena = 0;
     if (out == NULL)
         return MRT_EINVAL;
+    pthread_mutex_lock(&pool_mu);
+    bool reused = pool_len > 0;
+    if (reused) {
+        arena = pool[--pool_len];
+        arena_state[arena] = ARENA_LIVE;
+    }
+    pthread_mutex_unlock(&pool_mu);
+    if (!reused) {
 #ifdef MRT_ALLOC_LIBC
-    /*
-     * No jemalloc calls at all in sanitizer builds: its internal mutexes live
-     * in memory the sanitizers did not see allocated, and ThreadSanitizer
-     * reports them. Every "arena" is then libc's heap.
-     */
-    static atomic_uint next_fake;
-    arena = atomic_fetch_add(&next_fake, 1);
+        /*
+         * No jemalloc calls at all in sanitizer builds: its internal mutexes live
+         * in memory the sanitizers did not see allocated, and ThreadSanitizer
+         * reports them. Every "arena" is then libc's heap; the indices still
+         * go through the pool so that reuse is exercised here too.
+         */
+        static atomic_uint next_fake;
+        arena = atomic_fetch_add(&next_fake, 1);
 #else
-    size_t sz = sizeof(arena);
-    if (mallctl("arenas.create", &arena, &sz, NULL, 0) != 0)
-        return MRT_ENOMEM;
+        size_t sz = sizeof(arena);
+        if (mallctl("arenas.create", &arena, &sz, NULL, 0) != 0)
+            return MRT_ENOMEM;
 #endif
+        if (arena < ARENA_SLOTS) {
+            pthread_mutex_lock(&pool_mu);
+            arena_state[arena] = ARENA_LIVE;
+            pthread_mutex_unlock(&pool_mu);
+        }
+    }
     *out = mrt_allocator_for_arena(arena);
     return MRT_OK;
 }
 
 #ifndef MRT_ALLOC_LIBC
+/* Threads bound to `arena` now (jemalloc counts thread.arena bindings; an exited thread is unbound). */
+static unsigned arena_nthreads(unsigned arena)
+{
+    uint64_t epoch = 1;
+    size_t sz = sizeof(epoch);
+    (void)mallctl("epoch", &epoch, &sz, &epoch, sz); /* refresh the stats snapshot */
+    char name[64];
+    snprintf(name, sizeof name, "stats.arenas.%u.nthreads", arena);
+    unsigned n = 0;
+    sz = sizeof(n);
+    if (mallctl(name, &n, &sz, NULL, 0) != 0)
+        return 0;
+    return n;
+}
+#endif
+
+int mrt_allocator_release_arena(unsigned arena)
+{
+    if (arena >= ARENA_SLOTS)
+        return MRT_EINVAL;
+    pthread_mutex_lock(&pool_mu);
+    int rc = MRT_OK;
+    if (arena_state[arena] != ARENA_LIVE)
+        rc = MRT_EINVAL;
+#ifndef MRT_ALLOC_LIBC
+    else if (arena_nthreads(arena) != 0)
+        rc = MRT_ESTATE; /* a thread still allocates from it: reusing it would share it */
+#endif
+    if (rc == MRT_OK) {
+#ifndef MRT_ALLOC_LIBC
+        char name[64];
+        snprintf(name, sizeof name, "arena.%u.purge", arena);
+        (void)mallctl(name, NULL, NULL, NULL, 0);
+#endif
+        arena_state[arena] = ARENA_POOLED;
+        pool[pool_len++] = arena;
+    }
+    pthread_mutex_unlock(&pool_mu);
+    return rc;
+}
+
+#ifndef MRT_ALLOC_LIBC
+/*
+ * A thread-bound handle (flags 0, an arena) is fast on its own thread only;
+ * anywhere else its allocations would come from the caller's arena and its
+ * frees would land in the caller's thread cache, so there it goes to the
+ * arena directly.
+ */
 static inline int flags_of(const mrt_allocator *a)
 {
-    return a ? a->flags : 0;
+    if (a == NULL)
+        return 0;
+    if (a->flags == 0 && a->arena != MRT_ARENA_DEFAULT && a->arena != tls_bound)
+        return MALLOCX_ARENA(a->arena) | MALLOCX_TCACHE_NONE;
+    return a->flags;
 }
 #endif
 

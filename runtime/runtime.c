@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void seterr(char *err, size_t len, const char *fmt, ...)
 {
@@ -45,96 +46,174 @@ static int parse_uint(const char *s, unsigned long max, unsigned *out)
     return MRT_OK;
 }
 
-int mrt_runtime_parse_args(int argc, char **argv, mrt_runtime_config *cfg, char *err,
-                           size_t errlen)
+/* Every flag once: its name, whether it takes a value, and which commands accept it. */
+typedef struct flag_def {
+    const char *name;
+    bool value;
+    bool topo; /* `meshrt topo` accepts it too (every flag belongs to `meshrt run`) */
+} flag_def;
+
+static const flag_def flags[] = {
+    { "--numa-node", true, true },      { "--cpuset", true, true },
+    { "--allow-unbound", false, false }, { "--duration", true, false },
+    { "--burst", true, false },         { "--ring-size", true, false },
+    { "--overflow", true, false },      { "--idle-spin", true, false },
+    { "--idle-sleep-us", true, false }, { "--stats-ms", true, false },
+    { "--lb", true, false },            { "--json", false, false },
+};
+enum { FLAG_COUNT = sizeof flags / sizeof flags[0] };
+_Static_assert(FLAG_COUNT <= 32, "seen-flags mask");
+
+size_t mrt_runtime_lb_choices(char *buf, size_t len, const char *sep)
 {
-    bool have_node = false;
+    size_t need = 0;
+    for (int k = 0; k < MRT_LB_STRATEGY_COUNT; k++) {
+        const char *name = mrt_lb_strategy_name((mrt_lb_strategy)k);
+        int w = snprintf(buf ? buf + (need < len ? need : len) : NULL,
+                         buf && need < len ? len - need : 0, "%s%s", k ? sep : "", name);
+        need += w > 0 ? (size_t)w : 0;
+    }
+    if (buf && len && need == 0)
+        buf[0] = '\0';
+    return need;
+}
+
+/* One flag and its value (v, NULL when the flag takes none) into cfg. */
+static int apply_flag(int idx, const char *v, mrt_runtime_config *cfg, char *err, size_t errlen)
+{
+    const char *f = flags[idx].name;
+    unsigned u = 0;
+    unsigned *target = NULL;
+    unsigned long max = 1u << 30;
+    if (strcmp(f, "--json") == 0) {
+        cfg->json = true;
+        return MRT_OK;
+    }
+    if (strcmp(f, "--allow-unbound") == 0) {
+        cfg->allow_unbound = true;
+        return MRT_OK;
+    }
+    if (strcmp(f, "--numa-node") == 0) {
+        if (parse_uint(v, 1u << 20, &u) != MRT_OK) {
+            seterr(err, errlen, "--numa-node needs a node number, got '%s'", v ? v : "");
+            return MRT_RT_EVALUE;
+        }
+        cfg->numa_node = (int)u;
+        return MRT_OK;
+    }
+    if (strcmp(f, "--cpuset") == 0) {
+        if (v == NULL || *v == '\0') {
+            seterr(err, errlen, "--cpuset needs a CPU list such as 0-3,8");
+            return MRT_RT_EVALUE;
+        }
+        cfg->cpuset = v;
+        return MRT_OK;
+    }
+    if (strcmp(f, "--duration") == 0) {
+        char *end = NULL;
+        double d = v ? strtod(v, &end) : NAN;
+        if (v == NULL || *v == '\0' || *end != '\0' || !isfinite(d) || d < 0) {
+            seterr(err, errlen, "--duration needs a non-negative number of seconds, got '%s'",
+                   v ? v : "");
+            return v == NULL || *v == '\0' || *end != '\0' ? MRT_RT_EVALUE : MRT_RT_EDURATION;
+        }
+        cfg->duration_s = d;
+        return MRT_OK;
+    }
+    if (strcmp(f, "--lb") == 0) {
+        int found = -1;
+        for (int k = 0; v && k < MRT_LB_STRATEGY_COUNT; k++)
+            if (strcmp(v, mrt_lb_strategy_name((mrt_lb_strategy)k)) == 0)
+                found = k;
+        if (found < 0) {
+            char names[256];
+            mrt_runtime_lb_choices(names, sizeof names, ", ");
+            seterr(err, errlen, "--lb needs a strategy name (one of %s), got '%s'", names,
+                   v ? v : "");
+            return MRT_RT_EVALUE;
+        }
+        cfg->lb_strategy = (mrt_lb_strategy)found;
+        return MRT_OK;
+    }
+    unsigned long min = 0;
+    if (strcmp(f, "--burst") == 0)
+        target = &cfg->burst;
+    else if (strcmp(f, "--ring-size") == 0)
+        target = &cfg->ring_size;
+    else if (strcmp(f, "--overflow") == 0)
+        target = &cfg->overflow;
+    else if (strcmp(f, "--idle-spin") == 0)
+        target = &cfg->idle_spin;
+    else if (strcmp(f, "--idle-sleep-us") == 0)
+        target = &cfg->idle_sleep_max_us, max = 1000000;
+    else if (strcmp(f, "--stats-ms") == 0)
+        target = &cfg->stats_interval_ms, max = 3600000, min = 1;
+    if (target == NULL) { /* a flags[] entry without a case above */
+        seterr(err, errlen, "flag '%s' is not handled", f);
+        return MRT_RT_EFLAG;
+    }
+    if (parse_uint(v, max, &u) != MRT_OK || u < min) {
+        if (min > 0)
+            seterr(err, errlen, "%s needs an integer in %lu..%lu, got '%s'", f, min, max,
+                   v ? v : "");
+        else
+            seterr(err, errlen, "%s needs a non-negative integer, got '%s'", f, v ? v : "");
+        return MRT_RT_EVALUE;
+    }
+    *target = u;
+    return MRT_OK;
+}
+
+int mrt_runtime_parse_command_args(mrt_runtime_command cmd, int argc, char **argv,
+                                   mrt_runtime_config *cfg, char *err, size_t errlen)
+{
+    if (cfg == NULL || (argc > 0 && argv == NULL)) {
+        seterr(err, errlen, "NULL argument");
+        return MRT_EINVAL;
+    }
+    uint32_t seen = 0;
     for (int i = 0; i < argc; i++) {
         const char *f = argv[i];
-        const char *v = (i + 1 < argc) ? argv[i + 1] : NULL;
-        unsigned u = 0;
-        unsigned *target = NULL;
-        unsigned long max = 1u << 30;
-        if (strcmp(f, "--json") == 0) {
-            cfg->json = true;
-            continue;
-        }
-        if (strcmp(f, "--allow-unbound") == 0) {
-            cfg->allow_unbound = true;
-            continue;
-        }
-        if (strcmp(f, "--numa-node") == 0) {
-            if (parse_uint(v, 1u << 20, &u) != MRT_OK) {
-                seterr(err, errlen, "--numa-node needs a node number, got '%s'", v ? v : "");
-                return MRT_RT_EVALUE;
-            }
-            cfg->numa_node = (int)u;
-            have_node = true;
-            i++;
-            continue;
-        }
-        if (strcmp(f, "--cpuset") == 0) {
-            if (v == NULL || *v == '\0') {
-                seterr(err, errlen, "--cpuset needs a CPU list such as 0-3,8");
-                return MRT_RT_EVALUE;
-            }
-            cfg->cpuset = v;
-            i++;
-            continue;
-        }
-        if (strcmp(f, "--duration") == 0) {
-            char *end = NULL;
-            double d = v ? strtod(v, &end) : NAN;
-            if (v == NULL || *v == '\0' || *end != '\0' || !isfinite(d) || d < 0) {
-                seterr(err, errlen, "--duration needs a non-negative number of seconds, got '%s'",
-                       v ? v : "");
-                return v == NULL || *v == '\0' || *end != '\0' ? MRT_RT_EVALUE : MRT_RT_EDURATION;
-            }
-            cfg->duration_s = d;
-            i++;
-            continue;
-        }
-        if (strcmp(f, "--lb") == 0) {
-            int found = -1;
-            for (int k = 0; v && k < MRT_LB_STRATEGY_COUNT; k++)
-                if (strcmp(v, mrt_lb_strategy_name((mrt_lb_strategy)k)) == 0)
-                    found = k;
-            if (found < 0) {
-                seterr(err, errlen, "--lb needs a strategy name (rr, wrr, lc, ...), got '%s'",
-                       v ? v : "");
-                return MRT_RT_EVALUE;
-            }
-            cfg->lb_strategy = (mrt_lb_strategy)found;
-            i++;
-            continue;
-        }
-        if (strcmp(f, "--burst") == 0)
-            target = &cfg->burst;
-        else if (strcmp(f, "--ring-size") == 0)
-            target = &cfg->ring_size;
-        else if (strcmp(f, "--overflow") == 0)
-            target = &cfg->overflow;
-        else if (strcmp(f, "--idle-spin") == 0)
-            target = &cfg->idle_spin;
-        else if (strcmp(f, "--idle-sleep-us") == 0)
-            target = &cfg->idle_sleep_max_us, max = 1000000;
-        else if (strcmp(f, "--stats-ms") == 0)
-            target = &cfg->stats_interval_ms, max = 3600000;
-        if (target == NULL) {
+        int idx = -1;
+        for (int k = 0; k < FLAG_COUNT; k++)
+            if (strcmp(f, flags[k].name) == 0)
+                idx = k;
+        if (idx < 0) {
             seterr(err, errlen, "unknown flag '%s'", f);
             return MRT_RT_EFLAG;
         }
-        if (parse_uint(v, max, target) != MRT_OK) {
-            seterr(err, errlen, "%s needs a non-negative integer, got '%s'", f, v ? v : "");
-            return MRT_RT_EVALUE;
+        if (cmd == MRT_RT_CMD_TOPO && !flags[idx].topo) {
+            seterr(err, errlen,
+                   "%s applies to `meshrt run` only (`meshrt topo` takes --numa-node N or "
+                   "--cpuset LIST)",
+                   f);
+            return MRT_RT_ECMDFLAG;
         }
-        i++;
+        if (seen & (1u << idx)) {
+            seterr(err, errlen, "%s given more than once", f);
+            return MRT_RT_EREPEAT;
+        }
+        seen |= 1u << idx;
+        const char *v = NULL;
+        if (flags[idx].value) {
+            v = i + 1 < argc ? argv[i + 1] : NULL;
+            i++;
+        }
+        int rc = apply_flag(idx, v, cfg, err, errlen);
+        if (rc != MRT_OK)
+            return rc;
     }
-    if (have_node && cfg->cpuset != NULL) {
+    if ((seen & 3u) == 3u) { /* flags[0] and flags[1] */
         seterr(err, errlen, "--numa-node and --cpuset are exclusive");
         return MRT_RT_ECONFLICT;
     }
     return MRT_OK;
+}
+
+int mrt_runtime_parse_args(int argc, char **argv, mrt_runtime_config *cfg, char *err,
+                           size_t errlen)
+{
+    return mrt_runtime_parse_command_args(MRT_RT_CMD_RUN, argc, argv, cfg, err, errlen);
 }
 
 /* The mesh part of a runtime configuration. */
@@ -392,4 +471,18 @@ const mrt_topo_selection *mrt_runtime_selection(const mrt_runtime *rt)
 unsigned mrt_runtime_unbound(const mrt_runtime *rt)
 {
     return rt->unbound;
+}
+
+int mrt_runtime_shard_cpu_ns(const mrt_runtime *rt, unsigned i, uint64_t *ns)
+{
+    if (rt == NULL || ns == NULL || i >= rt->sel.count)
+        return MRT_EINVAL;
+    if (!rt->running || !rt->threads[i].running)
+        return MRT_ESTATE;
+    clockid_t clk;
+    struct timespec ts;
+    if (pthread_getcpuclockid(rt->threads[i].tid, &clk) != 0 || clock_gettime(clk, &ts) != 0)
+        return MRT_ESTATE;
+    *ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    return MRT_OK;
 }

@@ -17,6 +17,8 @@ static const char *runtime_strerror(int status)
     case MRT_RT_EBIND: return "a shard could not be bound to its CPU or memory";
     case MRT_RT_ETHREAD: return "a shard thread could not be started";
     case MRT_RT_EDURATION: return "duration must be a non-negative number of seconds";
+    case MRT_RT_EREPEAT: return "a flag was given more than once";
+    case MRT_RT_ECMDFLAG: return "the flag does not apply to this command";
     default: return NULL;
     }
 }

@@ -160,23 +160,22 @@ int mrt_mesh_create(const mrt_mesh_config *cfg, mrt_mesh **out)
     return MRT_OK;
 }
 
-static void shard_free_local(mrt_shard *s)
+/* Free the shard's rings and queues through `a` (the owner's handle, or an arena-explicit one). */
+static void shard_free_local(mrt_shard *s, const mrt_allocator *a)
 {
-    /* Freed from whichever thread destroys the mesh: use the any-thread handle. */
-    mrt_allocator a = mrt_allocator_for_arena(s->arena);
     if (s->in) {
         for (unsigned i = 0; i < s->n; i++)
-            mrt_free_aligned(&a, s->in[i], s->ring_bytes, MRT_CACHELINE);
-        mrt_free(&a, s->in, sizeof(*s->in) * s->n);
+            mrt_free_aligned(a, s->in[i], s->ring_bytes, MRT_CACHELINE);
+        mrt_free(a, s->in, sizeof(*s->in) * s->n);
     }
-    mrt_free_aligned(&a, s->ingress, s->mp_ring_bytes, MRT_CACHELINE);
-    mrt_free_aligned(&a, s->control, s->mp_ring_bytes, MRT_CACHELINE);
+    mrt_free_aligned(a, s->ingress, s->mp_ring_bytes, MRT_CACHELINE);
+    mrt_free_aligned(a, s->control, s->mp_ring_bytes, MRT_CACHELINE);
     if (s->out) {
         for (unsigned i = 0; i < s->n; i++)
-            mrt_free(&a, s->out[i].buf, sizeof(mrt_msg) * s->outq_cap);
-        mrt_free(&a, s->out, sizeof(*s->out) * s->n);
+            mrt_free(a, s->out[i].buf, sizeof(mrt_msg) * s->outq_cap);
+        mrt_free(a, s->out, sizeof(*s->out) * s->n);
     }
-    mrt_free(&a, s->dirty, sizeof(*s->dirty) * s->n);
+    mrt_free(a, s->dirty, sizeof(*s->dirty) * s->n);
     s->in = NULL;
     s->out = NULL;
     s->dirty = NULL;
@@ -184,6 +183,31 @@ static void shard_free_local(mrt_shard *s)
 }
 
 void mrt_mesh_destroy(mrt_mesh *m)
+/* The shard no longer has an arena: give it back (unless a live thread is still bound to it). */
+static void shard_drop_arena(mrt_shard *s)
+{
+    if (s->arena == MRT_ARENA_DEFAULT)
+        return;
+    mrt_allocator_unbind_thread(s->arena); /* only if the calling thread is the one bound */
+    (void)mrt_allocator_release_arena(s->arena);
+    s->arena = MRT_ARENA_DEFAULT;
+    s->alloc = mrt_allocator_for_arena(MRT_ARENA_DEFAULT);
+}
+
+int mrt_shard_fini_local(mrt_shard *s)
+{
+    if (s == NULL)
+        return MRT_EINVAL;
+    if (!atomic_load_explicit(&s->ready, memory_order_relaxed) || s->finished)
+        return MRT_ESTATE;
+    atomic_store_explicit(&s->ready, false, memory_order_release);
+    s->finished = true;
+    /* On the owner: through its thread cache, then flushed back to the arena by the unbind. */
+    shard_free_local(s, &s->alloc);
+    shard_drop_arena(s);
+    return MRT_OK;
+}
+
 {
     if (m == NULL)
         return;
@@ -192,7 +216,12 @@ void mrt_mesh_destroy(mrt_mesh *m)
         if (s == NULL)
             continue;
         mrt_perf_close(&s->perf);
-        shard_free_local(s);
+        if (s->arena != MRT_ARENA_DEFAULT) {
+            /* Not finalised by its owner: straight into its arena, correct from any thread. */
+            mrt_allocator a = mrt_allocator_for_arena(s->arena);
+            shard_free_local(s, &a);
+            shard_drop_arena(s);
+        }
         mrt_free_aligned(NULL, s, sizeof(*s), MRT_NO_SHARE);
     }
     mrt_free(NULL, m->shards, sizeof(*m->shards) * m->cfg.shards);
@@ -236,16 +265,18 @@ int mrt_shard_init_local(mrt_shard *s)
 {
     if (s == NULL)
         return MRT_EINVAL;
-    if (atomic_load_explicit(&s->ready, memory_order_relaxed))
+    if (atomic_load_explicit(&s->ready, memory_order_relaxed) || s->finished)
         return MRT_ESTATE;
     mrt_allocator arena;
     int rc = mrt_allocator_create_arena(&arena);
     if (rc != MRT_OK)
         return rc;
     rc = mrt_allocator_bind_thread(arena.arena, &s->alloc);
-    if (rc != MRT_OK)
+    if (rc != MRT_OK) {
+        (void)mrt_allocator_release_arena(arena.arena);
         return rc;
     s->arena = arena.arena;
+    }
     const mrt_allocator *a = &s->alloc;
     const mrt_mesh_config *cfg = &s->mesh->cfg;
 
@@ -275,7 +306,8 @@ int mrt_shard_init_local(mrt_shard *s)
     atomic_store_explicit(&s->ready, true, memory_order_release);
     return MRT_OK;
 fail:
-    shard_free_local(s);
+    shard_free_local(s, &s->alloc);
+    shard_drop_arena(s);
     return rc;
 }
 
@@ -316,6 +348,23 @@ void mrt_shard_set_handback(mrt_shard *s, mrt_handback_hook fn, void *ctx)
 }
 
 unsigned mrt_shard_id(const mrt_shard *s)
+int mrt_shard_set_control_handler(mrt_shard *s, uint16_t ctype, mrt_msg_handler fn, void *ctx)
+{
+    if (s == NULL)
+        return MRT_EINVAL;
+    if (ctype >= MRT_CTL_TYPES)
+        return MRT_SHARD_ETYPE;
+    s->ctl_handler[ctype] = fn;
+    s->ctl_ctx[ctype] = ctx;
+    return MRT_OK;
+}
+
+void mrt_shard_set_control_handback(mrt_shard *s, mrt_handback_hook fn, void *ctx)
+{
+    s->ctl_handback = fn;
+    s->ctl_handback_ctx = ctx;
+}
+
 {
     return s->id;
 }
@@ -523,8 +572,7 @@ static unsigned drain_ring(mrt_shard *s, struct rte_ring *r, unsigned max, mrt_m
 static void publish_stats(mrt_shard *s)
 {
     mrt_shard_pub *p = &s->pub;
-    atomic_store_explicit(&p->handled, s->st.handled, memory_order_release);
-    for (unsigned i = 0; i < MRT_HB_REASONS; i++)
+    for (unsigned i = 0; i < MRT_HB_REASONS; i++) {
         atomic_store_explicit(&p->handed_back[i], s->st.handed_back[i], memory_order_relaxed);
     atomic_store_explicit(&p->ring_full, s->st.ring_full, memory_order_relaxed);
     atomic_store_explicit(&p->send_refused, s->st.send_refused, memory_order_relaxed);
@@ -555,12 +603,41 @@ static void sample_perf(mrt_shard *s)
 
 unsigned mrt_shard_poll_once(mrt_shard *s)
 {
+/*
+ * One burst from the control ring, to the control handlers: a space of its
+ * own, counted apart from data (control_handled, control_handed_back).
+ */
+static unsigned drain_control(mrt_shard *s, mrt_msg *buf)
+{
+    unsigned n = ring_get_sc(s->control, buf, s->burst);
+    for (unsigned i = 0; i < n; i++) {
+        mrt_msg *m = &buf[i];
+        m->src = MRT_SRC_EXTERNAL;
+        mrt_msg_handler h = m->type < MRT_CTL_TYPES ? s->ctl_handler[m->type] : NULL;
+        if (h != NULL) {
+            h(s, m, s->ctl_ctx[m->type]);
+            continue;
+        }
+        s->st.control_handed_back[MRT_HB_NO_HANDLER]++;
+        if (s->ctl_handback)
+            s->ctl_handback(s, m, MRT_HB_NO_HANDLER, s->ctl_handback_ctx);
+    }
+    s->st.control_handled += n;
+    return n;
+}
+
     mrt_mesh *mesh = s->mesh;
     /*
      * The one clock read of the iteration; everything else uses now_ns. It
      * also closes the previous iteration's busy/idle accounting.
      */
     uint64_t tsc = mrt_rdtsc();
+        atomic_store_explicit(&p->control_handed_back[i], s->st.control_handed_back[i],
+                              memory_order_relaxed);
+    }
+    /* Release, after the iteration's flush published `sent`: the drain's reads rely on it. */
+    atomic_store_explicit(&p->handled, s->st.handled, memory_order_release);
+    atomic_store_explicit(&p->control_handled, s->st.control_handled, memory_order_release);
     s->now_ns = (uint64_t)((double)(tsc - s->tsc0) * s->ns_per_cycle);
     if (s->last_busy)
         s->st.busy_cycles += tsc - s->last_tsc;
@@ -573,31 +650,37 @@ unsigned mrt_shard_poll_once(mrt_shard *s)
     uint64_t sent_before = s->st.sent;
 
     /* Control first: it may change how the data below is treated. Not counted as data. */
-    unsigned nctl = drain_ring(s, s->control, s->burst, buf, MRT_SRC_EXTERNAL);
+    unsigned nctl = drain_control(s, buf);
 
-    /* Data: one burst per source per pass, round-robin start, within the budget. */
+    /*
+     * Data: sources 0..n-1 are the inbound rings, source n is ingress. One
+     * burst per source per pass from a rotating start, within the budget:
+     * ingress is one of the sources, so saturated shard-to-shard traffic
+     * cannot spend the whole budget before it (it used to be read last, and
+     * under load never).
+     */
+    unsigned nsrc = s->n + 1;
     unsigned start = s->rr_start;
-    s->rr_start = (start + 1 == s->n) ? 0 : start + 1;
+    s->rr_start = (start + 1 == nsrc) ? 0 : start + 1;
     bool more = true;
     while (more && handled < s->budget) {
         more = false;
-        for (unsigned k = 0; k < s->n && handled < s->budget; k++) {
+        for (unsigned k = 0; k < nsrc && handled < s->budget; k++) {
             unsigned src = start + k;
-            if (src >= s->n)
-                src -= s->n;
+            if (src >= nsrc)
+                src -= nsrc;
             unsigned room = s->budget - handled;
-            unsigned got = drain_ring(s, s->in[src], room < s->burst ? room : s->burst, buf,
-                                      (uint16_t)src);
+            unsigned max = room < s->burst ? room : s->burst;
+            unsigned got;
+            if (src < s->n) {
+                got = drain_ring(s, s->in[src], max, buf, (uint16_t)src);
+            } else {
+                got = drain_ring(s, s->ingress, max, buf, MRT_SRC_EXTERNAL);
+                s->st.injected += got;
+            }
             handled += got;
             more |= (got == s->burst);
         }
-    }
-    unsigned room = s->budget > handled ? s->budget - handled : 0;
-    if (room) {
-        unsigned got = drain_ring(s, s->ingress, room < s->burst ? room : s->burst, buf,
-                                  MRT_SRC_EXTERNAL);
-        s->st.injected += got;
-        handled += got;
     }
     s->st.handled += handled;
 
@@ -689,14 +772,26 @@ int mrt_mesh_control(mrt_mesh *m, unsigned dst, const mrt_msg *msg)
         return MRT_EINVAL;
     if (dst >= m->cfg.shards)
         return MRT_SHARD_EDEST;
-    if (msg->type >= MRT_MSG_TYPES)
+    if (msg->type >= MRT_CTL_TYPES)
         return MRT_SHARD_ETYPE;
     mrt_shard *d = m->shards[dst];
     if (!atomic_load_explicit(&d->ready, memory_order_acquire))
         return MRT_SHARD_ENOTREADY;
-    if (!ring_put_mp(d->control, msg))
-        return MRT_SHARD_EFULL;
-    return MRT_OK;
+    /* Announce, then check: mrt_mesh_try_drain closes, then checks (seq_cst, as for ingress). */
+    atomic_fetch_add(&m->ctl_inflight, 1);
+    int rc = MRT_OK;
+    if (atomic_load(&m->ctl_closed)) {
+        rc = MRT_SHARD_ESTOPPED;
+    } else {
+        /* Counted before the enqueue so the drain never sees a handled, uncounted message. */
+        atomic_fetch_add(&m->ctl_accepted, 1);
+        if (!ring_put_mp(d->control, msg)) {
+            atomic_fetch_sub(&m->ctl_accepted, 1);
+            rc = MRT_SHARD_EFULL;
+        }
+    }
+    atomic_fetch_sub(&m->ctl_inflight, 1);
+    return rc;
 }
 
 void mrt_mesh_request_stop(mrt_mesh *m)
@@ -714,20 +809,14 @@ bool mrt_mesh_try_drain(mrt_mesh *m)
     if (atomic_load(&m->stop_acks) != m->cfg.shards || atomic_load(&m->inject_inflight) != 0)
         return false;
     /*
-     * Quiescent when everything accepted has been handled. `handled` is read
-     * before `sent`: a message handled by the time of the first read was
-     * accepted (and published) before it, so it is in the second read too;
-     * equal sums therefore mean nothing accepted is pending or in a ring, and
-     * no handler is still producing (its sends would be in `sent` but not in
-     * `handled`).
+     * Control stays open while the mesh drains (the control plane may still
+     * need it); it closes here, once everything is handled. Close, then
+     * check (the mirror image of mrt_mesh_control): a sender that got in
+     * before the close is seen in flight or in the counts below; any later
+     * one sees the close and is refused.
      */
-    uint64_t handled = 0, sent = 0;
-    for (unsigned i = 0; i < m->cfg.shards; i++)
-        handled += atomic_load_explicit(&m->shards[i]->pub.handled, memory_order_acquire);
-    for (unsigned i = 0; i < m->cfg.shards; i++)
-        sent += atomic_load_explicit(&m->shards[i]->pub.sent, memory_order_acquire);
-    sent += atomic_load(&m->ext_accepted);
-    if (handled != sent)
+    atomic_store(&m->ctl_closed, true);
+    if (atomic_load(&m->ctl_inflight) != 0 || !mesh_quiescent(m))
         return false;
     atomic_store_explicit(&m->drained, true, memory_order_release);
     return true;
@@ -739,6 +828,30 @@ void mrt_mesh_stop(mrt_mesh *m)
     /* Control-plane wait, off the event path: the shards do the work. */
     while (!mrt_mesh_try_drain(m))
         idle_sleep(20);
+/*
+ * Everything accepted has been handled: data (sent + injected) and control,
+ * each balanced on its own. Handled counts are read before accepted ones: a
+ * message handled by the time of the first reads was accepted (and
+ * published) before them, so it is in the second reads too; equal counts
+ * therefore mean nothing accepted is pending or in a ring, and no handler —
+ * data or control — is still producing (its sends would be in `sent` but its
+ * message not yet in a handled count).
+ */
+static bool mesh_quiescent(mrt_mesh *m)
+{
+    uint64_t handled = 0, sent = 0, ctl_handled = 0;
+    for (unsigned i = 0; i < m->cfg.shards; i++) {
+        const mrt_shard_pub *p = &m->shards[i]->pub;
+        handled += atomic_load_explicit(&p->handled, memory_order_acquire);
+        ctl_handled += atomic_load_explicit(&p->control_handled, memory_order_acquire);
+    }
+    for (unsigned i = 0; i < m->cfg.shards; i++)
+        sent += atomic_load_explicit(&m->shards[i]->pub.sent, memory_order_acquire);
+    sent += atomic_load(&m->ext_accepted);
+    uint64_t ctl_accepted = atomic_load(&m->ctl_accepted);
+    return handled == sent && ctl_handled == ctl_accepted;
+}
+
 }
 
 uint64_t mrt_mesh_clock(const mrt_mesh *m)
@@ -748,6 +861,8 @@ uint64_t mrt_mesh_clock(const mrt_mesh *m)
 
 bool mrt_mesh_drained(const mrt_mesh *m)
 {
+    if (!mesh_quiescent(m))
+        return false;
     return atomic_load_explicit(&m->drained, memory_order_acquire);
 }
 
@@ -759,7 +874,8 @@ void mrt_shard_stats_read(const mrt_mesh *m, unsigned i, mrt_shard_stats *out)
     const mrt_shard_pub *p = &m->shards[i]->pub;
     out->sent = atomic_load_explicit(&p->sent, memory_order_acquire);
     out->handled = atomic_load_explicit(&p->handled, memory_order_acquire);
-    for (unsigned k = 0; k < MRT_HB_REASONS; k++)
+    out->control_handled = atomic_load_explicit(&p->control_handled, memory_order_acquire);
+    for (unsigned k = 0; k < MRT_HB_REASONS; k++) {
         out->handed_back[k] = atomic_load_explicit(&p->handed_back[k], memory_order_relaxed);
     out->ring_full = atomic_load_explicit(&p->ring_full, memory_order_relaxed);
     out->send_refused = atomic_load_explicit(&p->send_refused, memory_order_relaxed);
@@ -773,3 +889,6 @@ void mrt_shard_stats_read(const mrt_mesh *m, unsigned i, mrt_shard_stats *out)
         out->perf[k] = atomic_load_explicit(&p->perf[k], memory_order_relaxed);
     out->perf_interval_ns = atomic_load_explicit(&p->perf_interval_ns, memory_order_relaxed);
 }
+        out->control_handed_back[k] =
+            atomic_load_explicit(&p->control_handed_back[k], memory_order_relaxed);
+    }

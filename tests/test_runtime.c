@@ -57,6 +57,32 @@ START_TEST(parse_flags)
     ck_assert_int_eq(parse(&cfg, err, "--lb", "maglev", NULL, NULL), MRT_OK);
     ck_assert_int_eq(cfg.lb_strategy, MRT_LB_MAGLEV);
     ck_assert_int_eq(parse(&cfg, err, "--lb", "fastest", NULL, NULL), MRT_RT_EVALUE);
+    ck_assert_ptr_nonnull(strstr(err, "one of rr, wrr,"));
+    /* A flag given twice is refused, even with the same value. */
+    ck_assert_int_eq(parse(&cfg, err, "--burst", "8", "--burst", "8"), MRT_RT_EREPEAT);
+    ck_assert_str_eq(err, "--burst given more than once");
+    ck_assert_int_eq(parse(&cfg, err, "--json", "--json", NULL, NULL), MRT_RT_EREPEAT);
+    ck_assert_int_eq(parse(&cfg, err, "--stats-ms", "0", NULL, NULL), MRT_RT_EVALUE);
+    /* `meshrt topo` takes the placement flags only. */
+    char *topo_ok[] = { "--cpuset", "0" };
+    mrt_runtime_config_default(&cfg);
+    ck_assert_int_eq(mrt_runtime_parse_command_args(MRT_RT_CMD_TOPO, 2, topo_ok, &cfg, err, 256),
+                     MRT_OK);
+    char *topo_bad[] = { "--cpuset", "0", "--burst", "8" };
+    mrt_runtime_config_default(&cfg);
+    ck_assert_int_eq(mrt_runtime_parse_command_args(MRT_RT_CMD_TOPO, 4, topo_bad, &cfg, err, 256),
+                     MRT_RT_ECMDFLAG);
+    ck_assert_ptr_nonnull(strstr(err, "--burst applies to `meshrt run` only"));
+    ck_assert_str_ne(mrt_strerror(MRT_RT_EREPEAT), "unknown status");
+    ck_assert_str_ne(mrt_strerror(MRT_RT_ECMDFLAG), "unknown status");
+    /* The --lb choices: every strategy name, in order, and the length snprintf-style. */
+    char names[512];
+    size_t need = mrt_runtime_lb_choices(names, sizeof names, " ");
+    ck_assert_uint_eq(need, strlen(names));
+    ck_assert_ptr_nonnull(strstr(names, mrt_lb_strategy_name(MRT_LB_MAGLEV)));
+    char tiny[4];
+    ck_assert_uint_eq(mrt_runtime_lb_choices(tiny, sizeof tiny, " "), need);
+    ck_assert_uint_eq(strlen(tiny), 3);
 }
 END_TEST
 

@@ -479,12 +479,20 @@ START_TEST(inject_and_control)
         mrt_msg msg = data(i);
         ck_assert_int_eq(mrt_mesh_inject(m, 1, &msg), MRT_OK);
     }
+    rx ctl_rx = { 0 };
+    ck_assert_int_eq(mrt_shard_set_control_handler(mrt_mesh_shard(m, 0), T_DATA, on_data, &ctl_rx),
+                     MRT_OK);
     mrt_msg ctl = data(0);
     ck_assert_int_eq(mrt_mesh_control(m, 0, &ctl), MRT_OK);
     poll_all(m);
     ck_assert_uint_eq(r[1].count, 5);
-    ck_assert_uint_eq(r[0].count, 1); /* the control message went to the T_DATA handler */
+    /* Control has its own type space: the control handler, not the data one of the same number. */
+    ck_assert_uint_eq(ctl_rx.count, 1);
+    ck_assert_uint_eq(r[0].count, 0);
     mrt_shard_stats st;
+    mrt_shard_stats_read(m, 0, &st);
+    ck_assert_uint_eq(st.control_handled, 1);
+    ck_assert_uint_eq(st.handled, 0);
     mrt_shard_stats_read(m, 1, &st);
     ck_assert_uint_eq(st.injected, 5);
     /* Fill the ingress ring: the sixty-fourth is refused, not lost. */

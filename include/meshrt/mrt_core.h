@@ -42,11 +42,22 @@ const char *mrt_core_strerror(int status);
  * Allocator handle. All meshrt allocations go through jemalloc's
  * non-standard API (mallocx/sdallocx) with the flags held here, so a shard's
  * objects come from its own arena. A pointer from mrt_alloc() must be freed
- * with mrt_free() on a handle with the same arena — never with free().
- * A NULL handle means "the calling thread's default arena".
+ * with mrt_free() (any handle: jemalloc finds the owning arena from the
+ * pointer) — never with free(). A NULL handle means "the calling thread's
+ * default arena".
+ *
+ * Ownership rule. Memory in an arena belongs to whoever owns the arena (a
+ * shard). Its owner allocates and frees through the thread-bound handle
+ * (mrt_allocator_bind_thread: the fast thread cache). Any other thread may
+ * allocate or free with the same handle: a bound handle used on a thread not
+ * bound to its arena goes to the arena directly (MALLOCX_ARENA +
+ * MALLOCX_TCACHE_NONE), never to the caller's arena or thread cache. Before
+ * an arena is given back (mrt_allocator_release_arena), everything allocated
+ * in it should be freed; what is left stays valid (the arena is reused, never
+ * destroyed) but is the next owner's memory.
  */
 typedef struct mrt_allocator {
-    int flags;          /* jemalloc MALLOCX_* flags, precomputed */
+    int flags;          /* jemalloc MALLOCX_* flags, precomputed (0 on a thread-bound handle) */
     unsigned arena;     /* jemalloc arena index, or MRT_ARENA_DEFAULT */
 } mrt_allocator;
 
@@ -66,16 +77,42 @@ mrt_allocator mrt_allocator_or_default(const mrt_allocator *a);
 /*
  * Bind the calling thread to `arena` (jemalloc thread.arena): from now on
  * every allocation it makes — malloc included — comes from that arena,
- * through the fast thread cache. *out receives a handle valid on this
- * thread only. MRT_EINVAL for a bad arena or NULL out.
+ * through the fast thread cache. *out receives the thread-bound handle: fast
+ * on this thread, arena-explicit (and so still correct) on any other. The
+ * arena the thread used before its first bind is remembered for
+ * mrt_allocator_unbind_thread(). MRT_EINVAL for a bad arena or NULL out.
  */
 int mrt_allocator_bind_thread(unsigned arena, mrt_allocator *out);
 
 /*
- * Create a fresh jemalloc arena (arenas.create) and return a handle on it.
- * Returns MRT_OK or MRT_ENOMEM; *out is untouched on error.
+ * Undo mrt_allocator_bind_thread(arena) on the calling thread: flush its
+ * thread cache (regions cached from `arena` go back to it) and, when the
+ * thread is bound to `arena`, return it to the arena it used before its
+ * first bind. A no-op apart from the flush when the thread is not bound to
+ * `arena`. Always MRT_OK.
+ */
+int mrt_allocator_unbind_thread(unsigned arena);
+
+/*
+ * An arena for a new owner: one given back with mrt_allocator_release_arena()
+ * when there is one, else a fresh jemalloc arena (arenas.create), so that
+ * creating and destroying owners forever never reaches jemalloc's arena cap.
+ * Returns MRT_OK or MRT_ENOMEM; *out (an any-thread handle) is untouched on
+ * error.
  */
 int mrt_allocator_create_arena(mrt_allocator *out);
+
+/*
+ * Give back an arena from mrt_allocator_create_arena() for reuse (any
+ * thread). Its unused pages are purged first, so the next owner's first
+ * touch places them (on its NUMA node). Arenas are reused, never destroyed:
+ * jemalloc's arena.<i>.destroy would discard anything still allocated in it
+ * — stdio buffers or TLS a bound thread's plain malloc put there included.
+ * MRT_ESTATE while a thread is still bound to it (the arena is then not
+ * given back: unbind or end that thread first); MRT_EINVAL for an arena
+ * that is not a live one from mrt_allocator_create_arena (released twice).
+ */
+int mrt_allocator_release_arena(unsigned arena);
 
 /* Allocate `size` bytes (size > 0); NULL when the allocator refuses or size is 0. */
 void *mrt_alloc(const mrt_allocator *a, size_t size);
@@ -85,7 +122,10 @@ void *mrt_calloc(const mrt_allocator *a, size_t size);
 void *mrt_alloc_aligned(const mrt_allocator *a, size_t size, size_t align);
 /* Resize; on failure NULL is returned and `p` is left valid. */
 void *mrt_realloc(const mrt_allocator *a, void *p, size_t size);
-/* Free `p` (NULL is a no-op). `size` is the size it was allocated with, or 0 if unknown. */
+/*
+ * Free `p` (NULL is a no-op). `size` is the size it was allocated with, or 0
+ * if unknown. Any handle frees into the arena `p` came from.
+ */
 void mrt_free(const mrt_allocator *a, void *p, size_t size);
 /* As mrt_free for memory from mrt_alloc_aligned (the alignment must be passed back). */
 void mrt_free_aligned(const mrt_allocator *a, void *p, size_t size, size_t align);

@@ -31,6 +31,8 @@ enum mrt_runtime_status {
     MRT_RT_EBIND = -307,        /* a shard could not be bound (and --allow-unbound was not given) */
     MRT_RT_ETHREAD = -308,      /* a shard thread could not be created or initialised */
     MRT_RT_EDURATION = -309,    /* duration negative or not finite */
+    MRT_RT_EREPEAT = -310,      /* a flag was given more than once */
+    MRT_RT_ECMDFLAG = -311,     /* a flag that does not apply to this command (`meshrt topo --burst`) */
 };
 
 /*
@@ -48,7 +50,7 @@ typedef struct mrt_runtime_config {
     unsigned overflow;          /* per-destination pending queue; 0 = ring_size */
     unsigned idle_spin;         /* default 1024 */
     unsigned idle_sleep_max_us; /* default 100 */
-    unsigned stats_interval_ms; /* default 1000 */
+    unsigned stats_interval_ms; /* `meshrt run` live-line and perf-sampling interval (default 1000) */
     double duration_s;          /* `meshrt run` duration; 0 = until SIGINT/SIGTERM (default 5) */
     bool json;                  /* `meshrt run` writes its summary as JSON */
     bool workload;              /* run the built-in default workload (default true) */
@@ -58,17 +60,37 @@ typedef struct mrt_runtime_config {
 /* Fill *cfg with the defaults above. */
 void mrt_runtime_config_default(mrt_runtime_config *cfg);
 
+/* The command whose flags are parsed. */
+typedef enum mrt_runtime_command {
+    MRT_RT_CMD_RUN,   /* every flag below */
+    MRT_RT_CMD_TOPO,  /* --numa-node and --cpuset only */
+} mrt_runtime_command;
+
 /*
- * Parse `meshrt run` / `meshrt topo` flags (argv[0] is the first flag, not
- * the program): --numa-node N, --cpuset LIST, --allow-unbound, --duration S,
- * --burst B, --ring-size R, --overflow N, --idle-spin K, --idle-sleep-us U,
- * --stats-ms M, --lb STRATEGY (a mrt_lb_strategy_name), --json. String
- * values point into argv. On error returns
- * MRT_RT_EFLAG / MRT_RT_EVALUE / MRT_RT_ECONFLICT and writes a message
- * naming the flag into err (when non-NULL).
+ * Parse the flags of `meshrt run` or `meshrt topo` (argv[0] is the first
+ * flag, not the program) into *cfg, which holds the defaults (or the
+ * caller's values) on entry: --numa-node N, --cpuset LIST, --allow-unbound,
+ * --duration S, --burst B, --ring-size R, --overflow N, --idle-spin K,
+ * --idle-sleep-us U, --stats-ms M (1..3600000), --lb STRATEGY (a
+ * mrt_lb_strategy_name), --json. String values point into argv. On error
+ * returns MRT_RT_EFLAG (unknown flag), MRT_RT_EVALUE, MRT_RT_EDURATION,
+ * MRT_RT_EREPEAT (a flag given twice), MRT_RT_ECMDFLAG (a run-only flag
+ * given to topo) or MRT_RT_ECONFLICT, and writes a message naming the flag
+ * into err (when non-NULL).
  */
+int mrt_runtime_parse_command_args(mrt_runtime_command cmd, int argc, char **argv,
+                                   mrt_runtime_config *cfg, char *err, size_t errlen);
+
+/* mrt_runtime_parse_command_args(MRT_RT_CMD_RUN, ...). */
 int mrt_runtime_parse_args(int argc, char **argv, mrt_runtime_config *cfg, char *err,
                            size_t errlen);
+
+/*
+ * The names --lb accepts (every mrt_lb_strategy_name, in enum order),
+ * separated by sep, into buf (truncated, always terminated when len > 0).
+ * Returns the length the whole list needs, like snprintf.
+ */
+size_t mrt_runtime_lb_choices(char *buf, size_t len, const char *sep);
 
 /*
  * Validate cfg against the machine and resolve the shard selection, without
@@ -109,6 +131,16 @@ const mrt_topo_selection *mrt_runtime_selection(const mrt_runtime *rt);
 unsigned mrt_runtime_unbound(const mrt_runtime *rt);
 
 /*
+ * CPU time shard i's thread has consumed so far, in ns (its
+ * CLOCK_THREAD_CPUTIME_ID, read from any thread through
+ * pthread_getcpuclockid), into *ns. Only while the runtime is started and
+ * not stopped; MRT_ESTATE otherwise, MRT_EINVAL for a bad index. Against
+ * wall time it gives the share of time the shard was actually on a CPU
+ * (neither sleeping in its idle backoff nor descheduled).
+ */
+int mrt_runtime_shard_cpu_ns(const mrt_runtime *rt, unsigned i, uint64_t *ns);
+
+/*
  * Built-in default workload: every shard sends sequenced events, one burst
  * per destination per iteration, to destinations its balancer picks from
  * the current snapshot of the shard registry (round robin by default: every
@@ -126,7 +158,8 @@ typedef struct mrt_workload_stats {
     uint64_t delivered;     /* events the shard's daemon host processed */
     uint64_t emitted;       /* outputs its daemon emitted (stamped with causal links) */
     uint64_t daemon_errors; /* events the host refused (counted, never silent) */
-    uint64_t lb_errors;     /* bursts not sent because the balancer had no destination */
+    uint64_t lb_errors;     /* bursts not placed: the balancer had no destination, or gave
+                               one the mesh refused as invalid (not backpressure) */
     uint64_t lb_adopts;     /* snapshots this shard switched to */
 } mrt_workload_stats;
 

@@ -8,6 +8,12 @@
  *   - one multi-producer ingress ring per shard for threads that are not shards,
  *   - one multi-producer control ring per shard for the control plane.
  *
+ * Data and control are separate spaces: data messages (MRT_MSG_TYPES types,
+ * mrt_shard_set_handler) travel between shards and from ingress; control
+ * messages (MRT_CTL_TYPES types, mrt_shard_set_control_handler) come only
+ * from mrt_mesh_control and have their own handlers, hand-back hook and
+ * counters. A control message never counts in the data counters.
+ *
  * The mesh and its shards are thread-agnostic data structures: the runtime
  * runs mrt_shard_run() on one pinned thread per shard; tests and benchmarks
  * may also drive mrt_shard_poll_once() by hand. Everything here except the
@@ -46,13 +52,15 @@ const char *mrt_shard_strerror(int status);
  * across arenas, so a sender can never leak or double-free a receiver's memory.
  */
 typedef struct mrt_msg {
-    uint16_t type;      /* handler index, < MRT_MSG_TYPES */
+    uint16_t type;      /* handler index: < MRT_MSG_TYPES (data) or < MRT_CTL_TYPES (control) */
     uint16_t src;       /* set on receipt: sending shard id, MRT_SRC_EXTERNAL for ingress and control */
     uint32_t aux;       /* free for the handler: length, flags, ... */
     uint64_t w[3];      /* payload words */
 } mrt_msg;
 
 #define MRT_MSG_TYPES 64u
+/* Control message types: a space of their own, independent of the data types. */
+#define MRT_CTL_TYPES 32u
 #define MRT_SRC_EXTERNAL 0xffffu
 #define MRT_MAX_SHARDS 256u
 #define MRT_MAX_BURST 256u
@@ -76,7 +84,11 @@ typedef void (*mrt_burst_handler)(mrt_shard *s, const mrt_msg *msgs, unsigned n,
  * hook must then produce nothing new.
  */
 typedef void (*mrt_tick_hook)(mrt_shard *s, bool draining, void *ctx);
-/* Called for each message handed back (on the shard that held it). */
+/*
+ * Called for each message handed back (on the shard that held it): data
+ * messages through mrt_shard_set_handback, control messages through
+ * mrt_shard_set_control_handback.
+ */
 typedef void (*mrt_handback_hook)(mrt_shard *s, const mrt_msg *m, mrt_handback_reason why,
                                   void *ctx);
 
@@ -110,8 +122,12 @@ int mrt_mesh_config_check(const mrt_mesh_config *cfg, const char **why);
 int mrt_mesh_create(const mrt_mesh_config *cfg, mrt_mesh **out);
 
 /*
- * Destroy a mesh (any thread, after every shard thread has returned).
- * Frees each shard's rings with that shard's arena.
+ * Destroy a mesh (any thread, after every shard thread has returned or
+ * stopped driving its shard). A shard not finalised with
+ * mrt_shard_fini_local() has its rings and queues freed here, into its arena
+ * directly (correct from any thread); its arena is then given back for reuse
+ * unless a live thread is still bound to it (the calling thread is unbound
+ * first), in which case the arena stays that thread's.
  */
 void mrt_mesh_destroy(mrt_mesh *m);
 
@@ -128,7 +144,19 @@ mrt_shard *mrt_mesh_shard(mrt_mesh *m, unsigned i);
  */
 int mrt_shard_init_local(mrt_shard *s);
 
-/* Register the handler for message type `type` (before the shard runs). */
+/*
+ * Finalise shard `s` on the thread that initialised it (the owner), once no
+ * thread uses its rings any more — after the mesh drained, or when nothing
+ * was ever sent to it: free its rings and queues through its thread-bound
+ * handle, flush the thread cache, return the thread to the arena it used
+ * before, and give the shard's arena back for reuse. Objects the owner
+ * allocated with mrt_shard_allocator() must be freed before. The shard
+ * cannot be initialised again. MRT_ESTATE when it was never initialised or
+ * is already finalised; MRT_EINVAL for NULL.
+ */
+int mrt_shard_fini_local(mrt_shard *s);
+
+/* Register the handler for data message type `type` (before the shard runs). */
 int mrt_shard_set_handler(mrt_shard *s, uint16_t type, mrt_msg_handler fn, void *ctx);
 /*
  * Register a burst handler for `type` instead of a per-message one (before
@@ -138,12 +166,35 @@ int mrt_shard_set_handler(mrt_shard *s, uint16_t type, mrt_msg_handler fn, void 
 int mrt_shard_set_burst_handler(mrt_shard *s, uint16_t type, mrt_burst_handler fn, void *ctx);
 /* Register the per-iteration hook (before the shard runs). */
 void mrt_shard_set_tick(mrt_shard *s, mrt_tick_hook fn, void *ctx);
-/* Register the hand-back hook (before the shard runs). */
+/* Register the hand-back hook for data messages (before the shard runs). */
 void mrt_shard_set_handback(mrt_shard *s, mrt_handback_hook fn, void *ctx);
+
+/*
+ * Register the handler for control message type `ctype` (< MRT_CTL_TYPES;
+ * before the shard runs): called on the shard's thread for each message
+ * mrt_mesh_control sent with that type, before the iteration's data.
+ * MRT_SHARD_ETYPE for a type out of range, MRT_EINVAL for NULL s.
+ */
+int mrt_shard_set_control_handler(mrt_shard *s, uint16_t ctype, mrt_msg_handler fn, void *ctx);
+/*
+ * Register the hand-back hook for control messages (before the shard runs):
+ * a control message whose type has no control handler is counted in
+ * control_handed_back and passed to this hook, never to the data one.
+ */
+void mrt_shard_set_control_handback(mrt_shard *s, mrt_handback_hook fn, void *ctx);
 
 /* This shard's index in the mesh. */
 unsigned mrt_shard_id(const mrt_shard *s);
-/* The shard's allocator (its arena, bound to its thread). */
+/*
+ * The shard's allocator: the thread-bound handle on its arena (between
+ * mrt_shard_init_local and mrt_shard_fini_local). On the shard's thread it
+ * allocates through the fast thread cache; on any other thread the same
+ * handle allocates from and frees to the shard's arena directly, never the
+ * caller's (see the ownership rule in mrt_core.h). What it allocates
+ * belongs to the shard: free it before mrt_shard_fini_local (on the shard's
+ * thread) or before mrt_mesh_destroy (any thread). After fini: the default
+ * handle.
+ */
 const mrt_allocator *mrt_shard_allocator(const mrt_shard *s);
 
 /*
@@ -178,11 +229,16 @@ int mrt_shard_send_burst(mrt_shard *s, unsigned dst, const mrt_msg *msgs, unsign
 void mrt_shard_flush(mrt_shard *s);
 
 /*
- * Run one poll iteration: update the clock, drain the control ring, drain
- * each inbound ring in bursts within the budget (round-robin start so one
- * busy peer cannot starve the others), drain the ingress ring, call the
- * tick hook, flush. Returns the number of messages handled, control
- * messages included, plus the messages sent: 0 means the iteration was idle.
+ * Run one poll iteration: update the clock, drain the control ring (one
+ * burst), drain the inbound rings and the ingress ring in bursts within the
+ * budget — one burst per source per pass, ingress being one of the sources,
+ * from a rotating start, so neither a busy peer nor shard-to-shard load can
+ * starve the others or ingress — call the tick hook, flush. With the
+ * default budget the first pass reaches every source: ingress gets up to a
+ * burst every iteration; a budget below (shards + 1) bursts still reaches it
+ * at least every shards + 1 iterations. Returns the number of messages
+ * handled, control messages included, plus the messages sent: 0 means the
+ * iteration was idle.
  */
 unsigned mrt_shard_poll_once(mrt_shard *s);
 
@@ -203,15 +259,21 @@ int mrt_mesh_inject(mrt_mesh *m, unsigned dst, const mrt_msg *msg);
 
 /*
  * Control-plane command to shard `dst` (any thread), handled on the shard
- * thread by the handler registered for `msg->type` before the iteration's
- * data messages. MRT_SHARD_EFULL when the control ring is full.
+ * thread by the control handler registered for `msg->type` (< MRT_CTL_TYPES)
+ * before the iteration's data messages, or handed back to the control
+ * hand-back hook. Accepted control messages count in the drain: each is
+ * handled or handed back before the mesh reports drained, and control is
+ * accepted while the mesh drains. MRT_SHARD_ETYPE for a type out of range,
+ * MRT_SHARD_EFULL when the control ring is full, MRT_SHARD_ESTOPPED once the
+ * drain has closed control (right before it completes, and from then on);
+ * the message is then still the caller's.
  */
 int mrt_mesh_control(mrt_mesh *m, unsigned dst, const mrt_msg *msg);
 
 /*
  * Stop the mesh (any thread, once): shards stop producing (tick hooks see
  * draining = true), ingress refuses new messages, and every accepted
- * message is delivered or handed back. Returns once the mesh is quiescent;
+ * message — data and control — is delivered or handed back. Returns once the mesh is quiescent;
  * the shards' mrt_shard_run() then return. The shard threads must be
  * running (or be driven by hand by the caller) for the drain to progress.
  */
@@ -239,12 +301,14 @@ bool mrt_mesh_drained(const mrt_mesh *m);
  * the published copy with mrt_shard_stats().
  */
 typedef struct mrt_shard_stats {
-    uint64_t sent;              /* messages accepted by mrt_shard_send */
-    uint64_t handled;           /* messages dequeued and dispatched (or handed back) */
-    uint64_t handed_back[MRT_HB_REASONS];
+    uint64_t sent;              /* data messages accepted by mrt_shard_send */
+    uint64_t handled;           /* data messages dequeued and dispatched (or handed back) */
+    uint64_t handed_back[MRT_HB_REASONS]; /* data messages handed back, by reason */
+    uint64_t control_handled;   /* control messages dequeued and dispatched (or handed back) */
+    uint64_t control_handed_back[MRT_HB_REASONS]; /* control messages handed back, by reason */
     uint64_t ring_full;         /* flushes that found the destination ring full */
     uint64_t send_refused;      /* sends refused with MRT_SHARD_EFULL */
-    uint64_t injected;          /* messages accepted on this shard's ingress ring */
+    uint64_t injected;          /* data messages handled from this shard's ingress ring */
     uint64_t iterations;
     uint64_t busy_cycles;       /* TSC cycles in iterations that handled or sent something */
     uint64_t idle_cycles;       /* TSC cycles in empty iterations (sleeps included) */
@@ -261,3 +325,9 @@ void mrt_shard_stats_read(const mrt_mesh *m, unsigned i, mrt_shard_stats *out);
 }
 #endif
 #endif
+/*
+ * True once the mesh is quiescent (and from then on): a stop was requested,
+ * every shard acknowledged it, and every accepted data and control message
+ * was handled or handed back. The check that finds it quiescent closes
+ * control (mrt_mesh_control then refuses) and confirms nothing slipped in.
+ */
