@@ -1,6 +1,7 @@
 /*
- * The built-in default workload: every shard sends sequenced events
- * round-robin to every shard, itself included; every receiver checks that
+ * The built-in default workload: every shard sends sequenced events to the
+ * shards its balancer picks (round robin over every shard, itself included,
+ * by default); every receiver checks that
  * each sender's sequence arrives in order, without gaps or duplicates, and
  * delivers the event to the daemon host it owns, whose daemon (a sampler)
  * emits one causally stamped output every SAMPLE_EVERY events.
@@ -160,7 +161,9 @@ static void forward_reports(mrt_workload *w)
  * One burst per destination per iteration, each destination picked by the
  * shard's balancer from its current snapshot. A destination that refuses
  * part of its burst (backpressure) is offered the same sequence numbers
- * again. The tick runs at the poll-iteration boundary, where no selection is
+ * again. A burst the balancer cannot place (no snapshot, a failed select,
+ * or a pick the mesh refuses as a destination) is counted in lb_errors,
+ * which `meshrt run` reports and counts against its verdict. The tick runs at the poll-iteration boundary, where no selection is
  * in progress: the one place the shard may switch snapshots.
  */
 static void on_tick(mrt_shard *s, bool draining, void *ctx)
@@ -187,9 +190,13 @@ static void on_tick(mrt_shard *s, bool draining, void *ctx)
             int rc = mrt_shard_send_burst(s, dst, m, burst, &accepted);
             w->next_seq[dst] = seq + accepted;
             w->st.sent += accepted;
-            w->st.refused += burst - accepted;
             /* Backpressure is not a failure of the destination; a bad destination is. */
-            (void)mrt_lb_complete(w->lb, &sel, rc == MRT_OK || rc == MRT_SHARD_EFULL, 0, now);
+            bool placed = rc == MRT_OK || rc == MRT_SHARD_EFULL;
+            if (placed)
+                w->st.refused += burst - accepted;
+            else
+                w->st.lb_errors++; /* the mesh refused the balancer's pick: not placed */
+            (void)mrt_lb_complete(w->lb, &sel, placed, 0, now);
         }
         forward_reports(w);
     }
