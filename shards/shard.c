@@ -182,7 +182,6 @@ static void shard_free_local(mrt_shard *s, const mrt_allocator *a)
     s->ingress = s->control = NULL;
 }
 
-void mrt_mesh_destroy(mrt_mesh *m)
 /* The shard no longer has an arena: give it back (unless a live thread is still bound to it). */
 static void shard_drop_arena(mrt_shard *s)
 {
@@ -208,6 +207,7 @@ int mrt_shard_fini_local(mrt_shard *s)
     return MRT_OK;
 }
 
+void mrt_mesh_destroy(mrt_mesh *m)
 {
     if (m == NULL)
         return;
@@ -275,8 +275,8 @@ int mrt_shard_init_local(mrt_shard *s)
     if (rc != MRT_OK) {
         (void)mrt_allocator_release_arena(arena.arena);
         return rc;
-    s->arena = arena.arena;
     }
+    s->arena = arena.arena;
     const mrt_allocator *a = &s->alloc;
     const mrt_mesh_config *cfg = &s->mesh->cfg;
 
@@ -347,7 +347,6 @@ void mrt_shard_set_handback(mrt_shard *s, mrt_handback_hook fn, void *ctx)
     s->handback_ctx = ctx;
 }
 
-unsigned mrt_shard_id(const mrt_shard *s)
 int mrt_shard_set_control_handler(mrt_shard *s, uint16_t ctype, mrt_msg_handler fn, void *ctx)
 {
     if (s == NULL)
@@ -365,6 +364,7 @@ void mrt_shard_set_control_handback(mrt_shard *s, mrt_handback_hook fn, void *ct
     s->ctl_handback_ctx = ctx;
 }
 
+unsigned mrt_shard_id(const mrt_shard *s)
 {
     return s->id;
 }
@@ -569,11 +569,40 @@ static unsigned drain_ring(mrt_shard *s, struct rte_ring *r, unsigned max, mrt_m
     return n;
 }
 
+/*
+ * One burst from the control ring, to the control handlers: a space of its
+ * own, counted apart from data (control_handled, control_handed_back).
+ */
+static unsigned drain_control(mrt_shard *s, mrt_msg *buf)
+{
+    unsigned n = ring_get_sc(s->control, buf, s->burst);
+    for (unsigned i = 0; i < n; i++) {
+        mrt_msg *m = &buf[i];
+        m->src = MRT_SRC_EXTERNAL;
+        mrt_msg_handler h = m->type < MRT_CTL_TYPES ? s->ctl_handler[m->type] : NULL;
+        if (h != NULL) {
+            h(s, m, s->ctl_ctx[m->type]);
+            continue;
+        }
+        s->st.control_handed_back[MRT_HB_NO_HANDLER]++;
+        if (s->ctl_handback)
+            s->ctl_handback(s, m, MRT_HB_NO_HANDLER, s->ctl_handback_ctx);
+    }
+    s->st.control_handled += n;
+    return n;
+}
+
 static void publish_stats(mrt_shard *s)
 {
     mrt_shard_pub *p = &s->pub;
     for (unsigned i = 0; i < MRT_HB_REASONS; i++) {
         atomic_store_explicit(&p->handed_back[i], s->st.handed_back[i], memory_order_relaxed);
+        atomic_store_explicit(&p->control_handed_back[i], s->st.control_handed_back[i],
+                              memory_order_relaxed);
+    }
+    /* Release, after the iteration's flush published `sent`: the drain's reads rely on it. */
+    atomic_store_explicit(&p->handled, s->st.handled, memory_order_release);
+    atomic_store_explicit(&p->control_handled, s->st.control_handled, memory_order_release);
     atomic_store_explicit(&p->ring_full, s->st.ring_full, memory_order_relaxed);
     atomic_store_explicit(&p->send_refused, s->st.send_refused, memory_order_relaxed);
     atomic_store_explicit(&p->injected, s->st.injected, memory_order_relaxed);
@@ -603,41 +632,12 @@ static void sample_perf(mrt_shard *s)
 
 unsigned mrt_shard_poll_once(mrt_shard *s)
 {
-/*
- * One burst from the control ring, to the control handlers: a space of its
- * own, counted apart from data (control_handled, control_handed_back).
- */
-static unsigned drain_control(mrt_shard *s, mrt_msg *buf)
-{
-    unsigned n = ring_get_sc(s->control, buf, s->burst);
-    for (unsigned i = 0; i < n; i++) {
-        mrt_msg *m = &buf[i];
-        m->src = MRT_SRC_EXTERNAL;
-        mrt_msg_handler h = m->type < MRT_CTL_TYPES ? s->ctl_handler[m->type] : NULL;
-        if (h != NULL) {
-            h(s, m, s->ctl_ctx[m->type]);
-            continue;
-        }
-        s->st.control_handed_back[MRT_HB_NO_HANDLER]++;
-        if (s->ctl_handback)
-            s->ctl_handback(s, m, MRT_HB_NO_HANDLER, s->ctl_handback_ctx);
-    }
-    s->st.control_handled += n;
-    return n;
-}
-
     mrt_mesh *mesh = s->mesh;
     /*
      * The one clock read of the iteration; everything else uses now_ns. It
      * also closes the previous iteration's busy/idle accounting.
      */
     uint64_t tsc = mrt_rdtsc();
-        atomic_store_explicit(&p->control_handed_back[i], s->st.control_handed_back[i],
-                              memory_order_relaxed);
-    }
-    /* Release, after the iteration's flush published `sent`: the drain's reads rely on it. */
-    atomic_store_explicit(&p->handled, s->st.handled, memory_order_release);
-    atomic_store_explicit(&p->control_handled, s->st.control_handled, memory_order_release);
     s->now_ns = (uint64_t)((double)(tsc - s->tsc0) * s->ns_per_cycle);
     if (s->last_busy)
         s->st.busy_cycles += tsc - s->last_tsc;
@@ -799,35 +799,6 @@ void mrt_mesh_request_stop(mrt_mesh *m)
     atomic_store(&m->stop_requested, true);
 }
 
-bool mrt_mesh_try_drain(mrt_mesh *m)
-{
-    if (atomic_load_explicit(&m->drained, memory_order_acquire))
-        return true;
-    if (!atomic_load(&m->stop_requested))
-        return false;
-    /* Every shard has stopped producing, and no injection can still slip in. */
-    if (atomic_load(&m->stop_acks) != m->cfg.shards || atomic_load(&m->inject_inflight) != 0)
-        return false;
-    /*
-     * Control stays open while the mesh drains (the control plane may still
-     * need it); it closes here, once everything is handled. Close, then
-     * check (the mirror image of mrt_mesh_control): a sender that got in
-     * before the close is seen in flight or in the counts below; any later
-     * one sees the close and is refused.
-     */
-    atomic_store(&m->ctl_closed, true);
-    if (atomic_load(&m->ctl_inflight) != 0 || !mesh_quiescent(m))
-        return false;
-    atomic_store_explicit(&m->drained, true, memory_order_release);
-    return true;
-}
-
-void mrt_mesh_stop(mrt_mesh *m)
-{
-    mrt_mesh_request_stop(m);
-    /* Control-plane wait, off the event path: the shards do the work. */
-    while (!mrt_mesh_try_drain(m))
-        idle_sleep(20);
 /*
  * Everything accepted has been handled: data (sent + injected) and control,
  * each balanced on its own. Handled counts are read before accepted ones: a
@@ -852,6 +823,37 @@ static bool mesh_quiescent(mrt_mesh *m)
     return handled == sent && ctl_handled == ctl_accepted;
 }
 
+bool mrt_mesh_try_drain(mrt_mesh *m)
+{
+    if (atomic_load_explicit(&m->drained, memory_order_acquire))
+        return true;
+    if (!atomic_load(&m->stop_requested))
+        return false;
+    /* Every shard has stopped producing, and no injection can still slip in. */
+    if (atomic_load(&m->stop_acks) != m->cfg.shards || atomic_load(&m->inject_inflight) != 0)
+        return false;
+    if (!mesh_quiescent(m))
+        return false;
+    /*
+     * Control stays open while the mesh drains (the control plane may still
+     * need it); it closes here, once everything is handled. Close, then
+     * check (the mirror image of mrt_mesh_control): a sender that got in
+     * before the close is seen in flight or in the counts below; any later
+     * one sees the close and is refused.
+     */
+    atomic_store(&m->ctl_closed, true);
+    if (atomic_load(&m->ctl_inflight) != 0 || !mesh_quiescent(m))
+        return false;
+    atomic_store_explicit(&m->drained, true, memory_order_release);
+    return true;
+}
+
+void mrt_mesh_stop(mrt_mesh *m)
+{
+    mrt_mesh_request_stop(m);
+    /* Control-plane wait, off the event path: the shards do the work. */
+    while (!mrt_mesh_try_drain(m))
+        idle_sleep(20);
 }
 
 uint64_t mrt_mesh_clock(const mrt_mesh *m)
@@ -861,8 +863,6 @@ uint64_t mrt_mesh_clock(const mrt_mesh *m)
 
 bool mrt_mesh_drained(const mrt_mesh *m)
 {
-    if (!mesh_quiescent(m))
-        return false;
     return atomic_load_explicit(&m->drained, memory_order_acquire);
 }
 
@@ -877,6 +877,9 @@ void mrt_shard_stats_read(const mrt_mesh *m, unsigned i, mrt_shard_stats *out)
     out->control_handled = atomic_load_explicit(&p->control_handled, memory_order_acquire);
     for (unsigned k = 0; k < MRT_HB_REASONS; k++) {
         out->handed_back[k] = atomic_load_explicit(&p->handed_back[k], memory_order_relaxed);
+        out->control_handed_back[k] =
+            atomic_load_explicit(&p->control_handed_back[k], memory_order_relaxed);
+    }
     out->ring_full = atomic_load_explicit(&p->ring_full, memory_order_relaxed);
     out->send_refused = atomic_load_explicit(&p->send_refused, memory_order_relaxed);
     out->injected = atomic_load_explicit(&p->injected, memory_order_relaxed);
@@ -889,6 +892,3 @@ void mrt_shard_stats_read(const mrt_mesh *m, unsigned i, mrt_shard_stats *out)
         out->perf[k] = atomic_load_explicit(&p->perf[k], memory_order_relaxed);
     out->perf_interval_ns = atomic_load_explicit(&p->perf_interval_ns, memory_order_relaxed);
 }
-        out->control_handed_back[k] =
-            atomic_load_explicit(&p->control_handed_back[k], memory_order_relaxed);
-    }

@@ -23,8 +23,6 @@ typedef struct mrt_outq {
     uint32_t count;         /* pending messages */
     uint32_t fresh;         /* messages added since the last flush attempt */
     uint8_t dirty;          /* listed in the shard's dirty list */
-    _Atomic uint64_t control_handled;
-    _Atomic uint64_t control_handed_back[MRT_HB_REASONS];
 } mrt_outq;
 
 /* Counters published once per iteration for other threads to read. */
@@ -32,6 +30,8 @@ typedef struct mrt_shard_pub {
     alignas(MRT_NO_SHARE) _Atomic uint64_t sent;
     _Atomic uint64_t handled;
     _Atomic uint64_t handed_back[MRT_HB_REASONS];
+    _Atomic uint64_t control_handled;
+    _Atomic uint64_t control_handed_back[MRT_HB_REASONS];
     _Atomic uint64_t ring_full;
     _Atomic uint64_t send_refused;
     _Atomic uint64_t injected;
@@ -50,24 +50,24 @@ struct mrt_shard {
     unsigned id;
     unsigned n;                     /* shards in the mesh */
     unsigned burst;
-    bool finished;                  /* finalised: never initialised again */
     unsigned budget;
     uint32_t outq_cap;              /* power of two */
     mrt_allocator alloc;            /* thread-bound handle on the shard's arena */
     unsigned arena;                 /* MRT_ARENA_DEFAULT before init and after fini */
     _Atomic bool ready;             /* set (release) once the inbound rings exist */
+    bool finished;                  /* finalised: never initialised again */
     mrt_msg_handler handler[MRT_MSG_TYPES];
     void *handler_ctx[MRT_MSG_TYPES];
-    /* Control: a type space, handlers and hand-back hook of its own. */
-    mrt_msg_handler ctl_handler[MRT_CTL_TYPES];
-    void *ctl_ctx[MRT_CTL_TYPES];
-    mrt_handback_hook ctl_handback;
-    void *ctl_handback_ctx;
     mrt_burst_handler burst_handler[MRT_MSG_TYPES]; /* takes precedence over handler[] */
     mrt_tick_hook tick;
     void *tick_ctx;
     mrt_handback_hook handback;
     void *handback_ctx;
+    /* Control: a type space, handlers and hand-back hook of its own. */
+    mrt_msg_handler ctl_handler[MRT_CTL_TYPES];
+    void *ctl_ctx[MRT_CTL_TYPES];
+    mrt_handback_hook ctl_handback;
+    void *ctl_handback_ctx;
 
     /* Owned rings: in[src] is ring[src -> self]. */
     struct rte_ring **in;
@@ -97,41 +97,41 @@ struct mrt_shard {
     uint64_t perf_prev_ns;
 
     /* Counters: plain fields, owner only. */
-/*
- * Each block below is written by a different set of threads, so each has
- * its own MRT_NO_SHARE bytes: the flags every shard reads every iteration
- * must not share a line pair with counters every injection writes.
- */
     mrt_shard_stats st;
 
     mrt_shard_pub pub;
 };
 
+/*
+ * Each block below is written by a different set of threads, so each has
+ * its own MRT_NO_SHARE bytes: the flags every shard reads every iteration
+ * must not share a line pair with counters every injection writes.
+ */
 struct mrt_mesh {
     mrt_mesh_config cfg;
     mrt_shard **shards;
     uint64_t tsc0;              /* the shards' clocks count from here */
     double ns_per_cycle;
     /* Read by every shard every iteration; each written once. */
+    alignas(MRT_NO_SHARE) _Atomic bool stop_requested;
+    _Atomic bool drained;
+    /* Ingress admission (see mrt_mesh_inject): written three times per injection. */
+    alignas(MRT_NO_SHARE) _Atomic uint64_t inject_inflight;
+    _Atomic uint64_t ext_accepted;
     /* Control admission (see mrt_mesh_control): written per control message. */
     alignas(MRT_NO_SHARE) _Atomic uint64_t ctl_inflight;
     _Atomic uint64_t ctl_accepted;
     _Atomic bool ctl_closed;    /* set by the drain once it found the mesh quiescent */
     /* Written once by each shard. */
-    alignas(MRT_NO_SHARE) _Atomic bool stop_requested;
-    _Atomic bool drained;
-    /* Ingress admission (see mrt_mesh_inject): written three times per injection. */
+    alignas(MRT_NO_SHARE) _Atomic unsigned stop_acks;
+};
+
 #define MRT_BLOCK_OF_(f) (offsetof(struct mrt_mesh, f) / MRT_NO_SHARE)
 _Static_assert(MRT_BLOCK_OF_(stop_requested) != MRT_BLOCK_OF_(inject_inflight) &&
                    MRT_BLOCK_OF_(stop_requested) != MRT_BLOCK_OF_(ctl_inflight) &&
                    MRT_BLOCK_OF_(stop_requested) != MRT_BLOCK_OF_(stop_acks) &&
                    MRT_BLOCK_OF_(inject_inflight) != MRT_BLOCK_OF_(ctl_inflight),
                "mesh flags and admission counters live in separate MRT_NO_SHARE blocks");
-
-    alignas(MRT_NO_SHARE) _Atomic uint64_t inject_inflight;
-    _Atomic uint64_t ext_accepted;
-    alignas(MRT_NO_SHARE) _Atomic unsigned stop_acks;
-};
 
 /* Whole messages waiting in a ring (each message is two 16-byte elements; see shard.c). */
 static inline unsigned mrt_ring_msgs(const struct rte_ring *r)

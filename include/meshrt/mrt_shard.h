@@ -284,6 +284,12 @@ void mrt_mesh_stop(mrt_mesh *m);
  * request the stop, then call mrt_mesh_try_drain() until it returns true.
  */
 void mrt_mesh_request_stop(mrt_mesh *m);
+/*
+ * True once the mesh is quiescent (and from then on): a stop was requested,
+ * every shard acknowledged it, and every accepted data and control message
+ * was handled or handed back. The check that finds it quiescent closes
+ * control (mrt_mesh_control then refuses) and confirms nothing slipped in.
+ */
 bool mrt_mesh_try_drain(mrt_mesh *m);
 /*
  * The shards' time base read now (any thread; reads the TSC): for the
@@ -325,9 +331,3 @@ void mrt_shard_stats_read(const mrt_mesh *m, unsigned i, mrt_shard_stats *out);
 }
 #endif
 #endif
-/*
- * True once the mesh is quiescent (and from then on): a stop was requested,
- * every shard acknowledged it, and every accepted data and control message
- * was handled or handed back. The check that finds it quiescent closes
- * control (mrt_mesh_control then refuses) and confirms nothing slipped in.
- */
