@@ -126,7 +126,7 @@ int mrt_allocator_create_arena(mrt_allocator *out)
 }
 
 #ifndef MRT_ALLOC_LIBC
-/* Threads bound to `arena` now (jemalloc counts thread.arena bindings; an exited thread is unbound). */
+/* Threads bound to `arena` now (jemalloc counts thread.arena bindings; exited ones are unbound). */
 static unsigned arena_nthreads(unsigned arena)
 {
     uint64_t epoch = 1;

@@ -273,9 +273,10 @@ int mrt_mesh_control(mrt_mesh *m, unsigned dst, const mrt_msg *msg);
 /*
  * Stop the mesh (any thread, once): shards stop producing (tick hooks see
  * draining = true), ingress refuses new messages, and every accepted
- * message — data and control — is delivered or handed back. Returns once the mesh is quiescent;
- * the shards' mrt_shard_run() then return. The shard threads must be
- * running (or be driven by hand by the caller) for the drain to progress.
+ * message — data and control — is delivered or handed back. Returns once
+ * the mesh is quiescent; the shards' mrt_shard_run() then return. The shard
+ * threads must be running (or be driven by hand by the caller) for the
+ * drain to progress.
  */
 void mrt_mesh_stop(mrt_mesh *m);
 
