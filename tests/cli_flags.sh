@@ -53,7 +53,7 @@ choices="$(grep -A1 -- '--lb STRATEGY' "$dir/help" | tail -1 | xargs)"
 for lb in $choices; do
     expect "--lb $lb" 2 '' '^meshrt run: burst size 0 is outside' -- run --lb "$lb" --burst 0
 done
-expect "--lb fastest" 2 '' "one of $(sed 's/ /, /g' <<<"$choices")\), got 'fastest'" -- \
+expect "--lb fastest" 2 '' "one of ${choices// /, }\), got 'fastest'" -- \
     run --lb fastest
 
 # Bad command lines.

@@ -49,6 +49,7 @@ running)
     grep -q '"ok":true' "$dir/summary" || fail "verdict not OK"
     ;;
 before-main)
+    # shellcheck disable=SC2016 # perl code, not shell
     timeout -s KILL 120 perl -MPOSIX -e '
         my $sig = shift;
         sigprocmask(SIG_BLOCK, POSIX::SigSet->new(POSIX->can("SIG$sig")->())) or die "sigprocmask";
