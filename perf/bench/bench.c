@@ -91,8 +91,10 @@ int mrt_bench_counted(mrt_bench_count_fn body, void *arg, double *out, int nout)
         double v[MRT_BENCH_MAX_COUNTS];
         for (int i = 0; i < nout; i++)
             v[i] = -1;
-        if (mrt_alloc_counting_enable() == MRT_OK)
+        if (mrt_alloc_counting_enable() == MRT_OK) {
+            (void)mrt_alloc_counts_now(); /* its first call looks up jemalloc's counter */
             body(arg, v);
+        }
         size_t len = sizeof(double) * (size_t)nout;
         _exit(write(fd[1], v, len) == (ssize_t)len ? 0 : 1);
     }
@@ -174,24 +176,36 @@ void mrt_bench_result(const mrt_bench_opts *o, const char *suite, const char *na
     fflush(stdout);
 }
 
+static int missed_targets;
+
+int mrt_bench_missed(void)
+{
+    return missed_targets;
+}
+
 bool mrt_bench_ratio(const mrt_bench_opts *o, const char *suite, const char *name,
                      const char *numerator, const char *denominator, double ratio,
                      double target, bool higher_is_better)
 {
-    bool met = target <= 0 || (higher_is_better ? ratio >= target : ratio <= target);
+    bool has_target = target > 0;
+    /* NaN (a side not measured) never meets a target. */
+    bool met = !has_target || (higher_is_better ? ratio >= target : ratio <= target);
+    if (!met)
+        missed_targets++;
     if (o->json) {
         printf("{\"suite\":\"%s\",\"name\":\"%s\",\"ratio\":", suite, name);
         print_num(stdout, ratio);
-        printf(",\"numerator\":\"%s\",\"denominator\":\"%s\"", numerator, denominator);
-        if (target > 0) {
-            printf(",\"target\":");
+        printf(",\"numerator\":\"%s\",\"denominator\":\"%s\",\"target\":", numerator,
+               denominator);
+        if (has_target)
             print_num(stdout, target);
-            printf(",\"target_met\":%s", met ? "true" : "false");
-        }
-        fputs("}\n", stdout);
+        else
+            fputs("null", stdout);
+        printf(",\"higher_is_better\":%s,\"met\":%s}\n", higher_is_better ? "true" : "false",
+               has_target ? (met ? "true" : "false") : "null");
     } else {
         printf("  ratio %-28s %s / %s = %.3f", name, numerator, denominator, ratio);
-        if (target > 0)
+        if (has_target)
             printf("   (target %s %.3g: %s)", higher_is_better ? ">=" : "<=", target,
                    met ? "met" : "NOT met");
         putchar('\n');

@@ -5,7 +5,8 @@
  * --json one JSON object per line:
  *   {"suite":S,"name":N,"params":{...},"median_ns":X|"mops":X,"allocs_per_op":A}
  * and for each comparison
- *   {"suite":S,"name":N,"ratio":R,"numerator":A,"denominator":B}
+ *   {"suite":S,"name":N,"ratio":R,"numerator":A,"denominator":B,"target":T|null,
+ *    "higher_is_better":bool,"met":bool|null}
  * Machines are shared and noisy: each figure is the median of several
  * repetitions, and comparisons are made against baselines measured in the
  * same run.
@@ -67,16 +68,26 @@ void mrt_bench_result(const mrt_bench_opts *o, const char *suite, const char *na
 /*
  * Report a comparison ratio between two named results. `target` is the
  * figure the ratio should reach (>= when higher_is_better, else <=); pass
- * 0 for none. Returns true when the target is met (or there is none).
+ * 0 for none. Returns true when the target is met (or there is none); a
+ * missed one is counted for mrt_bench_missed(). JSON:
+ *   {"suite","name","ratio","numerator","denominator","target" (null: none),
+ *    "higher_is_better","met" (null: no target)}
  */
 bool mrt_bench_ratio(const mrt_bench_opts *o, const char *suite, const char *name,
                      const char *numerator, const char *denominator, double ratio,
                      double target, bool higher_is_better);
 
+/* Targets missed so far in this process (meshrt-bench --check exits 1 when > 0). */
+int mrt_bench_missed(void);
+
 /* Print a section header (table mode only). */
 void mrt_bench_section(const mrt_bench_opts *o, const char *title);
 
-/* Suites. Each returns 0 on success, non-zero on a usage or set-up error. */
+/*
+ * Suites. argv[0] is the suite name, argv[1..] its own options. Each returns
+ * 0 on success, 2 on a usage error (unknown option, bad value; the message
+ * names it), 1 on a set-up failure.
+ */
 int mrt_bench_ring(const mrt_bench_opts *o, int argc, char **argv);
 int mrt_bench_balancer(const mrt_bench_opts *o, int argc, char **argv);
 int mrt_bench_daemons(const mrt_bench_opts *o, int argc, char **argv);

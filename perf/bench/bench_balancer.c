@@ -15,19 +15,23 @@
  *
  * "select" figures are a select alone (max_connections unlimited, so the
  * reservations it leaves do not change what is measured); "select+complete"
- * is the pair a request really costs. Keyed strategies (consistent hash,
+ * is the pair a request really costs, and what the naive baseline (select
+ * and its completion too) is compared with. "select-cold" is one select
+ * after a pass over 1.5x the last-level cache evicted everything it reads. Keyed strategies (consistent hash,
  * Maglev, adaptive) get a fresh 8-byte routing key per select, so the
  * figure includes hashing the key and a random ring/table position.
  */
 #include "bench.h"
 
 #include "meshrt/mrt_balancer.h"
+#include "meshrt/mrt_perf.h"
 
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <xxhash.h>
 
@@ -164,6 +168,99 @@ static void run_pair(void *p, uint64_t iters)
     select_loop(p, iters, true);
 }
 
+/*
+ * Cold selects: before each one, a read pass over more than the last-level
+ * cache evicts the snapshot and the shard state, as on a shard that did
+ * other work between two routing decisions. Each select is timed alone
+ * with the TSC, less the cost of an empty timed interval.
+ */
+static const uint8_t *pollute_buf;
+static size_t pollute_len;
+
+static size_t llc_bytes(void)
+{
+    size_t bytes = 32u << 20; /* when sysfs does not say */
+    FILE *f = fopen("/sys/devices/system/cpu/cpu0/cache/index3/size", "r");
+    if (f != NULL) {
+        unsigned long v;
+        char unit = 0;
+        if (fscanf(f, "%lu%c", &v, &unit) >= 1 && v > 0)
+            bytes = (size_t)v << (unit == 'K' ? 10 : unit == 'M' ? 20 : 0);
+        fclose(f);
+    }
+    return bytes;
+}
+
+static int pollute_init(void)
+{
+    if (pollute_buf != NULL)
+        return 0;
+    size_t len = llc_bytes() + (llc_bytes() >> 1); /* one and a half LLCs */
+    uint8_t *b = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (b == MAP_FAILED)
+        return -1;
+    /* The allocation-counting children (fork) need none of it: no page tables to copy. */
+    (void)madvise(b, len, MADV_DONTFORK);
+    for (size_t i = 0; i < len; i += 64)
+        b[i] = (uint8_t)i;
+    pollute_buf = b;
+    pollute_len = len;
+    return 0;
+}
+
+static uint64_t pollute(void)
+{
+    uint64_t sum = 0;
+    for (size_t i = 0; i < pollute_len; i += 64)
+        sum += pollute_buf[i];
+    return sum;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static uint64_t median_u64(uint64_t *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_u64);
+    return v[n / 2];
+}
+
+enum { COLD_MAX = 63 };
+
+/* The TSC read once everything before it has completed (a cold select is a chain of misses). */
+static inline uint64_t tsc_fenced(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __asm__ volatile("lfence" ::: "memory");
+#endif
+    return mrt_rdtsc();
+}
+
+/* Median ns of one select on cold caches (samples of it, each after a pollution pass). */
+static double cold_select_ns(const mrt_bench_opts *o, lbctx *c)
+{
+    int n = (int)mrt_bench_iters(o, COLD_MAX); /* each sample costs a pass over the LLC */
+    if (n > COLD_MAX)
+        n = COLD_MAX;
+    uint64_t t[COLD_MAX], e[COLD_MAX], sink = 0;
+    for (int k = 0; k < n; k++) {
+        sink += pollute();
+        uint64_t t0 = tsc_fenced();
+        select_loop(c, 1, false);
+        uint64_t t1 = tsc_fenced();
+        uint64_t e0 = tsc_fenced();
+        uint64_t e1 = tsc_fenced();
+        t[k] = t1 - t0;
+        e[k] = e1 - e0;
+    }
+    c->sink += sink;
+    double ticks = (double)median_u64(t, n) - (double)median_u64(e, n);
+    return (ticks > 0 ? ticks : 0) * 1e9 / (double)mrt_tsc_hz();
+}
+
 /* ------------------------------------------------------------------ naive baseline */
 
 /*
@@ -174,10 +271,13 @@ static void run_pair(void *p, uint64_t iters)
  * each survivor (refcount increment) into a fresh growable array, plus a
  * second array of zone matches; WRR recomputes the total weight (#160);
  * consistent hash (#150) collects the whole ring out of its map into a
- * fresh array, sorts it, binary-searches and scans the survivors linearly
+ * fresh array, sorts it in place (unstable, key compared inline, as
+ * sort_unstable_by_key), binary-searches and scans the survivors linearly
  * for the node id; the reservation is a CAS plus a clock read (#155, the
  * fixed version: atomic store, Instant::now() still taken). Metrics are
- * the fixed #149 version (one atomic pointer load, no clone).
+ * the fixed #149 version (one atomic pointer load, no clone). Its
+ * completion releases the reservation, updates the latency average and
+ * the breaker's failure count.
  */
 typedef struct nv_ep {
     uint8_t node_id[32];
@@ -194,6 +294,7 @@ typedef struct nv_ep {
     _Atomic uint64_t total_requests;
     _Atomic uint64_t last_selected;
     _Atomic uint64_t latency_ns;
+    _Atomic uint32_t consecutive_failures;
     _Atomic(const mrt_lb_metrics *) metrics;
     mrt_lb_metrics m;
 } nv_ep;
@@ -258,10 +359,101 @@ static uint64_t nv_rand(uint64_t *s)
     return z ^ (z >> 31);
 }
 
-static int cmp_ring(const void *a, const void *b)
+/*
+ * The ring sort as the reference does it, sort_unstable_by_key: in place,
+ * unstable, the key compared inline (introsort: median-of-three quicksort,
+ * insertion sort for short runs, heapsort when the recursion degrades).
+ */
+static void ring_swap(nv_ring_entry *a, nv_ring_entry *b)
 {
-    uint64_t x = ((const nv_ring_entry *)a)->point, y = ((const nv_ring_entry *)b)->point;
-    return (x > y) - (x < y);
+    nv_ring_entry t = *a;
+    *a = *b;
+    *b = t;
+}
+
+static void ring_insertion(nv_ring_entry *v, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        nv_ring_entry t = v[i];
+        size_t j = i;
+        for (; j > 0 && v[j - 1].point > t.point; j--)
+            v[j] = v[j - 1];
+        v[j] = t;
+    }
+}
+
+static void ring_sift(nv_ring_entry *v, size_t root, size_t n)
+{
+    for (;;) {
+        size_t c = 2 * root + 1;
+        if (c >= n)
+            return;
+        if (c + 1 < n && v[c + 1].point > v[c].point)
+            c++;
+        if (v[root].point >= v[c].point)
+            return;
+        ring_swap(&v[root], &v[c]);
+        root = c;
+    }
+}
+
+static void ring_heapsort(nv_ring_entry *v, size_t n)
+{
+    for (size_t i = n / 2; i-- > 0;)
+        ring_sift(v, i, n);
+    for (size_t end = n; end-- > 1;) {
+        ring_swap(&v[0], &v[end]);
+        ring_sift(v, 0, end);
+    }
+}
+
+static void ring_introsort(nv_ring_entry *v, size_t n, int depth)
+{
+    while (n > 16) {
+        if (depth-- == 0) {
+            ring_heapsort(v, n);
+            return;
+        }
+        size_t mid = n / 2;
+        if (v[mid].point < v[0].point)
+            ring_swap(&v[mid], &v[0]);
+        if (v[n - 1].point < v[0].point)
+            ring_swap(&v[n - 1], &v[0]);
+        if (v[n - 1].point < v[mid].point)
+            ring_swap(&v[n - 1], &v[mid]);
+        uint64_t pivot = v[mid].point;
+        size_t i = 0, j = n - 1;
+        for (;;) { /* Hoare partition */
+            while (v[i].point < pivot)
+                i++;
+            while (v[j].point > pivot)
+                j--;
+            if (i >= j)
+                break;
+            ring_swap(&v[i], &v[j]);
+            i++;
+            j--;
+        }
+        /* recurse into the smaller side, loop on the larger */
+        size_t left = j + 1;
+        if (left < n - left) {
+            ring_introsort(v, left, depth);
+            v += left;
+            n -= left;
+        } else {
+            ring_introsort(v + left, n - left, depth);
+            n = left;
+        }
+    }
+    ring_insertion(v, n);
+}
+
+static void ring_sort_unstable(nv_ring_entry *v, size_t n)
+{
+    int depth = 0;
+    for (size_t k = n; k > 1; k >>= 1)
+        depth += 2;
+    ring_introsort(v, n, depth);
 }
 
 static double nv_load(const nv_ep *e)
@@ -273,12 +465,12 @@ static double nv_load(const nv_ep *e)
 static nv_ep *nv_ch(naive *nv, nv_ep **eps, size_t len)
 {
     uint64_t h = XXH3_64bits(&nv->key, sizeof nv->key);
-    nv_ring_entry *ring = malloc((size_t)nv->ring_n * sizeof(*ring)); /* collect */
+    /* .collect() into a fresh Vec: one allocation, the copy */
+    nv_ring_entry *ring = malloc((size_t)nv->ring_n * sizeof(*ring));
     if (ring == NULL)
         abort();
-    for (uint32_t i = 0; i < nv->ring_n; i++)
-        ring[i] = nv->ring_map[i];
-    qsort(ring, nv->ring_n, sizeof(*ring), cmp_ring); /* sort per select */
+    memcpy(ring, nv->ring_map, (size_t)nv->ring_n * sizeof(*ring));
+    ring_sort_unstable(ring, nv->ring_n); /* sort per select */
     size_t lo = 0, hi = nv->ring_n;
     while (lo < hi) { /* partition_point */
         size_t mid = (lo + hi) / 2;
@@ -417,6 +609,26 @@ static nv_ep *nv_select(naive *nv)
     return e;
 }
 
+/*
+ * The reference's completion: release the reservation, fold the latency
+ * into the endpoint's average, breaker bookkeeping (consecutive failures
+ * open the circuit and stamp the clock).
+ */
+static void nv_complete(nv_ep *e, bool ok, uint64_t latency_ns)
+{
+    atomic_fetch_sub_explicit(&e->conns, 1, memory_order_release);
+    uint64_t old = atomic_load_explicit(&e->latency_ns, memory_order_relaxed);
+    atomic_store_explicit(&e->latency_ns, (old * 7 + latency_ns) / 8, memory_order_relaxed);
+    if (ok) {
+        atomic_store_explicit(&e->consecutive_failures, 0, memory_order_relaxed);
+    } else if (atomic_fetch_add_explicit(&e->consecutive_failures, 1, memory_order_relaxed) + 1 >=
+               5) {
+        atomic_store_explicit(&e->circuit_open, 1, memory_order_relaxed);
+        atomic_store_explicit(&e->circuit_opened_at, clock_ns(), memory_order_relaxed);
+    }
+}
+
+/* A select and its completion, the pair a request costs (compared with run_pair). */
 static void run_naive(void *p, uint64_t iters)
 {
     naive *nv = p;
@@ -426,7 +638,7 @@ static void run_naive(void *p, uint64_t iters)
         nv_ep *e = nv_select(nv);
         if (e != NULL) {
             sink += e->node_id[0];
-            atomic_fetch_sub_explicit(&e->conns, 1, memory_order_relaxed); /* keep it flat */
+            nv_complete(e, true, 1000 + (nv->key & 1023));
         }
     }
     nv->sink += sink;
@@ -462,6 +674,7 @@ static naive *naive_create(uint32_t n, uint32_t vnodes)
         atomic_init(&e->total_requests, 0);
         atomic_init(&e->last_selected, 0);
         atomic_init(&e->latency_ns, 1000 + (i * 37) % 500);
+        atomic_init(&e->consecutive_failures, 0);
         e->m.cpu = (double)(i % 10) / 20.0;
         e->m.memory = 0.3;
         atomic_init(&e->metrics, &e->m);
@@ -548,7 +761,7 @@ static uint64_t naive_iters(const mrt_bench_opts *o, mrt_lb_strategy s, uint32_t
 {
     double per; /* rough ns per select, to size the run */
     if (s == MRT_LB_CONSISTENT_HASH || s == MRT_LB_ADAPTIVE)
-        per = (double)n * 150.0 * 60.0;
+        per = (double)n * 150.0 * 25.0;
     else
         per = 200.0 + (double)n * 12.0;
     double it = 15e6 / per * (o->scale > 0 ? o->scale : 1.0);
@@ -557,6 +770,75 @@ static uint64_t naive_iters(const mrt_bench_opts *o, mrt_lb_strategy s, uint32_t
     if (it > 50000)
         it = 50000;
     return (uint64_t)it;
+}
+
+/*
+ * Allocation counts of one strategy at one N, all in one forked child
+ * (mrt_bench_counted) before its timed runs: a fork per figure would copy
+ * the page tables of the large snapshots and rings dozens of times.
+ */
+enum { C_SELECT = 0, C_BURST = NVARIANTS, C_PAIR, C_PAIR_ZT, C_NAIVE, C_NAIVE_ZT, C_COUNT };
+_Static_assert(C_COUNT <= MRT_BENCH_MAX_COUNTS, "one child returns every count");
+
+typedef struct count_ctx {
+    const mrt_lb_snapshot *S;
+    mrt_lb_shard *sh;
+    mrt_lb_strategy st;
+    uint32_t n;
+    uint64_t gpu;
+    uint16_t z1;
+    naive *nv;        /* NULL: no naive figure */
+} count_ctx;
+
+static double per_op(mrt_bench_fn fn, void *ctx, uint64_t iters)
+{
+    fn(ctx, iters / 10 + 1); /* first-use paths are not per-op costs */
+    mrt_alloc_counts a = mrt_alloc_counts_now();
+    fn(ctx, iters);
+    mrt_alloc_counts b = mrt_alloc_counts_now();
+    return (double)(b.allocs - a.allocs) / (double)iters;
+}
+
+static void count_strategy(void *arg, double *out)
+{
+    count_ctx *k = arg;
+    bool key = keyed(k->st);
+    for (int v = 0; v < NVARIANTS; v++) {
+        lbctx cx = { .S = k->S, .sh = k->sh };
+        set_request(&cx.rq, v, k->gpu, k->z1, &cx.key, key);
+        out[C_SELECT + v] = per_op(run_select, &cx, 10000);
+    }
+    if (key) {
+        burstctx *bx = calloc(1, sizeof(*bx));
+        if (bx != NULL) {
+            bx->S = k->S;
+            bx->sh = k->sh;
+            for (int j = 0; j < BURST; j++)
+                set_request(&bx->rq[j], V_PLAIN, k->gpu, k->z1, &bx->keys[j], true);
+            out[C_BURST] = per_op(run_burst, bx, 1000) / BURST;
+            free(bx);
+        }
+    }
+    for (int zt = 0; zt < 2; zt++) {
+        int v = zt ? V_ZONE_TAGS : V_PLAIN;
+        if (zt && k->n != 100)
+            continue;
+        mrt_lb_shard *sh2;
+        if (mrt_lb_shard_create(NULL, 99, &sh2) != MRT_OK)
+            return;
+        if (mrt_lb_shard_adopt(sh2, k->S) == MRT_OK) {
+            lbctx px = { .S = k->S, .sh = sh2 };
+            set_request(&px.rq, v, k->gpu, k->z1, &px.key, key);
+            out[C_PAIR + zt] = per_op(run_pair, &px, 10000);
+        }
+        mrt_lb_shard_destroy(sh2);
+        if (k->nv != NULL) {
+            k->nv->strategy = k->st;
+            k->nv->zone = v >= V_ZONE ? "z1" : NULL;
+            k->nv->tag = v == V_ZONE_TAGS ? "gpu" : NULL;
+            out[C_NAIVE + zt] = per_op(run_naive, k->nv, 4);
+        }
+    }
 }
 
 static int bench_strategies(const mrt_bench_opts *o, uint32_t max_n, fig *F)
@@ -594,11 +876,19 @@ static int bench_strategies(const mrt_bench_opts *o, uint32_t max_n, fig *F)
                 mrt_lb_shard_adopt(sh, S) != MRT_OK)
                 return 1;
             const char *sn = mrt_lb_strategy_name((mrt_lb_strategy)st);
+            /* quick runs (--scale < 0.1, the ctest smoke) skip the one naive figure that
+               costs seconds whatever the scale: sorting a 1.5M-point ring per select */
+            bool slow_naive = n >= 10000 && (st == MRT_LB_CONSISTENT_HASH ||
+                                             st == MRT_LB_ADAPTIVE);
+            bool naive_on = !no_naive && !(quick(o) && slow_naive);
+            double cnt[C_COUNT];
+            count_ctx cc = { S, sh, (mrt_lb_strategy)st, n, gpu, z1, naive_on ? nv : NULL };
+            (void)mrt_bench_counted(count_strategy, &cc, cnt, C_COUNT);
             for (int v = 0; v < NVARIANTS; v++) {
                 lbctx cx = { .S = S, .sh = sh };
                 set_request(&cx.rq, v, gpu, z1, &cx.key, keyed((mrt_lb_strategy)st));
                 double ns = mrt_bench_time_ns(o, run_select, &cx, ours_iters(o, st, n));
-                double al = mrt_bench_allocs_per_op(run_select, &cx, 10000);
+                double al = cnt[C_SELECT + v];
                 if (cx.errors)
                     fprintf(stderr, "bench balancer: %s %s n=%u: %lu select errors\n", sn,
                             VARIANT[v], n, (unsigned long)cx.errors);
@@ -606,6 +896,13 @@ static int bench_strategies(const mrt_bench_opts *o, uint32_t max_n, fig *F)
                 snprintf(nm, sizeof nm, "%s/select", sn);
                 params(pj, sizeof pj, n, VARIANT[v], NULL);
                 mrt_bench_result(o, SUITE, nm, pj, "median_ns", ns, al);
+                if (v == V_PLAIN) {
+                    double cns = cold_select_ns(o, &cx);
+                    snprintf(nm, sizeof nm, "%s/select-cold", sn);
+                    mrt_bench_result(o, SUITE, nm, pj, "median_ns", cns, -1);
+                    snprintf(nm, sizeof nm, "%s/cold_vs_hot/n=%u", sn, n);
+                    mrt_bench_ratio(o, SUITE, nm, "select-cold", "select", cns / ns, 0, false);
+                }
                 if (v == V_PLAIN && keyed((mrt_lb_strategy)st)) {
                     /* bursts of 16: keys hashed and lines prefetched ahead of the picks */
                     burstctx *bx = calloc(1, sizeof(*bx));
@@ -618,14 +915,15 @@ static int bench_strategies(const mrt_bench_opts *o, uint32_t max_n, fig *F)
                     }
                     bx->next = 1u << 30;
                     double bns = mrt_bench_time_ns(o, run_burst, bx, ours_iters(o, st, n) / BURST);
-                    double bal = mrt_bench_allocs_per_op(run_burst, bx, 1000);
                     snprintf(nm, sizeof nm, "%s/select-burst16", sn);
-                    mrt_bench_result(o, SUITE, nm, pj, "median_ns", bns / BURST,
-                                     bal < 0 ? bal : bal / BURST);
+                    mrt_bench_result(o, SUITE, nm, pj, "median_ns", bns / BURST, cnt[C_BURST]);
                     F->burst[st][ni] = bns / BURST;
                     free(bx);
                 }
-                if (v == V_PLAIN) {
+                /* naive: every N plain; zone+tags at N = 100 */
+                bool with_naive = v == V_PLAIN || (v == V_ZONE_TAGS && n == 100);
+                double pns = NAN;
+                if (with_naive) {
                     /* a fresh shard state: the select-only runs left reservations behind */
                     mrt_lb_shard *sh2;
                     if (mrt_lb_shard_create(NULL, 99, &sh2) != MRT_OK ||
@@ -633,29 +931,24 @@ static int bench_strategies(const mrt_bench_opts *o, uint32_t max_n, fig *F)
                         return 1;
                     lbctx px = { .S = S, .sh = sh2 };
                     set_request(&px.rq, v, gpu, z1, &px.key, keyed((mrt_lb_strategy)st));
-                    double pns = mrt_bench_time_ns(o, run_pair, &px, ours_iters(o, st, n));
-                    double pal = mrt_bench_allocs_per_op(run_pair, &px, 10000);
-                    F->pair[st][ni] = pns;
+                    pns = mrt_bench_time_ns(o, run_pair, &px, ours_iters(o, st, n));
+                    double pal = cnt[v == V_PLAIN ? C_PAIR : C_PAIR_ZT];
+                    if (v == V_PLAIN)
+                        F->pair[st][ni] = pns;
                     snprintf(nm, sizeof nm, "%s/select+complete", sn);
                     mrt_bench_result(o, SUITE, nm, pj, "median_ns", pns, pal);
                     mrt_lb_shard_destroy(sh2);
                 }
-                /* naive: every N plain; zone+tags at N = 100 */
                 F->naive[st][ni][v] = NAN;
-                /* quick runs (--scale < 0.1, the ctest smoke) skip the one naive figure that
-                   costs seconds whatever the scale: sorting a 1.5M-point ring per select */
-                bool slow_naive = n >= 10000 && (st == MRT_LB_CONSISTENT_HASH ||
-                                                 st == MRT_LB_ADAPTIVE);
-                if (!no_naive && !(quick(o) && slow_naive) &&
-                    (v == V_PLAIN || (v == V_ZONE_TAGS && n == 100))) {
+                if (naive_on && with_naive) {
                     nv->strategy = (mrt_lb_strategy)st;
                     nv->zone = v >= V_ZONE ? "z1" : NULL;
                     nv->tag = v == V_ZONE_TAGS ? "gpu" : NULL;
                     uint64_t it = naive_iters(o, (mrt_lb_strategy)st, n);
                     double nns = mrt_bench_time_ns(&no, run_naive, nv, it);
-                    double nal = mrt_bench_allocs_per_op(run_naive, nv, it < 4 ? it : 4);
+                    double nal = cnt[v == V_PLAIN ? C_NAIVE : C_NAIVE_ZT];
                     F->naive[st][ni][v] = nns;
-                    snprintf(nm, sizeof nm, "%s/naive", sn);
+                    snprintf(nm, sizeof nm, "%s/naive_select+complete", sn);
                     mrt_bench_result(o, SUITE, nm, pj, "median_ns", nns, nal);
                     snprintf(nm, sizeof nm, "%s/%s/n=%u", sn, VARIANT[v], n);
                     double target = 0;
@@ -663,7 +956,9 @@ static int bench_strategies(const mrt_bench_opts *o, uint32_t max_n, fig *F)
                         target = 20;
                     if (n == 1000 && st == MRT_LB_CONSISTENT_HASH)
                         target = 1000;
-                    mrt_bench_ratio(o, SUITE, nm, "naive", "ours", nns / ns, target, true);
+                    /* like with like: the pair a request costs, on both sides */
+                    mrt_bench_ratio(o, SUITE, nm, "naive_select+complete", "select+complete",
+                                    nns / pns, target, true);
                 }
             }
             mrt_lb_shard_destroy(sh);
@@ -794,7 +1089,14 @@ int mrt_bench_balancer(const mrt_bench_opts *o, int argc, char **argv)
     no_naive = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--max-n") == 0 && i + 1 < argc) {
-            max_n = (uint32_t)strtoul(argv[++i], NULL, 10);
+            char *end;
+            unsigned long v = strtoul(argv[++i], &end, 10);
+            if (*argv[i] == '\0' || *end || v < 10 || v > 10000) {
+                fprintf(stderr, "meshrt-bench balancer: --max-n must be 10..10000, not '%s'\n",
+                        argv[i]);
+                return 2;
+            }
+            max_n = (uint32_t)v;
         } else if (strcmp(argv[i], "--strategy") == 0 && i + 1 < argc) {
             const char *want = argv[++i];
             for (int s = 0; s < MRT_LB_STRATEGY_COUNT; s++)
@@ -806,6 +1108,9 @@ int mrt_bench_balancer(const mrt_bench_opts *o, int argc, char **argv)
             }
         } else if (strcmp(argv[i], "--no-naive") == 0) {
             no_naive = true;
+        } else if (strcmp(argv[i], "--max-n") == 0 || strcmp(argv[i], "--strategy") == 0) {
+            fprintf(stderr, "meshrt-bench balancer: missing value after %s\n", argv[i]);
+            return 2;
         } else {
             fprintf(stderr,
                     "meshrt-bench balancer: unknown option '%s' "
@@ -815,13 +1120,17 @@ int mrt_bench_balancer(const mrt_bench_opts *o, int argc, char **argv)
         }
     }
     fig *F = calloc(1, sizeof(*F));
-    if (F == NULL)
+    if (F == NULL || pollute_init() != 0) {
+        free(F);
         return 1;
+    }
     int rc = bench_strategies(o, max_n, F);
     if (rc == 0)
         rc = bench_build(o, max_n);
     if (rc == 0)
         targets(o, F, max_n);
     free(F);
+    munmap((void *)pollute_buf, pollute_len);
+    pollute_buf = NULL;
     return rc;
 }

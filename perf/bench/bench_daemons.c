@@ -396,8 +396,11 @@ static double report_row(const mrt_bench_opts *o, const rounds *r, int j, const 
 
 int mrt_bench_daemons(const mrt_bench_opts *o, int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
+    if (argc > 1) {
+        fprintf(stderr, "meshrt-bench daemons: unknown option '%s' (the suite takes none)\n",
+                argv[1]);
+        return 2;
+    }
     mrt_allocator arena;
     if (mrt_allocator_create_arena(&arena) != MRT_OK ||
         mrt_allocator_bind_thread(arena.arena, &arena) != MRT_OK) {

@@ -390,32 +390,58 @@ static double paired_ratio(double mops[][64], int a, int b, int reps)
     return mrt_bench_median(r, reps);
 }
 
-static int parse_opt(int argc, char **argv, const char *name, unsigned *out)
+/* A whole-string unsigned in [lo, hi]; false otherwise. */
+static bool parse_unsigned(const char *t, unsigned long lo, unsigned long hi, unsigned *out)
 {
-    for (int i = 1; i + 1 < argc; i++)
-        if (strcmp(argv[i], name) == 0) {
-            char *end;
-            unsigned long v = strtoul(argv[i + 1], &end, 10);
-            if (*end || v == 0 || v > (1u << 24))
-                return -1;
-            *out = (unsigned)v;
-        }
-    return 0;
+    char *end;
+    if (*t < '0' || *t > '9')
+        return false;
+    unsigned long v = strtoul(t, &end, 10);
+    if (*end || v < lo || v > hi)
+        return false;
+    *out = (unsigned)v;
+    return true;
+}
+
+static int ring_usage(const char *why, const char *arg)
+{
+    fprintf(stderr, "meshrt-bench ring: %s%s%s\n", why, arg ? " " : "", arg ? arg : "");
+    fprintf(stderr, "usage: meshrt-bench ring [--burst B (1..256)] [--ring-size R (power of two"
+                    " > B, <= 2^24)] [--only VARIANT]\n");
+    return 2;
 }
 
 int mrt_bench_ring(const mrt_bench_opts *o, int argc, char **argv)
 {
     unsigned burst = 32, ring_size = 1024;
     const char *only = NULL; /* --only NAME: one variant, each repetition printed (profiling) */
-    for (int i = 1; i + 1 < argc; i++)
-        if (strcmp(argv[i], "--only") == 0)
-            only = argv[i + 1];
-    if (parse_opt(argc, argv, "--burst", &burst) || parse_opt(argc, argv, "--ring-size", &ring_size) ||
-        burst > MRT_MAX_BURST || (ring_size & (ring_size - 1)) || ring_size <= burst) {
-        fprintf(stderr, "meshrt-bench ring: [--burst B (1..256)] [--ring-size R (power of two > B)]"
-                        " [--only VARIANT]\n");
-        return 2;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool has_value = i + 1 < argc;
+        if (strcmp(a, "--burst") == 0 && has_value) {
+            if (!parse_unsigned(argv[++i], 1, MRT_MAX_BURST, &burst))
+                return ring_usage("--burst must be 1..256, not", argv[i]);
+        } else if (strcmp(a, "--ring-size") == 0 && has_value) {
+            if (!parse_unsigned(argv[++i], 2, 1u << 24, &ring_size) ||
+                (ring_size & (ring_size - 1)))
+                return ring_usage("--ring-size must be a power of two up to 2^24, not", argv[i]);
+        } else if (strcmp(a, "--only") == 0 && has_value) {
+            only = argv[++i];
+        } else if (strcmp(a, "--burst") == 0 || strcmp(a, "--ring-size") == 0 ||
+                   strcmp(a, "--only") == 0) {
+            return ring_usage("missing value after", a);
+        } else {
+            return ring_usage("unknown option", a);
+        }
     }
+    if (ring_size <= burst)
+        return ring_usage("--ring-size must be larger than --burst", NULL);
+    int only_v = -1;
+    for (int v = 0; only != NULL && v < V_COUNT; v++)
+        if (strcmp(only, vname[v]) == 0)
+            only_v = v;
+    if (only != NULL && only_v < 0)
+        return ring_usage("no such variant for --only:", only);
     pair_run r = { .burst = burst, .total = mrt_bench_iters(o, 4000000) };
     mrt_topo *topo = NULL;
     static mrt_topo_selection sel;
@@ -433,17 +459,12 @@ int mrt_bench_ring(const mrt_bench_opts *o, int argc, char **argv)
     /* Interleave the variants in each repetition so drift on a shared machine hits all alike. */
     int reps = o->reps < 1 ? 1 : (o->reps > 64 ? 64 : o->reps);
     double mops[V_COUNT][64];
-    if (only != NULL) {
-        int found = 0;
-        for (int v = 0; v < V_COUNT; v++)
-            if (strcmp(only, vname[v]) == 0)
-                for (int k = 0; k < reps; k++, found = 1)
-                    printf("%s %.2f mops\n", vname[v],
-                           (double)r.total / (double)run_variant(v, &r, ring_size) * 1e3);
+    if (only_v >= 0) {
+        for (int k = 0; k < reps; k++)
+            printf("%s %.2f mops\n", vname[only_v],
+                   (double)r.total / (double)run_variant(only_v, &r, ring_size) * 1e3);
         mrt_topo_destroy(topo);
-        if (!found)
-            fprintf(stderr, "meshrt-bench ring: no variant '%s'\n", only);
-        return found ? 0 : 2;
+        return 0;
     }
     for (int v = 0; v < V_COUNT; v++) /* warm-up */
         (void)run_variant(v, &r, ring_size);
