@@ -2,6 +2,7 @@
 #include "shards/shard_internal.h"
 
 #include <rte_pause.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -178,6 +179,7 @@ static void shard_free_local(mrt_shard *s, const mrt_allocator *a)
     mrt_free(a, s->dirty, sizeof(*s->dirty) * s->n);
     s->in = NULL;
     s->out = NULL;
+    s->tx = (mrt_shard_tx_){ 0 }; /* the inline send must not reach the freed lanes */
     s->dirty = NULL;
     s->ingress = s->control = NULL;
 }
@@ -381,8 +383,13 @@ uint64_t mrt_shard_now(const mrt_shard *s)
 
 /* ---- outbound ------------------------------------------------------------ */
 
+_Static_assert(offsetof(struct mrt_shard, tx) == 0, "the inline send reads a shard as its tx");
+
 static inline void publish_sent(mrt_shard *s)
 {
+    /* Inline sends count here, before anything of theirs can reach a ring. */
+    s->st.sent += s->tx.sent;
+    s->tx.sent = 0;
     /*
      * Release before any enqueue: whoever handles a message has then seen a
      * `sent` that includes it, which the drain's termination check relies on.
@@ -390,11 +397,29 @@ static inline void publish_sent(mrt_shard *s)
     atomic_store_explicit(&s->pub.sent, s->st.sent, memory_order_release);
 }
 
+/*
+ * How many appends the inline mrt_shard_send may make to dst: none unless
+ * the lane is connected and listed dirty (the inline path does neither),
+ * and never the one that fills the FIFO or completes a burst, so the
+ * out-of-line path still does the refusal, the counting and the flush.
+ */
+static inline void lane_arm(mrt_shard *s, mrt_outq *q)
+{
+    uint32_t f = 0;
+    if (q->dirty && q->ring != NULL && q->fresh + 1 < s->burst) {
+        f = s->burst - 1 - q->fresh;
+        if (f > s->outq_cap - q->count)
+            f = s->outq_cap - q->count;
+    }
+    q->fast = f;
+}
+
 /* Push as much of dst's FIFO as its ring takes. True when the FIFO emptied. */
 static bool flush_dst(mrt_shard *s, unsigned dst)
 {
     mrt_outq *q = &s->out[dst];
     uint32_t mask = s->outq_cap - 1;
+    bool emptied = true;
     q->fresh = 0;
     while (q->count > 0) {
         uint32_t n = q->count;
@@ -405,10 +430,14 @@ static bool flush_dst(mrt_shard *s, unsigned dst)
         q->count -= k;
         if (k < n) {
             s->st.ring_full++;
-            return false;
+            emptied = false;
+            break;
         }
     }
-    return true;
+    if (emptied)
+        q->head = 0; /* refill the same slots: they are still in L1, the next ones are not */
+    lane_arm(s, q);
+    return emptied;
 }
 
 static inline int connect_dst(mrt_shard *s, unsigned dst)
@@ -458,8 +487,8 @@ static inline int check_dst(mrt_shard *s, unsigned dst)
     return MRT_OK;
 }
 
-/* A one-message burst: same FIFO, same flush rule, same counters. */
-int mrt_shard_send(mrt_shard *s, unsigned dst, const mrt_msg *m)
+/* The out-of-line part of the inline mrt_shard_send: a one-message burst. */
+int mrt_shard_send_slow_(mrt_shard *s, unsigned dst, const mrt_msg *m)
 {
     return mrt_shard_send_burst(s, dst, m, 1, NULL);
 }
@@ -473,6 +502,12 @@ int mrt_shard_send_burst(mrt_shard *s, unsigned dst, const mrt_msg *msgs, unsign
                          unsigned *accepted)
 {
     unsigned done = 0;
+    if (__builtin_expect(s->tx.lane == NULL, 0) && s->out != NULL) {
+        /* Out-of-line first: the inline path never sees a shard without lanes. */
+        s->tx.mask = s->outq_cap - 1;
+        s->tx.lane = s->out;
+        s->tx.n = s->n;
+    }
     int rc = check_dst(s, dst);
     if (rc == MRT_OK && s->out[dst].count == 0 && n >= s->burst) {
         /*
@@ -506,6 +541,7 @@ int mrt_shard_send_burst(mrt_shard *s, unsigned dst, const mrt_msg *msgs, unsign
         done += k;
         mark_dirty(s, dst);
         maybe_flush(s, dst);
+        lane_arm(s, q);
     }
     if (accepted)
         *accepted = done;
@@ -520,10 +556,12 @@ void mrt_shard_flush(mrt_shard *s)
     unsigned keep = 0;
     for (unsigned i = 0; i < s->ndirty; i++) {
         unsigned dst = s->dirty[i];
-        if (flush_dst(s, dst))
+        if (flush_dst(s, dst)) {
             s->out[dst].dirty = 0;
-        else
+            s->out[dst].fast = 0; /* the next send re-lists it, out of line */
+        } else {
             s->dirty[keep++] = dst;
+        }
     }
     s->ndirty = keep;
 }

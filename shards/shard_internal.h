@@ -15,15 +15,8 @@
 /* Data written by different threads is kept this far apart (adjacent-line prefetch pairs lines). */
 #define MRT_NO_SHARE 128
 
-/* Messages bound for one destination: a FIFO whose tail is the burst being filled. */
-typedef struct mrt_outq {
-    struct rte_ring *ring;  /* ring[self -> dst], cached on first use */
-    mrt_msg *buf;           /* cap slots */
-    uint32_t head;          /* index of the oldest pending message */
-    uint32_t count;         /* pending messages */
-    uint32_t fresh;         /* messages added since the last flush attempt */
-    uint8_t dirty;          /* listed in the shard's dirty list */
-} mrt_outq;
+/* Messages bound for one destination (defined beside the inline mrt_shard_send). */
+typedef mrt_shard_lane_ mrt_outq;
 
 /* Counters published once per iteration for other threads to read. */
 typedef struct mrt_shard_pub {
@@ -45,8 +38,10 @@ typedef struct mrt_shard_pub {
 } mrt_shard_pub;
 
 struct mrt_shard {
+    /* First: the inline mrt_shard_send reads a shard through this member. */
+    alignas(MRT_NO_SHARE) mrt_shard_tx_ tx;
     /* Read-mostly, set before the shard runs. */
-    alignas(MRT_NO_SHARE) mrt_mesh *mesh;
+    mrt_mesh *mesh;
     unsigned id;
     unsigned n;                     /* shards in the mesh */
     unsigned burst;

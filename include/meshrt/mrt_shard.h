@@ -26,6 +26,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -212,8 +213,76 @@ uint64_t mrt_shard_now(const mrt_shard *s);
  * not accepted: MRT_SHARD_EFULL is returned and counted, and the caller
  * still owns it. The receiver sees `src` set to this shard's id (whatever
  * the sender put there). Never allocates, never locks, never reads a clock.
+ *
+ * Inline: while the burst being filled for `dst` has room, a send is a
+ * 32-byte copy and four counter bumps; the out-of-line part runs once per
+ * burst (the first send to a destination in a poll iteration and the one
+ * that completes the burst and flushes it), and for every refusal.
  */
-int mrt_shard_send(mrt_shard *s, unsigned dst, const mrt_msg *m);
+static inline int mrt_shard_send(mrt_shard *s, unsigned dst, const mrt_msg *m);
+
+/* ---- internal to the inline send: layout owned by shards/, do not use ---- */
+struct rte_ring;
+/* Messages bound for one destination: a FIFO whose tail is the burst being filled. */
+typedef struct mrt_shard_lane_ {
+    struct rte_ring *ring;  /* ring[self -> dst], cached on first use */
+    mrt_msg *buf;           /* cap slots */
+    uint32_t head;          /* index of the oldest pending message */
+    uint32_t count;         /* pending messages */
+    uint32_t fresh;         /* messages added since the last flush attempt */
+    /*
+     * Appends the inline path may make without looking further: 0 unless
+     * the lane is connected and dirty; never enough to fill the FIFO or to
+     * complete a burst (the send that does goes out of line and flushes).
+     */
+    uint32_t fast;
+    uint8_t dirty;          /* listed in the shard's dirty list */
+} mrt_shard_lane_;
+/* The first member of every shard. */
+typedef struct mrt_shard_tx_ {
+    mrt_shard_lane_ *lane;  /* the shard's lanes; set by the first out-of-line send */
+    uint32_t n;             /* destinations the inline path may take (0 until then) */
+    uint32_t mask;          /* lane capacity - 1 */
+    uint64_t sent;          /* inline sends not yet folded into the shard's `sent` */
+} mrt_shard_tx_;
+int mrt_shard_send_slow_(mrt_shard *s, unsigned dst, const mrt_msg *m);
+
+/*
+ * A message copied in four 8-byte moves through general registers: a
+ * sender that has just written it with 8-byte stores would stall a 16-byte
+ * load (store-to-load forwarding needs the load inside one store), and the
+ * empty asm keeps the compiler from merging the moves into vector ones.
+ */
+static inline void mrt_msg_copy_(mrt_msg *d, const mrt_msg *m)
+{
+    uint64_t a, b, c, e;
+    memcpy(&a, (const unsigned char *)m, 8);
+    memcpy(&b, (const unsigned char *)m + 8, 8);
+    memcpy(&c, (const unsigned char *)m + 16, 8);
+    memcpy(&e, (const unsigned char *)m + 24, 8);
+    __asm__("" : "+r"(a), "+r"(b), "+r"(c), "+r"(e));
+    memcpy((unsigned char *)d, &a, 8);
+    memcpy((unsigned char *)d + 8, &b, 8);
+    memcpy((unsigned char *)d + 16, &c, 8);
+    memcpy((unsigned char *)d + 24, &e, 8);
+}
+
+static inline int mrt_shard_send(mrt_shard *s, unsigned dst, const mrt_msg *m)
+{
+    mrt_shard_tx_ *tx = (mrt_shard_tx_ *)(void *)s;
+    if (__builtin_expect(dst < tx->n, 1)) {
+        mrt_shard_lane_ *l = &tx->lane[dst];
+        if (__builtin_expect(l->fast != 0, 1)) {
+            mrt_msg_copy_(&l->buf[(l->head + l->count) & tx->mask], m);
+            l->count++;
+            l->fresh++;
+            l->fast--;
+            tx->sent++;
+            return MRT_OK;
+        }
+    }
+    return mrt_shard_send_slow_(s, dst, m);
+}
 
 /*
  * Send n messages to `dst` in order, as one copy: the cheaper form for
