@@ -3,6 +3,7 @@
 #include "meshrt/mrt_daemon.h"
 #include "meshrt/mrt_perf.h"
 #include "meshrt/mrt_runtime.h"
+#include "meshrt/mrt_services.h"
 
 static const char *runtime_strerror(int status)
 {
@@ -40,5 +41,7 @@ const char *mrt_strerror(int status)
         s = mrt_daemon_strerror(status);
     else if (status <= MRT_ERANGE_DAEMON_MIN - 1 && status >= MRT_ERANGE_PERF_MIN)
         s = mrt_perf_strerror(status);
+    else if (status <= MRT_ERANGE_PERF_MIN - 1 && status >= MRT_ERANGE_SVC_MIN)
+        s = mrt_svc_strerror(status);
     return s ? s : "unknown status";
 }

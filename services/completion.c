@@ -1,0 +1,279 @@
+/*
+ * The reverse flow: buffers back to their owners, completions back to the
+ * selecting shard, and the in-flight table that turns a completion token
+ * into the selection it completes.
+ *
+ * A receiver stages what it owes each shard during the iteration and the
+ * tick sends it in bursts, packed (3 handles or 2 completions per 32-byte
+ * message). What a full ring refuses stays staged for the next tick; the
+ * staging arrays are sized by their bounds (a shard cannot hold more of an
+ * owner's buffers than its pool has, nor more of its tokens than its
+ * in-flight table has), so a full reverse ring delays, never loses.
+ */
+#include "services/svc_internal.h"
+
+#include <string.h>
+
+int svc_flow_init(mrt_svc_shard *ss)
+{
+    const mrt_svc *svc = ss->svc;
+    uint32_t nslots = svc->cfg.inflight;
+    ss->pend = mrt_calloc(ss->alloc, sizeof(svc_pend) * ss->n);
+    ss->pend_dirty = mrt_calloc(ss->alloc, sizeof(unsigned) * ss->n);
+    if (ss->pend == NULL || ss->pend_dirty == NULL)
+        return MRT_ENOMEM;
+    for (unsigned d = 0; d < ss->n; d++) {
+        if (d == ss->id)
+            continue; /* own buffers and own tokens are settled in place */
+        ss->pend[d].ret = mrt_alloc(ss->alloc, sizeof(uint64_t) * svc->pool_total);
+        if (ss->pend[d].ret == NULL)
+            return MRT_ENOMEM;
+        if (ss->svc->cfg.domain != NULL) {
+            ss->pend[d].done = mrt_alloc(ss->alloc, sizeof(svc_done) * nslots);
+            if (ss->pend[d].done == NULL)
+                return MRT_ENOMEM;
+        }
+    }
+    if (ss->svc->cfg.domain == NULL)
+        return MRT_OK;
+    ss->slots = mrt_calloc(ss->alloc, sizeof(svc_slot) * nslots);
+    ss->slot_free = mrt_alloc(ss->alloc, sizeof(uint32_t) * nslots);
+    if (ss->slots == NULL || ss->slot_free == NULL)
+        return MRT_ENOMEM;
+    for (uint32_t i = 0; i < nslots; i++) {
+        ss->slots[i].gen = 1;
+        ss->slot_free[i] = nslots - 1 - i;
+    }
+    ss->nfree_slots = nslots;
+    return MRT_OK;
+}
+
+void svc_flow_fini(mrt_svc_shard *ss)
+{
+    const mrt_svc *svc = ss->svc;
+    uint32_t nslots = svc->cfg.inflight;
+    if (ss->pend) {
+        for (unsigned d = 0; d < ss->n; d++) {
+            mrt_free(ss->alloc, ss->pend[d].ret, sizeof(uint64_t) * svc->pool_total);
+            mrt_free(ss->alloc, ss->pend[d].done, sizeof(svc_done) * nslots);
+        }
+    }
+    mrt_free(ss->alloc, ss->pend, sizeof(svc_pend) * ss->n);
+    mrt_free(ss->alloc, ss->pend_dirty, sizeof(unsigned) * ss->n);
+    mrt_free(ss->alloc, ss->slots, sizeof(svc_slot) * nslots);
+    mrt_free(ss->alloc, ss->slot_free, sizeof(uint32_t) * nslots);
+    ss->pend = NULL;
+    ss->pend_dirty = NULL;
+    ss->slots = NULL;
+    ss->slot_free = NULL;
+}
+
+static inline void mark_owed(mrt_svc_shard *ss, unsigned d)
+{
+    if (!ss->pend[d].dirty) {
+        ss->pend[d].dirty = 1;
+        ss->pend_dirty[ss->npend_dirty++] = d;
+    }
+}
+
+/* The event that carried buffer h was handled here: free it, or owe it to its owner. */
+void svc_release(mrt_svc_shard *ss, uint64_t h)
+{
+    unsigned owner = svc_h_owner(h);
+    if (owner == ss->id) {
+        ss->st.returns_local++;
+        svc_pool_push(ss, h);
+        return;
+    }
+    svc_pend *p = &ss->pend[owner];
+    if (__builtin_expect(p->nret == ss->svc->pool_total, 0)) {
+        /* Beyond the bound: only a duplicated handle gets here. */
+        ss->st.returns_invalid++;
+        return;
+    }
+    p->ret[p->nret++] = h;
+    ss->st.backlog++;
+    mark_owed(ss, owner);
+}
+
+bool svc_slot_take(mrt_svc_shard *ss, uint32_t *slot)
+{
+    if (ss->nfree_slots == 0)
+        return false;
+    uint32_t i = ss->slot_free[--ss->nfree_slots];
+    ss->slots[i].busy = 1;
+    ss->st.inflight++;
+    *slot = i;
+    return true;
+}
+
+/* Free a slot; its generation moves on, so a late token for it is stale. */
+void svc_slot_drop(mrt_svc_shard *ss, uint32_t slot)
+{
+    svc_slot *e = &ss->slots[slot];
+    e->busy = 0;
+    e->gen = (e->gen + 1) & SVC_GEN_MASK;
+    if (e->gen == 0)
+        e->gen = 1;
+    ss->slot_free[ss->nfree_slots++] = slot;
+    ss->st.inflight--;
+}
+
+void svc_complete_local(mrt_svc_shard *ss, uint64_t key, bool ok, uint32_t latency)
+{
+    uint32_t slot = (uint32_t)(key >> SVC_SLOT_BITS) & SVC_GEN_MASK;
+    uint32_t gen = (uint32_t)key & SVC_GEN_MASK;
+    if (ss->slots == NULL || slot >= ss->svc->cfg.inflight || !ss->slots[slot].busy ||
+        ss->slots[slot].gen != gen) {
+        ss->st.completions_stale++;
+        return;
+    }
+    /* ESTALE / ECOMPLETED from the balancer are accounted there; the slot is done either way. */
+    (void)mrt_lb_complete(ss->lb, &ss->slots[slot].sel, ok, latency, mrt_shard_now(ss->shard));
+    ss->st.completions++;
+    svc_slot_drop(ss, slot);
+}
+
+/* The event carrying `token` ended here (ok: delivered): settle it or owe it to its selector. */
+void svc_complete(mrt_svc_shard *ss, uint64_t token, bool ok, uint32_t latency)
+{
+    unsigned sel = (unsigned)(token >> 48) - 1u;
+    uint64_t key = token & SVC_KEY_MASK;
+    if (sel == ss->id) {
+        svc_complete_local(ss, key, ok, latency);
+        return;
+    }
+    if (sel >= ss->n || ss->pend[sel].done == NULL) {
+        ss->st.completions_stale++;
+        return;
+    }
+    svc_pend *p = &ss->pend[sel];
+    if (__builtin_expect(p->ndone == ss->svc->cfg.inflight, 0)) {
+        ss->st.completions_stale++; /* beyond the bound: a duplicated token */
+        return;
+    }
+    p->done[p->ndone++] = (svc_done){ .key = key, .latency = latency, .ok = ok };
+    ss->st.backlog++;
+    mark_owed(ss, sel);
+}
+
+/* Send up to all of p's returns to d; true when none is left. */
+static bool send_returns(mrt_svc_shard *ss, unsigned d, svc_pend *p)
+{
+    uint32_t done = 0;
+    while (done < p->nret) {
+        mrt_msg m[32];
+        unsigned k = 0;
+        uint32_t i = done;
+        while (k < 32 && i < p->nret) {
+            uint32_t c = p->nret - i < SVC_RET_PER_MSG ? p->nret - i : SVC_RET_PER_MSG;
+            m[k] = (mrt_msg){ .type = ss->t_ret, .aux = c };
+            for (uint32_t j = 0; j < c; j++)
+                m[k].w[j] = p->ret[i + j];
+            i += c;
+            k++;
+        }
+        unsigned acc = 0;
+        (void)mrt_shard_send_burst(ss->shard, d, m, k, &acc);
+        uint32_t items = acc * SVC_RET_PER_MSG;
+        if (items > i - done)
+            items = i - done; /* only the last message can be short */
+        done += items;
+        ss->st.return_msgs += acc;
+        ss->st.returns_sent += items;
+        if (acc < k)
+            break;
+    }
+    ss->st.backlog -= done;
+    p->nret -= done;
+    if (p->nret && done)
+        memmove(p->ret, p->ret + done, sizeof(uint64_t) * p->nret);
+    return p->nret == 0;
+}
+
+static bool send_completions(mrt_svc_shard *ss, unsigned d, svc_pend *p)
+{
+    uint32_t done = 0;
+    while (done < p->ndone) {
+        mrt_msg m[32];
+        unsigned k = 0;
+        uint32_t i = done;
+        while (k < 32 && i < p->ndone) {
+            uint32_t c = p->ndone - i < SVC_DONE_PER_MSG ? p->ndone - i : SVC_DONE_PER_MSG;
+            const svc_done *a = &p->done[i], *b = &p->done[i + c - 1];
+            /* aux: count in bits 0..7, ok flags from bit 8 */
+            m[k] = (mrt_msg){ .type = ss->t_done,
+                              .aux = c | (a->ok << 8) | (c > 1 ? b->ok << 9 : 0),
+                              .w = { a->key, c > 1 ? b->key : 0,
+                                     a->latency | (c > 1 ? (uint64_t)b->latency << 32 : 0) } };
+            i += c;
+            k++;
+        }
+        unsigned acc = 0;
+        (void)mrt_shard_send_burst(ss->shard, d, m, k, &acc);
+        uint32_t items = acc * SVC_DONE_PER_MSG;
+        if (items > i - done)
+            items = i - done;
+        done += items;
+        ss->st.return_msgs += acc;
+        if (acc < k)
+            break;
+    }
+    ss->st.backlog -= done;
+    p->ndone -= done;
+    if (p->ndone && done)
+        memmove(p->done, p->done + done, sizeof(svc_done) * p->ndone);
+    return p->ndone == 0;
+}
+
+/* The tick: send what is owed; what a full ring refuses stays for the next tick (counted). */
+void svc_flush_owed(mrt_svc_shard *ss)
+{
+    unsigned keep = 0;
+    for (unsigned i = 0; i < ss->npend_dirty; i++) {
+        unsigned d = ss->pend_dirty[i];
+        svc_pend *p = &ss->pend[d];
+        /* Completions first: they are what releases the selector's reservations. */
+        bool empty = send_completions(ss, d, p);
+        empty = send_returns(ss, d, p) && empty;
+        if (empty) {
+            p->dirty = 0;
+        } else {
+            ss->pend_dirty[keep++] = d;
+            ss->st.backlog_retries++;
+        }
+    }
+    ss->npend_dirty = keep;
+}
+
+void svc_on_returns(mrt_shard *s, const mrt_msg *m, unsigned n, void *ctx)
+{
+    (void)s;
+    mrt_svc_shard *ss = ctx;
+    for (unsigned i = 0; i < n; i++) {
+        unsigned c = m[i].aux;
+        if (m[i].src == MRT_SRC_EXTERNAL || c == 0 || c > SVC_RET_PER_MSG) {
+            ss->st.returns_invalid++;
+            continue;
+        }
+        for (unsigned j = 0; j < c; j++)
+            svc_pool_push(ss, m[i].w[j]);
+        ss->st.returns_received += c;
+    }
+}
+
+void svc_on_done(mrt_shard *s, const mrt_msg *m, unsigned n, void *ctx)
+{
+    (void)s;
+    mrt_svc_shard *ss = ctx;
+    for (unsigned i = 0; i < n; i++) {
+        unsigned c = m[i].aux & 0xffu;
+        if (m[i].src == MRT_SRC_EXTERNAL || c == 0 || c > SVC_DONE_PER_MSG) {
+            ss->st.completions_stale++;
+            continue;
+        }
+        svc_complete_local(ss, m[i].w[0], (m[i].aux >> 8) & 1u, (uint32_t)m[i].w[2]);
+        if (c > 1)
+            svc_complete_local(ss, m[i].w[1], (m[i].aux >> 9) & 1u, (uint32_t)(m[i].w[2] >> 32));
+    }
+}

@@ -1,0 +1,223 @@
+/*
+ * The forward flow: an event's link and payload go into a buffer of the
+ * sender's pool, a 32-byte message carries the handle across, and the
+ * receiver delivers it to its host and releases the buffer (svc_release).
+ */
+#include "services/svc_internal.h"
+
+#include <string.h>
+
+/* Copy the event into buffer `buf` and send its message; on error the buffer is still ours. */
+static inline int put_event(mrt_svc_shard *ss, unsigned dst, uint64_t daemon_id, uint64_t h,
+                            uint8_t *buf, const mrt_causal_link *link, const void *payload,
+                            size_t len, uint64_t token)
+{
+    uint64_t now = mrt_shard_now(ss->shard);
+    memcpy(buf + SVC_BUF_LINK, link, sizeof *link);
+    memcpy(buf + SVC_BUF_SENT, &now, sizeof now);
+    if (len)
+        memcpy(buf + SVC_BUF_HDR, payload, len);
+    mrt_msg m = { .type = ss->t_event, .aux = (uint32_t)len, .w = { daemon_id, h, token } };
+    return mrt_shard_send(ss->shard, dst, &m);
+}
+
+/* Checks shared by both sends; on success *c is the payload's size class. */
+static inline int check_event(mrt_svc_shard *ss, unsigned dst, const mrt_causal_link *link,
+                              const void *payload, size_t len, unsigned *c)
+{
+    if (ss == NULL || link == NULL || (payload == NULL && len > 0))
+        return MRT_EINVAL;
+    if (len > ss->svc->cfg.max_payload) {
+        ss->st.refused_toobig++;
+        return MRT_SVC_ETOOBIG;
+    }
+    if (dst >= ss->n)
+        return MRT_SHARD_EDEST;
+    *c = svc_class_of(ss->svc, len);
+    return MRT_OK;
+}
+
+static inline void count_refusal(mrt_svc_shard *ss, int rc)
+{
+    if (rc == MRT_SHARD_EFULL)
+        ss->st.refused_full++;
+}
+
+int mrt_svc_send(mrt_svc_shard *ss, unsigned dst, uint64_t daemon_id,
+                 const mrt_causal_link *link, const void *payload, size_t len)
+{
+    unsigned c;
+    int rc = check_event(ss, dst, link, payload, len, &c);
+    if (rc != MRT_OK)
+        return rc;
+    uint64_t h;
+    uint8_t *buf;
+    if (!svc_pool_pop(ss, c, &h, &buf)) {
+        ss->st.refused_pool++;
+        return MRT_SVC_EPOOL;
+    }
+    rc = put_event(ss, dst, daemon_id, h, buf, link, payload, len, 0);
+    if (rc != MRT_OK) {
+        svc_pool_push(ss, h);
+        count_refusal(ss, rc);
+        return rc;
+    }
+    ss->st.sent++;
+    return MRT_OK;
+}
+
+int mrt_svc_send_routed(mrt_svc_shard *ss, const mrt_lb_request *rq, uint64_t daemon_id,
+                        const mrt_causal_link *link, const void *payload, size_t len,
+                        unsigned *dst_out)
+{
+    unsigned c;
+    int rc = check_event(ss, 0, link, payload, len, &c);
+    if (rc != MRT_OK)
+        return rc;
+    const mrt_lb_snapshot *snap = ss->lb ? mrt_lb_shard_snapshot(ss->lb) : NULL;
+    if (snap == NULL)
+        return MRT_SVC_ENOBALANCER;
+    /* Resources first, so that a refusal costs no selection. */
+    if (ss->nfree_slots == 0) {
+        ss->st.refused_inflight++;
+        return MRT_SVC_EINFLIGHT;
+    }
+    uint64_t h;
+    uint8_t *buf;
+    if (!svc_pool_pop(ss, c, &h, &buf)) {
+        ss->st.refused_pool++;
+        return MRT_SVC_EPOOL;
+    }
+    uint32_t slot;
+    (void)svc_slot_take(ss, &slot);
+    svc_slot *e = &ss->slots[slot];
+    uint64_t now = mrt_shard_now(ss->shard);
+    rc = mrt_lb_select(snap, ss->lb, rq, now, &e->sel);
+    if (rc != MRT_OK) {
+        ss->st.lb_errors++;
+        svc_slot_drop(ss, slot);
+        svc_pool_push(ss, h);
+        return rc;
+    }
+    unsigned dst = (unsigned)e->sel.user_data;
+    rc = e->sel.user_data < ss->n ? MRT_OK : MRT_SHARD_EDEST;
+    if (rc == MRT_OK)
+        rc = put_event(ss, dst, daemon_id, h, buf, link, payload, len,
+                       svc_token(ss->id, slot, e->gen));
+    if (rc != MRT_OK) {
+        /* Never reached the owner: a failure for the balancer, the reservation released now. */
+        (void)mrt_lb_complete(ss->lb, &e->sel, false, 0, now);
+        svc_slot_drop(ss, slot);
+        svc_pool_push(ss, h);
+        count_refusal(ss, rc);
+        return rc;
+    }
+    ss->st.sent++;
+    ss->st.routed++;
+    if (dst_out)
+        *dst_out = dst;
+    return MRT_OK;
+}
+
+static void hand_back(mrt_svc_shard *ss, const mrt_msg *m, const mrt_event *ev,
+                      mrt_svc_handback_reason why)
+{
+    ss->st.handed_back[why]++;
+    if (ss->svc->handback) {
+        mrt_svc_event e = { .daemon_id = m->w[0], .src = m->src, .ev = *ev };
+        ss->svc->handback(ss, &e, why, ss->svc->handback_ctx);
+    }
+}
+
+/* Deliver to the host; true when the daemon took it. */
+static inline bool deliver(mrt_svc_shard *ss, const mrt_msg *m, const mrt_event *ev, uint64_t now)
+{
+    mrt_host *host = mrt_svc_host_find(ss, m->w[0]);
+    if (host == NULL) {
+        hand_back(ss, m, ev, MRT_SVC_HB_NO_HOST);
+        return false;
+    }
+    if (mrt_host_deliver(host, ev, now) != MRT_OK) {
+        ss->st.deliver_errors++;
+        return false;
+    }
+    ss->st.delivered++;
+    size_t nout = 0;
+    const mrt_event *outs = mrt_host_outputs(host, &nout);
+    if (nout) {
+        if (ss->svc->output)
+            ss->svc->output(ss, host, outs, nout, ss->svc->output_ctx);
+        else
+            ss->st.outputs_unrouted += nout;
+        mrt_host_release_outputs(host);
+    }
+    return true;
+}
+
+void svc_on_events(mrt_shard *s, const mrt_msg *m, unsigned n, void *ctx)
+{
+    mrt_svc_shard *ss = ctx;
+    const mrt_svc *svc = ss->svc;
+    uint64_t now = mrt_shard_now(s);
+    ss->st.received += n;
+    for (unsigned i = 0; i < n; i++) {
+        const mrt_msg *x = &m[i];
+        mrt_event ev = { .timestamp = now };
+        if (x->src == MRT_SRC_EXTERNAL) {
+            /* Ingress cannot hold a pool buffer: nothing to release, no token to trust. */
+            hand_back(ss, x, &ev, MRT_SVC_HB_EXTERNAL);
+            continue;
+        }
+        uint8_t *buf;
+        if (!svc_resolve(svc, x->w[1], x->aux, &buf)) {
+            hand_back(ss, x, &ev, MRT_SVC_HB_BAD_HANDLE);
+            if (x->w[2])
+                svc_complete(ss, x->w[2], false, 0);
+            continue;
+        }
+        if (i + 1 < n && m[i + 1].src != MRT_SRC_EXTERNAL) {
+            /* The next buffer's header: its line is on another core, start the miss now. */
+            uint64_t nh = m[i + 1].w[1];
+            unsigned no = svc_h_owner(nh);
+            if (no < ss->n && svc->base[no])
+                __builtin_prefetch(svc->base[no] + svc_h_off(nh));
+        }
+        memcpy(&ev.link, buf + SVC_BUF_LINK, sizeof ev.link);
+        ev.payload = buf + SVC_BUF_HDR;
+        ev.payload_len = x->aux;
+        bool ok = deliver(ss, x, &ev, now);
+        uint64_t token = x->w[2];
+        uint32_t lat = 0;
+        if (token) {
+            uint64_t sent;
+            memcpy(&sent, buf + SVC_BUF_SENT, sizeof sent);
+            uint64_t d = now > sent ? now - sent : 0;
+            lat = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+        }
+        svc_release(ss, x->w[1]);
+        if (token)
+            svc_complete(ss, token, ok, lat);
+    }
+}
+
+int mrt_svc_send_msg(mrt_svc_shard *ss, unsigned dst, uint16_t type, const mrt_msg *m)
+{
+    if (ss == NULL || m == NULL)
+        return MRT_EINVAL;
+    if (type >= ss->svc->ntypes)
+        return MRT_SVC_ENOTYPE;
+    mrt_msg x = *m;
+    x.type = (uint16_t)(ss->svc->cfg.shard_type_base + SVC_T_USER + type);
+    return mrt_shard_send(ss->shard, dst, &x);
+}
+
+int mrt_svc_inject_msg(mrt_svc *svc, unsigned dst, uint16_t type, const mrt_msg *m)
+{
+    if (svc == NULL || m == NULL)
+        return MRT_EINVAL;
+    if (type >= svc->ntypes)
+        return MRT_SVC_ENOTYPE;
+    mrt_msg x = *m;
+    x.type = (uint16_t)(svc->cfg.shard_type_base + SVC_T_USER + type);
+    return mrt_mesh_inject(svc->mesh, dst, &x);
+}

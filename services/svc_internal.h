@@ -1,0 +1,228 @@
+/* Private layout of the services layer (white-box tests include it). */
+#ifndef MESHRT_SERVICES_SVC_INTERNAL_H
+#define MESHRT_SERVICES_SVC_INTERNAL_H
+
+#include "meshrt/mrt_services.h"
+
+#include <stdatomic.h>
+
+/*
+ * Shard message types, relative to cfg.shard_type_base: services' own three,
+ * then one per registered type.
+ */
+enum { SVC_T_EVENT = 0, SVC_T_RET = 1, SVC_T_DONE = 2, SVC_T_USER = 3 };
+
+/*
+ * Event message: aux = payload length, w[0] = daemon id, w[1] = handle,
+ * w[2] = completion token (0: none).
+ *
+ * Handle: owner shard (16 bits) | size class (8) | byte offset from the
+ * owner's pool base (40). Never a pointer: the receiver resolves it through
+ * the read-only table of pool bases, which is what survives a move to
+ * shared memory between processes (each maps the segment at its own address).
+ */
+#define SVC_H_OFF_BITS 40
+#define SVC_H_OFF_MASK ((1ull << SVC_H_OFF_BITS) - 1)
+static inline uint64_t svc_handle(unsigned owner, unsigned cls, uint64_t off)
+{
+    return ((uint64_t)owner << 48) | ((uint64_t)cls << SVC_H_OFF_BITS) | off;
+}
+static inline unsigned svc_h_owner(uint64_t h) { return (unsigned)(h >> 48); }
+static inline unsigned svc_h_class(uint64_t h) { return (unsigned)(h >> SVC_H_OFF_BITS) & 0xffu; }
+static inline uint64_t svc_h_off(uint64_t h) { return h & SVC_H_OFF_MASK; }
+
+/*
+ * Token: selecting shard + 1 (16 bits) | in-flight slot (24) | generation
+ * (24, never 0). The low 48 bits ("key") travel back in completions.
+ */
+#define SVC_SLOT_BITS 24
+#define SVC_GEN_MASK 0xffffffu
+static inline uint64_t svc_token(unsigned shard, uint32_t slot, uint32_t gen)
+{
+    return ((uint64_t)(shard + 1) << 48) | ((uint64_t)slot << SVC_SLOT_BITS) | gen;
+}
+#define SVC_KEY_MASK ((1ull << 48) - 1)
+
+/*
+ * Buffer layout: the causal link (32 bytes), the send time on the sender's
+ * coarse clock (8), padding (8), the payload (16-byte aligned).
+ */
+#define SVC_BUF_LINK 0
+#define SVC_BUF_SENT 32
+#define SVC_BUF_HDR 48
+#define SVC_MIN_CLASS 64u
+#define SVC_MAX_CLASSES 24
+
+/* Per message: 3 returned handles, or 2 completions (keys in w[0..1], latencies in w[2]). */
+#define SVC_RET_PER_MSG 3u
+#define SVC_DONE_PER_MSG 2u
+
+typedef struct svc_type {
+    char name[MRT_SVC_NAME_MAX + 1];
+    mrt_svc_handler fn;
+    mrt_svc_burst_handler burst;
+    void *ctx;
+} svc_type;
+
+typedef struct svc_subsystem {
+    char name[MRT_SVC_NAME_MAX + 1];
+    mrt_svc_init_fn init;
+    mrt_svc_fini_fn fini;
+    void *ctx;
+} svc_subsystem;
+
+struct mrt_svc {
+    mrt_mesh *mesh;
+    unsigned n;
+    mrt_svc_config cfg;
+    /* Pool layout, the same on every shard. */
+    unsigned nclasses;
+    uint32_t class_size[SVC_MAX_CLASSES];   /* bytes per buffer, header included */
+    uint32_t class_count[SVC_MAX_CLASSES];
+    uint8_t class_shift[SVC_MAX_CLASSES];   /* log2(size), or 0xff when not a power of two */
+    uint64_t class_off[SVC_MAX_CLASSES + 1]; /* where each class starts in a pool region */
+    uint32_t pool_total;                    /* buffers per shard */
+    /* Registration (one thread, before start). */
+    svc_type types[MRT_SVC_MAX_TYPES];
+    unsigned ntypes;
+    svc_subsystem subs[MRT_SVC_MAX_SUBSYSTEMS];
+    unsigned nsubs;
+    mrt_svc_handback_fn handback;
+    void *handback_ctx;
+    mrt_svc_output_fn output;
+    void *output_ctx;
+    _Atomic bool started;
+    uint64_t seed;                          /* keys the host tables */
+    /*
+     * Pool bases by owner: written by the owner's init before it can send a
+     * handle, read by receivers after they dequeued one (the ring orders it).
+     */
+    uint8_t **base;
+    _Atomic(mrt_svc_shard *) *shards;
+};
+
+/* One size class of a shard's pool: a LIFO stack of free buffer indices. */
+typedef struct svc_class {
+    uint32_t *stack;
+    uint32_t top;       /* free buffers */
+    uint8_t *out;       /* per buffer: 1 while handed out (catches double/forged returns) */
+} svc_class;
+
+/* One pending completion (to another shard). */
+typedef struct svc_done {
+    uint64_t key;       /* slot | generation */
+    uint32_t latency;   /* ns, saturated */
+    uint32_t ok;
+} svc_done;
+
+/*
+ * What this shard owes shard `dst`: returned handles and completions,
+ * staged during the iteration and sent by the tick. Each array is sized by
+ * its bound, so it never overflows: a shard holds at most pool_total of
+ * dst's buffers and at most `inflight` of dst's tokens.
+ */
+typedef struct svc_pend {
+    uint64_t *ret;
+    svc_done *done;
+    uint32_t nret, ndone;
+    uint8_t dirty;
+} svc_pend;
+
+/* A pending routed selection. */
+typedef struct svc_slot {
+    mrt_lb_selection sel;
+    uint32_t gen;
+    uint8_t busy;
+} svc_slot;
+
+typedef struct svc_hslot {
+    uint64_t id;
+    mrt_host *host;     /* NULL: empty */
+} svc_hslot;
+
+/* Shard-side context of a registered type (the shard handler's ctx). */
+typedef struct svc_type_rt {
+    mrt_svc_shard *ss;
+    const svc_type *t;
+} svc_type_rt;
+
+typedef struct svc_hook {
+    mrt_svc_hook fn;
+    void *ctx;
+} svc_hook;
+
+struct mrt_svc_shard {
+    mrt_svc *svc;
+    mrt_shard *shard;
+    const mrt_allocator *alloc;
+    unsigned id, n;
+    uint16_t t_event, t_ret, t_done;  /* shard type numbers */
+    /* Pool. */
+    uint8_t *region;
+    uint64_t region_bytes;
+    svc_class cls[SVC_MAX_CLASSES];
+    /* Host table: open addressing, linear probing, keyed hash, backward-shift delete. */
+    svc_hslot *hosts;
+    uint32_t hmask, hcount;
+    uint64_t hseed;
+    /* In-flight selections. */
+    mrt_lb_shard *lb;
+    svc_slot *slots;
+    uint32_t *slot_free;
+    uint32_t nfree_slots;
+    /* Owed to other shards. */
+    svc_pend *pend;
+    unsigned *pend_dirty;
+    unsigned npend_dirty;
+    /* Registered types, hooks, subsystem states. */
+    svc_type_rt trt[MRT_SVC_MAX_TYPES];
+    svc_hook hooks[MRT_SVC_MAX_HOOKS];
+    unsigned nhooks;
+    void *state[MRT_SVC_MAX_SUBSYSTEMS];
+    unsigned ninit;                     /* subsystems whose init succeeded */
+    mrt_svc_stats st;
+};
+
+/* pool.c */
+int svc_layout(mrt_svc *svc);
+int svc_pool_init(mrt_svc_shard *ss);
+void svc_pool_fini(mrt_svc_shard *ss);
+unsigned svc_class_of(const mrt_svc *svc, size_t len);
+bool svc_resolve(const mrt_svc *svc, uint64_t h, uint32_t len, uint8_t **buf);
+void svc_pool_push(mrt_svc_shard *ss, uint64_t h);
+
+/* Pop a free buffer of class c: its handle, or false when the class is empty. */
+static inline bool svc_pool_pop(mrt_svc_shard *ss, unsigned c, uint64_t *h, uint8_t **buf)
+{
+    svc_class *k = &ss->cls[c];
+    if (__builtin_expect(k->top == 0, 0))
+        return false;
+    uint32_t idx = k->stack[--k->top];
+    k->out[idx] = 1;
+    ss->st.pool_out++;
+    uint64_t off = ss->svc->class_off[c] + (uint64_t)idx * ss->svc->class_size[c];
+    *h = svc_handle(ss->id, c, off);
+    *buf = ss->region + off;
+    return true;
+}
+
+/* hosts.c */
+int svc_hosts_init(mrt_svc_shard *ss);
+void svc_hosts_fini(mrt_svc_shard *ss);
+
+/* completion.c */
+int svc_flow_init(mrt_svc_shard *ss);
+void svc_flow_fini(mrt_svc_shard *ss);
+void svc_release(mrt_svc_shard *ss, uint64_t h);
+void svc_complete(mrt_svc_shard *ss, uint64_t token, bool ok, uint32_t latency);
+void svc_complete_local(mrt_svc_shard *ss, uint64_t key, bool ok, uint32_t latency);
+bool svc_slot_take(mrt_svc_shard *ss, uint32_t *slot);
+void svc_slot_drop(mrt_svc_shard *ss, uint32_t slot);
+void svc_flush_owed(mrt_svc_shard *ss);
+void svc_on_returns(mrt_shard *s, const mrt_msg *m, unsigned n, void *ctx);
+void svc_on_done(mrt_shard *s, const mrt_msg *m, unsigned n, void *ctx);
+
+/* route.c */
+void svc_on_events(mrt_shard *s, const mrt_msg *m, unsigned n, void *ctx);
+
+#endif
