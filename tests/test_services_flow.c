@@ -6,6 +6,9 @@
  */
 #include "test_services_common.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 /* A producer hook: per iteration up to 16 events to every shard, in sequence. */
 typedef struct prod {
     world *w;
@@ -307,26 +310,32 @@ static int count_process(void *state, const mrt_event *ev, mrt_daemon_sink *sink
 }
 static const mrt_daemon_vtable count_vt = { .name = "count", .process = count_process };
 
-static void run_completions(mrt_lb_strategy strategy)
+/* A registry of the shards (user_data = shard index) and a domain with its first snapshot. */
+static void lb_setup(mrt_lb_strategy strategy, mrt_lb_registry **reg, mrt_lb_domain **dom)
 {
-    enum { EVENTS = 3000 };
     mrt_lb_config lc;
     mrt_lb_config_default(&lc);
     lc.strategy = strategy;
-    mrt_lb_registry *reg = NULL;
-    ck_assert_int_eq(mrt_lb_registry_create(NULL, &lc, &reg), MRT_OK);
+    ck_assert_int_eq(mrt_lb_registry_create(NULL, &lc, reg), MRT_OK);
     for (unsigned i = 0; i < NSH; i++) {
         uint8_t id[MRT_LB_NODE_ID_LEN] = { 's', 'h', (uint8_t)i };
         mrt_lb_endpoint_spec spec;
         mrt_lb_endpoint_spec_init(&spec, id);
         spec.user_data = i;
-        ck_assert_int_eq(mrt_lb_registry_add(reg, &spec, NULL), MRT_OK);
+        ck_assert_int_eq(mrt_lb_registry_add(*reg, &spec, NULL), MRT_OK);
     }
-    mrt_lb_domain *dom = NULL;
-    ck_assert_int_eq(mrt_lb_domain_create(NULL, NSH, &dom), MRT_OK);
+    ck_assert_int_eq(mrt_lb_domain_create(NULL, NSH, dom), MRT_OK);
     mrt_lb_snapshot *snap = NULL;
-    ck_assert_int_eq(mrt_lb_registry_compile(reg, 0, NULL, &snap), MRT_OK);
-    ck_assert_int_ge(mrt_lb_domain_publish(dom, snap), 1);
+    ck_assert_int_eq(mrt_lb_registry_compile(*reg, 0, NULL, &snap), MRT_OK);
+    ck_assert_int_ge(mrt_lb_domain_publish(*dom, snap), 1);
+}
+
+static void run_completions(mrt_lb_strategy strategy)
+{
+    enum { EVENTS = 3000 };
+    mrt_lb_registry *reg = NULL;
+    mrt_lb_domain *dom = NULL;
+    lb_setup(strategy, &reg, &dom);
 
     world w;
     world_mesh(&w, 64, 8, 0);
@@ -411,6 +420,125 @@ START_TEST(completions_release_every_reservation)
 }
 END_TEST
 
+
+/* ---- two shard threads ------------------------------------------------------- */
+
+static int atomic_count_process(void *state, const mrt_event *ev, mrt_daemon_sink *sink)
+{
+    (void)ev;
+    (void)sink;
+    atomic_fetch_add_explicit((_Atomic uint64_t *)state, 1, memory_order_relaxed);
+    return MRT_OK;
+}
+static const mrt_daemon_vtable atomic_count_vt = { .name = "acount",
+                                                   .process = atomic_count_process };
+
+typedef struct thr {
+    world *w;
+    unsigned i;
+    rprod p;
+    pthread_barrier_t *bar;
+    _Atomic uint64_t *delivered;
+    int rc;                       /* first setup error */
+    bool settled;                 /* after the drain: every buffer home, nothing owed */
+    mrt_svc_stats st;
+    uint64_t lb_outstanding;
+} thr;
+
+/* A shard thread: set up on its own thread, run until the drain, check, tear down. */
+static void *shard_main(void *arg)
+{
+    thr *t = arg;
+    mrt_shard *s = mrt_mesh_shard(t->w->m, t->i);
+    mrt_svc_shard *ss = NULL;
+    mrt_host *host = NULL;
+    t->rc = mrt_shard_init_local(s);
+    if (t->rc == MRT_OK)
+        t->rc = mrt_svc_shard_init(t->w->svc, s, &ss);
+    if (t->rc == MRT_OK) {
+        mrt_host_config hc = { .alloc = mrt_svc_allocator(ss), .max_outputs = 1,
+                               .payload_bytes = 64, .max_origins = 8 };
+        host_key(0, hc.key);
+        t->rc = mrt_host_create(&hc, (mrt_daemon){ &atomic_count_vt, t->delivered }, &host);
+    }
+    if (t->rc == MRT_OK)
+        t->rc = mrt_svc_host_add(ss, host);
+    if (t->rc == MRT_OK)
+        t->rc = mrt_svc_add_hook(ss, produce_routed, &t->p);
+    pthread_barrier_wait(t->bar);
+    if (t->rc != MRT_OK)
+        return NULL;
+    mrt_shard_run(s);
+    mrt_svc_stats_get(ss, &t->st);
+    t->settled = t->st.pool_out == 0 && t->st.backlog == 0 && t->st.inflight == 0;
+    mrt_lb_shard_stats ls;
+    mrt_lb_shard_stats_get(mrt_svc_lb(ss), &ls);
+    t->lb_outstanding = ls.outstanding;
+    (void)mrt_svc_host_remove(ss, mrt_host_origin(host), NULL);
+    mrt_host_destroy(host);
+    mrt_svc_shard_fini(ss);
+    return NULL;
+}
+
+START_TEST(two_shard_threads_route_complete_and_drain)
+{
+    enum { EVENTS = 20000 };
+    mrt_lb_registry *reg = NULL;
+    mrt_lb_domain *dom = NULL;
+    lb_setup(MRT_LB_LEAST_CONNECTIONS, &reg, &dom);
+    world w;
+    memset(&w, 0, sizeof w);
+    mrt_mesh_config mc;
+    mrt_mesh_config_default(&mc, NSH);
+    mc.ring_size = 64;
+    mc.burst = 8;
+    mc.idle_sleep_max_us = 50;
+    ck_assert_int_eq(mrt_mesh_create(&mc, &w.m), MRT_OK);
+    mrt_svc_config c = small_cfg(64);
+    c.domain = dom;
+    c.inflight = 64;
+    ck_assert_int_eq(mrt_svc_create(w.m, &c, &w.svc), MRT_OK);
+    uint8_t key[MRT_HOST_KEY_SIZE];
+    host_key(0, key);
+    w.daemon_id[0] = w.daemon_id[1] = mrt_host_origin_from_key(key);
+    static _Atomic uint64_t delivered;
+    atomic_store(&delivered, 0);
+    pthread_barrier_t bar;
+    pthread_barrier_init(&bar, NULL, NSH + 1);
+    static thr t[NSH];
+    pthread_t tid[NSH];
+    for (unsigned i = 0; i < NSH; i++) {
+        t[i] = (thr){ .w = &w, .i = i, .bar = &bar, .delivered = &delivered,
+                      .p = { .w = &w, .left = EVENTS } };
+        ck_assert_int_eq(pthread_create(&tid[i], NULL, shard_main, &t[i]), 0);
+    }
+    pthread_barrier_wait(&bar); /* every shard is set up before any sends */
+    for (unsigned i = 0; i < NSH; i++)
+        ck_assert_int_eq(t[i].rc, MRT_OK);
+    MRT_WAIT_UNTIL(atomic_load(&delivered) >= (uint64_t)EVENTS * NSH,
+                   "%llu of %u events delivered", (unsigned long long)atomic_load(&delivered),
+                   EVENTS * NSH);
+    mrt_mesh_stop(w.m);
+    for (unsigned i = 0; i < NSH; i++)
+        pthread_join(tid[i], NULL);
+    pthread_barrier_destroy(&bar);
+    ck_assert_uint_eq(atomic_load(&delivered), (uint64_t)EVENTS * NSH);
+    for (unsigned i = 0; i < NSH; i++) {
+        ck_assert_msg(t[i].settled, "shard %u: %llu buffers out, %llu owed, %llu in flight", i,
+                      (unsigned long long)t[i].st.pool_out, (unsigned long long)t[i].st.backlog,
+                      (unsigned long long)t[i].st.inflight);
+        ck_assert_uint_eq(t[i].lb_outstanding, 0);
+        ck_assert_uint_eq(t[i].st.routed, EVENTS);
+        ck_assert_uint_eq(t[i].st.completions, EVENTS);
+        ck_assert_uint_eq(t[i].p.errors, 0);
+    }
+    mrt_svc_destroy(w.svc);
+    mrt_mesh_destroy(w.m);
+    mrt_lb_domain_destroy(dom);
+    mrt_lb_registry_destroy(reg);
+}
+END_TEST
+
 /* ---- allocations ------------------------------------------------------------ */
 
 START_TEST(steady_state_allocates_nothing)
@@ -458,6 +586,7 @@ int main(void)
     tcase_add_test(tc, unknown_daemon_and_forged_messages_handed_back);
     tcase_add_test(tc, full_reverse_ring_keeps_returns_until_there_is_room);
     tcase_add_loop_test(tc, completions_release_every_reservation, 0, 5);
+    tcase_add_test(tc, two_shard_threads_route_complete_and_drain);
     tcase_add_test(tc, steady_state_allocates_nothing);
     suite_add_tcase(s, tc);
     return mrt_check_run(s);
