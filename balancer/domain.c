@@ -19,7 +19,7 @@ typedef struct lb_reader {
     _Atomic uint64_t seen;          /* shared: written by the reader, read by the writer */
     uint64_t last;                  /* reader-private from here on */
     const mrt_lb_snapshot *snap;
-    mrt_lb_shard *sh;               /* the shard last synced through this reader: detached by offline */
+    mrt_lb_shard *sh;               /* last synced through this reader: offline detaches it */
     bool online;
 } lb_reader;
 
