@@ -1,0 +1,236 @@
+/*
+ * mrt_compute.h — an embedder's daemons on the shards.
+ *
+ * An application registers daemon types, spawns daemons on shards (a given
+ * shard, or one a placement function picks), sends them events from any
+ * thread, subscribes daemons to each other's outputs, and drains the
+ * outputs addressed to it (egress) from its own thread, each with its
+ * causal link so it can validate chains.
+ *
+ * Layering: compute sits on services (mrt_services.h: buffer pools,
+ * handles, host tables, completions) and is composed by the runtime, which
+ * creates it before the shards start (mrt_runtime_compute()) and runs its
+ * per-shard part on every shard thread.
+ *
+ * Threads:
+ *  - "control" functions (registration, spawn, stop, subscribe) are called
+ *    from one application thread at a time, never from a shard; those
+ *    marked "after start" post a command to the owning shard's control ring
+ *    and wait for its answer (the shard does the work in its own arena).
+ *  - mrt_compute_inject and mrt_compute_egress_poll: any one non-shard
+ *    thread each (injection: any number of threads).
+ *  - mrt_compute_send: on a shard thread, from a handler or a hook.
+ * Nothing on the event path allocates, locks or reads a clock.
+ *
+ * Event flow for one event:
+ *   inject/send -> the daemon's shard (ring) -> host deliver -> outputs ->
+ *   each subscription of that daemon: a daemon (ring), the balancer-routed
+ *   set (select on the sending shard; completion back), or egress.
+ * Every event is delivered or handed back with a reason (never dropped):
+ * see mrt_compute_stats.
+ */
+#ifndef MESHRT_MRT_COMPUTE_H
+#define MESHRT_MRT_COMPUTE_H
+
+#include "meshrt/mrt_balancer.h"
+#include "meshrt/mrt_core.h"
+#include "meshrt/mrt_daemon.h"
+#include "meshrt/mrt_services.h"
+#include "meshrt/mrt_shard.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Status codes of this module (-800 .. -899). */
+#define MRT_ERANGE_COMPUTE_MIN (-899)
+enum mrt_compute_status {
+    MRT_CP_ENOTYPE = -800,      /* no daemon type with this id */
+    MRT_CP_ENODAEMON = -801,    /* no daemon with this id on the named shard */
+    MRT_CP_ENOPLACE = -802,     /* the placement function found no eligible shard */
+    MRT_CP_ESTOPPED = -803,     /* the runtime is draining or stopped: nothing new accepted */
+    MRT_CP_ECREATE = -804,      /* the type's create callback failed (its status is logged in stats) */
+    MRT_CP_ELIMIT = -805,       /* a fixed table is full (types, subscriptions per daemon) */
+    MRT_CP_EEGRESS = -806,      /* egress ring full: the output was handed back, not egressed */
+    MRT_CP_ESTARTED = -807,     /* only before the runtime starts */
+    MRT_CP_ENOTSTARTED = -808,  /* only after the runtime started */
+};
+
+/* Name of a compute status code; NULL outside -800..-899. */
+const char *mrt_compute_strerror(int status);
+
+typedef struct mrt_compute mrt_compute;
+
+/* A daemon's address: its id (the host's origin hash) and the shard that hosts it. */
+typedef struct mrt_compute_ref {
+    uint64_t id;
+    uint16_t shard;
+} mrt_compute_ref;
+
+#define MRT_COMPUTE_ANY_SHARD 0xffffu   /* spawn: let the placement function pick */
+#define MRT_COMPUTE_MAX_TYPES 64u
+#define MRT_COMPUTE_MAX_SUBS 8u         /* subscriptions per daemon */
+
+/*
+ * A daemon type. `vt` is the daemon's vtable (mrt_daemon.h). `create` runs
+ * on the owning shard's thread for each spawn and returns the instance's
+ * state, allocated from `a` (the shard's arena); `destroy` runs on the same
+ * shard at stop or runtime teardown. `arg`/`arg_len` are the spawn's bytes
+ * (copied; at most MRT_COMPUTE_MAX_ARG). Host sizing: 0 takes the host
+ * defaults (mrt_host_config).
+ */
+#define MRT_COMPUTE_MAX_ARG 256u
+typedef struct mrt_compute_type {
+    const char *name;
+    const mrt_daemon_vtable *vt;
+    int (*create)(void *type_ctx, const mrt_allocator *a, const void *arg, size_t arg_len,
+                  void **state);
+    void (*destroy)(void *type_ctx, const mrt_allocator *a, void *state);
+    void *ctx;
+    uint32_t max_outputs;
+    size_t payload_bytes;
+    uint32_t max_origins;
+} mrt_compute_type;
+
+/*
+ * Register a daemon type (control, before start). *id receives its index.
+ * MRT_EINVAL (NULL name/vt/create, vt->process NULL), MRT_SVC_EEXIST (name
+ * taken), MRT_CP_ELIMIT, MRT_CP_ESTARTED.
+ */
+int mrt_compute_register_type(mrt_compute *c, const mrt_compute_type *t, uint16_t *id);
+
+/*
+ * Placement: given the shards' loads, the shard to host a new daemon of
+ * type `type`, or a negative status (MRT_CP_ENOPLACE). The default picks
+ * the shard hosting the fewest daemons, lowest index on ties.
+ */
+typedef int (*mrt_compute_place_fn)(void *ctx, uint16_t type, const uint32_t *hosted,
+                                    unsigned nshards);
+/* Replace the placement function (control, before start); NULL restores the default. */
+int mrt_compute_set_placement(mrt_compute *c, mrt_compute_place_fn fn, void *ctx);
+
+/*
+ * Spawn a daemon of type `type` on `shard` (or MRT_COMPUTE_ANY_SHARD)
+ * (control, after start). Its identity is derived from `key` (32 bytes,
+ * see mrt_host_origin_from_key) or, when key is NULL, from the type's name
+ * and a per-runtime spawn counter. *out receives its address. Returns when
+ * the daemon is hosted and can receive events. MRT_CP_ENOTYPE,
+ * MRT_SHARD_EDEST, MRT_CP_ENOPLACE, MRT_SVC_EEXIST (id already hosted),
+ * MRT_CP_ECREATE, MRT_ENOMEM, MRT_CP_ESTOPPED, MRT_CP_ENOTSTARTED.
+ */
+int mrt_compute_spawn(mrt_compute *c, uint16_t type, uint16_t shard, const uint8_t *key,
+                      const void *arg, size_t arg_len, mrt_compute_ref *out);
+
+/*
+ * Stop a daemon (control, after start): it receives nothing more (events
+ * still arriving are handed back MRT_SVC_HB_NO_HOST), its host and state
+ * are destroyed on its shard. MRT_CP_ENODAEMON, MRT_CP_ESTOPPED.
+ */
+int mrt_compute_stop(mrt_compute *c, mrt_compute_ref d);
+
+/* Where a daemon's outputs go: each subscription gets every output. */
+typedef enum mrt_compute_sink_kind {
+    MRT_COMPUTE_TO_DAEMON = 0,  /* to one daemon (target) */
+    MRT_COMPUTE_TO_SET = 1,     /* to the balancer-routed set: the sending shard selects */
+    MRT_COMPUTE_TO_EGRESS = 2,  /* to the application (mrt_compute_egress_poll) */
+} mrt_compute_sink_kind;
+
+/*
+ * Subscribe: route every output of `from` to `kind` (`target` is read for
+ * MRT_COMPUTE_TO_DAEMON only) (control, after start). MRT_CP_ENODAEMON,
+ * MRT_CP_ELIMIT (MRT_COMPUTE_MAX_SUBS), MRT_EINVAL.
+ */
+int mrt_compute_subscribe(mrt_compute *c, mrt_compute_ref from, mrt_compute_sink_kind kind,
+                          mrt_compute_ref target);
+
+/*
+ * The balancer-routed set: daemons that MRT_COMPUTE_TO_SET outputs (and
+ * mrt_compute_send_set) are spread over by each shard's balancer, with the
+ * runtime's strategy; completions flow back to the selecting shard and
+ * feed least-connections, latency and the breaker. Add a member (control,
+ * after start; it is published with the next control tick).
+ */
+int mrt_compute_set_add(mrt_compute *c, mrt_compute_ref d, uint32_t weight);
+
+/*
+ * Inject an event for daemon `d` from a thread that is not a shard (any
+ * thread). The payload (at most the configured max) is copied into a
+ * buffer of d's shard; the event's link is {origin = this runtime's
+ * ingress origin, sequence = a per-runtime counter}. MRT_OK, or with
+ * nothing accepted: MRT_SVC_ETOOBIG, MRT_SHARD_EFULL / MRT_SVC_EPOOL
+ * (backpressure: retry), MRT_CP_ESTOPPED, MRT_SHARD_EDEST, MRT_EINVAL.
+ */
+int mrt_compute_inject(mrt_compute *c, mrt_compute_ref d, const void *payload, size_t len);
+
+/*
+ * Send an event for daemon `d` from shard code (a handler or a hook on the
+ * shard of `ss`): codes of mrt_svc_send. When refused with backpressure,
+ * mrt_compute_defer keeps it for the next iteration instead.
+ */
+int mrt_compute_send(mrt_svc_shard *ss, mrt_compute_ref d, const mrt_causal_link *link,
+                     const void *payload, size_t len);
+
+/*
+ * Defer a send refused with backpressure: queued on this shard (bounded,
+ * per destination shard) and sent first in the next iteration, in order.
+ * MRT_SHARD_EFULL when the deferral queue is full too: the caller must push
+ * back its own input (a daemon's delivery is then retried, never lost).
+ */
+int mrt_compute_defer(mrt_svc_shard *ss, mrt_compute_ref d, const mrt_causal_link *link,
+                      const void *payload, size_t len);
+
+/* One egressed output, valid during the callback only. */
+typedef struct mrt_compute_output {
+    mrt_compute_ref from;       /* the daemon that emitted it */
+    mrt_causal_link link;       /* its causal link, as stamped by from's host */
+    const void *payload;
+    size_t len;
+} mrt_compute_output;
+
+typedef void (*mrt_compute_egress_fn)(void *ctx, const mrt_compute_output *o);
+
+/*
+ * Drain up to `max` egressed outputs (one application thread), calling fn
+ * for each, in order per emitting daemon; the buffers go back to their
+ * shards afterwards. Returns how many were drained.
+ */
+size_t mrt_compute_egress_poll(mrt_compute *c, mrt_compute_egress_fn fn, void *ctx, size_t max);
+
+/*
+ * Called on the shard where an event or output could not be delivered or
+ * routed (no such daemon, egress full, a refused route), with the reason's
+ * status, before the event is released (control, before start). Counted in
+ * handed_back either way.
+ */
+typedef void (*mrt_compute_handback_fn)(void *ctx, mrt_compute_ref to, const mrt_event *ev,
+                                        int why);
+int mrt_compute_set_handback(mrt_compute *c, mrt_compute_handback_fn fn, void *ctx);
+
+/* Counters of one shard's compute part (any thread; published once per iteration). */
+typedef struct mrt_compute_stats {
+    uint64_t hosted;            /* daemons hosted now */
+    uint64_t injected;          /* events accepted from ingress for this shard */
+    uint64_t delivered;         /* events a daemon processed */
+    uint64_t emitted;           /* outputs stamped */
+    uint64_t routed_daemon;     /* outputs sent to a subscribed daemon */
+    uint64_t routed_set;        /* outputs sent to the balancer-routed set */
+    uint64_t egressed;          /* outputs handed to egress */
+    uint64_t deferred;          /* sends deferred for backpressure */
+    uint64_t pushed_back;       /* deliveries retried because the deferral queue was full */
+    uint64_t handed_back;       /* events or outputs handed back (all reasons) */
+    uint64_t daemon_errors;     /* deliveries the daemon or host refused */
+    uint64_t completions;       /* completions applied on this shard */
+    uint64_t inflight;          /* selections awaiting their completion */
+} mrt_compute_stats;
+
+/* Counters of shard `i`. MRT_EINVAL for i out of range. */
+int mrt_compute_stats_get(const mrt_compute *c, unsigned i, mrt_compute_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
