@@ -9,6 +9,12 @@
 
 #include <stdint.h>
 #include <string.h>
+/*
+ * XXH3 inlined into daemons/: the horizon slot hash and the parent hash of
+ * short frames run per event, and a library call per hash cost more than
+ * the hash itself (the keyed slot hash: 6.5 ns called, about 4 ns inlined).
+ */
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 static inline void mrt_dm_store_le64(uint8_t *p, uint64_t v)

@@ -24,7 +24,7 @@
 
 #define MAX_STATE 4096u
 #define MAX_ORIGINS 1024u
-#define MAX_INPUT (MRT_HOST_SNAPSHOT_HEADER_SIZE + 16u * 4096u + MAX_STATE + 8u)
+#define FUZZ_MAX_INPUT (MRT_HOST_SNAPSHOT_HEADER_SIZE + 16u * 4096u + MAX_STATE + 8u)
 
 static void check(int cond)
 {
@@ -101,10 +101,10 @@ static int known_decode_error(int rc)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     /* Scratch, refilled per input: distinct fills, so unwritten bytes never match. */
-    static uint8_t again[MAX_INPUT];
-    static uint8_t before[MAX_INPUT];
+    static uint8_t again[FUZZ_MAX_INPUT];
+    static uint8_t before[FUZZ_MAX_INPUT];
     static struct blob state;
-    if (size < 1 || size - 1 > MAX_INPUT)
+    if (size < 1 || size - 1 > FUZZ_MAX_INPUT)
         return 0;
     uint8_t mode = data[0];
     size_t len = size - 1;
