@@ -337,10 +337,26 @@ int mrt_shard_set_burst_handler(mrt_shard *s, uint16_t type, mrt_burst_handler f
     return MRT_OK;
 }
 
-void mrt_shard_set_tick(mrt_shard *s, mrt_tick_hook fn, void *ctx)
+int mrt_shard_set_tick(mrt_shard *s, mrt_tick_hook fn, void *ctx)
 {
+    if (s == NULL)
+        return MRT_EINVAL;
+    /* One owner: a second producer would silently replace the first (services owns it). */
+    if (fn != NULL && s->tick != NULL)
+        return MRT_ESTATE;
     s->tick = fn;
     s->tick_ctx = ctx;
+    return MRT_OK;
+}
+
+void mrt_shard_set_pending(mrt_shard *s, uint64_t n)
+{
+    s->pending = n;
+}
+
+bool mrt_shard_ready(const mrt_shard *s)
+{
+    return s != NULL && atomic_load_explicit(&s->ready, memory_order_acquire);
 }
 
 void mrt_shard_set_handback(mrt_shard *s, mrt_handback_hook fn, void *ctx)
@@ -638,7 +654,12 @@ static void publish_stats(mrt_shard *s)
         atomic_store_explicit(&p->control_handed_back[i], s->st.control_handed_back[i],
                               memory_order_relaxed);
     }
-    /* Release, after the iteration's flush published `sent`: the drain's reads rely on it. */
+    /*
+     * Release, after the iteration's flush published `sent`: the drain's reads
+     * rely on it. `pending` before `handled`: a drain that read this
+     * iteration's `handled` reads this iteration's `pending` or a later one.
+     */
+    atomic_store_explicit(&p->pending, s->pending, memory_order_release);
     atomic_store_explicit(&p->handled, s->st.handled, memory_order_release);
     atomic_store_explicit(&p->control_handled, s->st.control_handled, memory_order_release);
     atomic_store_explicit(&p->ring_full, s->st.ring_full, memory_order_relaxed);
@@ -839,7 +860,7 @@ void mrt_mesh_request_stop(mrt_mesh *m)
 
 /*
  * Everything accepted has been handled: data (sent + injected) and control,
- * each balanced on its own. Handled counts are read before accepted ones: a
+ * each balanced on its own, and no shard holds pending work. Handled counts are read before accepted ones: a
  * message handled by the time of the first reads was accepted (and
  * published) before them, so it is in the second reads too; equal counts
  * therefore mean nothing accepted is pending or in a ring, and no handler —
@@ -848,12 +869,21 @@ void mrt_mesh_request_stop(mrt_mesh *m)
  */
 static bool mesh_quiescent(mrt_mesh *m)
 {
-    uint64_t handled = 0, sent = 0, ctl_handled = 0;
+    uint64_t handled = 0, sent = 0, ctl_handled = 0, pending = 0;
     for (unsigned i = 0; i < m->cfg.shards; i++) {
         const mrt_shard_pub *p = &m->shards[i]->pub;
         handled += atomic_load_explicit(&p->handled, memory_order_acquire);
         ctl_handled += atomic_load_explicit(&p->control_handled, memory_order_acquire);
     }
+    /*
+     * Pending work (mrt_shard_set_pending) after `handled` (so it is at least
+     * as recent) and before `sent`: a shard seen with nothing pending had
+     * published, before, the sends that emptied it, and they are in `sent`.
+     */
+    for (unsigned i = 0; i < m->cfg.shards; i++)
+        pending += atomic_load_explicit(&m->shards[i]->pub.pending, memory_order_acquire);
+    if (pending != 0)
+        return false;
     for (unsigned i = 0; i < m->cfg.shards; i++)
         sent += atomic_load_explicit(&m->shards[i]->pub.sent, memory_order_acquire);
     sent += atomic_load(&m->ext_accepted);
@@ -929,4 +959,5 @@ void mrt_shard_stats_read(const mrt_mesh *m, unsigned i, mrt_shard_stats *out)
     for (unsigned k = 0; k < sizeof out->perf / sizeof out->perf[0]; k++)
         out->perf[k] = atomic_load_explicit(&p->perf[k], memory_order_relaxed);
     out->perf_interval_ns = atomic_load_explicit(&p->perf_interval_ns, memory_order_relaxed);
+    out->pending = atomic_load_explicit(&p->pending, memory_order_acquire);
 }

@@ -35,6 +35,7 @@ typedef struct mrt_shard_pub {
     _Atomic bool perf_user_only;
     _Atomic uint64_t perf[MRT_PERF_MAX_EVENTS];
     _Atomic uint64_t perf_interval_ns;
+    _Atomic uint64_t pending;       /* mrt_shard_set_pending, stored before `handled` */
 } mrt_shard_pub;
 
 struct mrt_shard {
@@ -93,6 +94,7 @@ struct mrt_shard {
 
     /* Counters: plain fields, owner only. */
     mrt_shard_stats st;
+    uint64_t pending;               /* mrt_shard_set_pending: published with the counters */
 
     mrt_shard_pub pub;
 };

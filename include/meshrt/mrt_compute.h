@@ -46,8 +46,7 @@
 extern "C" {
 #endif
 
-/* Status codes of this module (-800 .. -899). */
-#define MRT_ERANGE_COMPUTE_MIN (-899)
+/* Status codes of this module (-800 .. -899, MRT_ERANGE_COMPUTE_MIN in mrt_core.h). */
 enum mrt_compute_status {
     MRT_CP_ENOTYPE = -800,      /* no daemon type with this id */
     MRT_CP_ENODAEMON = -801,    /* no daemon with this id on the named shard */

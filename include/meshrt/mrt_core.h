@@ -34,6 +34,8 @@ enum mrt_core_status {
 #define MRT_ERANGE_LB_MIN       (-499)  /* -400 .. -499 */
 #define MRT_ERANGE_DAEMON_MIN   (-599)  /* -500 .. -599 */
 #define MRT_ERANGE_PERF_MIN     (-699)  /* -600 .. -699 */
+#define MRT_ERANGE_SVC_MIN      (-799)  /* -700 .. -799: services */
+#define MRT_ERANGE_COMPUTE_MIN  (-899)  /* -800 .. -899: compute */
 
 /* Name of a core status code (MRT_OK and -1..-99); NULL for codes outside that range. */
 const char *mrt_core_strerror(int status);

@@ -165,8 +165,31 @@ int mrt_shard_set_handler(mrt_shard *s, uint16_t type, mrt_msg_handler fn, void 
  * handed over in one call, one indirect call per run instead of per message.
  */
 int mrt_shard_set_burst_handler(mrt_shard *s, uint16_t type, mrt_burst_handler fn, void *ctx);
-/* Register the per-iteration hook (before the shard runs). */
-void mrt_shard_set_tick(mrt_shard *s, mrt_tick_hook fn, void *ctx);
+/*
+ * Register the per-iteration hook (before the shard runs). A shard has one:
+ * MRT_ESTATE when one is already set (fn == NULL clears it and always
+ * succeeds); MRT_EINVAL for NULL s. A shard with services
+ * (mrt_services.h) has services' tick: add per-iteration work with
+ * mrt_svc_add_hook instead.
+ */
+int mrt_shard_set_tick(mrt_shard *s, mrt_tick_hook fn, void *ctx);
+
+/*
+ * Work the drain must wait for that is not a message yet (shard thread):
+ * items a layer above holds to send later (returns, completions, deferred
+ * sends) or has lent out (egress buffers). Set it from the tick whenever it
+ * changes; it is published once per iteration with the counters, and
+ * mrt_mesh_try_drain declares the mesh drained only when every shard's
+ * published pending count is 0 (see shards/README.md, Stop and drain).
+ */
+void mrt_shard_set_pending(mrt_shard *s, uint64_t n);
+
+/*
+ * Whether shard `s` was initialised (mrt_shard_init_local ran, its rings
+ * exist) and not finalised (any thread; acquire: what the owner set up
+ * before is visible after it returns true).
+ */
+bool mrt_shard_ready(const mrt_shard *s);
 /* Register the hand-back hook for data messages (before the shard runs). */
 void mrt_shard_set_handback(mrt_shard *s, mrt_handback_hook fn, void *ctx);
 
@@ -345,7 +368,9 @@ int mrt_mesh_control(mrt_mesh *m, unsigned dst, const mrt_msg *msg);
  * message — data and control — is delivered or handed back. Returns once
  * the mesh is quiescent; the shards' mrt_shard_run() then return. The shard
  * threads must be running (or be driven by hand by the caller) for the
- * drain to progress.
+ * drain to progress. Shard-to-shard sends stay accepted while the mesh
+ * drains (handlers, and ticks settling what they owe, may still send), and
+ * the drain waits for every shard's pending count to reach 0.
  */
 void mrt_mesh_stop(mrt_mesh *m);
 
@@ -356,8 +381,9 @@ void mrt_mesh_stop(mrt_mesh *m);
 void mrt_mesh_request_stop(mrt_mesh *m);
 /*
  * True once the mesh is quiescent (and from then on): a stop was requested,
- * every shard acknowledged it, and every accepted data and control message
- * was handled or handed back. The check that finds it quiescent closes
+ * every shard acknowledged it, every accepted data and control message
+ * was handled or handed back, and every shard's pending count
+ * (mrt_shard_set_pending) is 0. The check that finds it quiescent closes
  * control (mrt_mesh_control then refuses) and confirms nothing slipped in.
  */
 bool mrt_mesh_try_drain(mrt_mesh *m);
@@ -392,6 +418,7 @@ typedef struct mrt_shard_stats {
     bool perf_user_only;        /* counters exclude kernel time (perf_event_paranoid) */
     uint64_t perf[4];           /* counter increments over the last complete stats interval */
     uint64_t perf_interval_ns;  /* length of that interval (0 before the first one completed) */
+    uint64_t pending;           /* the last mrt_shard_set_pending value published */
 } mrt_shard_stats;
 
 /* Published counters of shard `i` (any thread). */
