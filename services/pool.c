@@ -39,10 +39,25 @@ int svc_layout(mrt_svc *svc)
         if (last)
             break;
     }
-    if (off > SVC_H_OFF_MASK)
-        return MRT_SVC_ECONFIG;
     svc->class_off[n] = off;
     svc->nclasses = n;
+    /* The ingress pool: the same classes, after the pool in the same region (one base). */
+    for (unsigned k = 0; k < n; k++) {
+        uint64_t cnt = 0;
+        if (c->ingress_buffers) {
+            cnt = c->ingress_class_bytes / svc->class_size[k];
+            if (cnt > c->ingress_buffers)
+                cnt = c->ingress_buffers;
+            if (cnt == 0)
+                cnt = 1;
+        }
+        svc->icount[k] = (uint32_t)cnt;
+        svc->ioff[k] = off;
+        off += cnt * svc->class_size[k];
+    }
+    if (off > SVC_H_OFF_MASK)
+        return MRT_SVC_ECONFIG;
+    svc->region_bytes = off;
     return MRT_OK;
 }
 
@@ -57,7 +72,8 @@ unsigned svc_class_of(const mrt_svc *svc, size_t len)
 }
 
 /* Index of the buffer at byte `rel` of class c, or false when rel is not a buffer start. */
-static inline bool class_index(const mrt_svc *svc, unsigned c, uint64_t rel, uint32_t *idx)
+static inline bool class_index_n(const mrt_svc *svc, unsigned c, uint64_t rel, uint32_t count,
+                                 uint32_t *idx)
 {
     uint64_t i;
     if (svc->class_shift[c] != 0xff) {
@@ -69,9 +85,29 @@ static inline bool class_index(const mrt_svc *svc, unsigned c, uint64_t rel, uin
         if (i * svc->class_size[c] != rel)
             return false;
     }
-    if (i >= svc->class_count[c])
+    if (i >= count)
         return false;
     *idx = (uint32_t)i;
+    return true;
+}
+
+static inline bool class_index(const mrt_svc *svc, unsigned c, uint64_t rel, uint32_t *idx)
+{
+    return class_index_n(svc, c, rel, svc->class_count[c], idx);
+}
+
+bool svc_ingress_index(const mrt_svc *svc, uint64_t h, uint32_t len, unsigned *cls, uint32_t *idx)
+{
+    unsigned c = svc_h_class(h);
+    uint64_t off = svc_h_off(h);
+    if (!(c & SVC_H_INGRESS))
+        return false;
+    c &= ~SVC_H_INGRESS;
+    if (c >= svc->nclasses || off < svc->ioff[c] ||
+        !class_index_n(svc, c, off - svc->ioff[c], svc->icount[c], idx) ||
+        len > svc->class_size[c] - SVC_BUF_HDR)
+        return false;
+    *cls = c;
     return true;
 }
 
@@ -109,7 +145,7 @@ void svc_pool_push(mrt_svc_shard *ss, uint64_t h)
 int svc_pool_init(mrt_svc_shard *ss)
 {
     const mrt_svc *svc = ss->svc;
-    ss->region_bytes = svc->class_off[svc->nclasses];
+    ss->region_bytes = svc->region_bytes;
     ss->region = mrt_alloc_aligned(ss->alloc, ss->region_bytes, 64);
     if (ss->region == NULL)
         return MRT_ENOMEM;

@@ -101,6 +101,12 @@ int mrt_svc_send_routed(mrt_svc_shard *ss, const mrt_lb_request *rq, uint64_t da
     }
     unsigned dst = (unsigned)e->sel.user_data;
     rc = e->sel.user_data < ss->n ? MRT_OK : MRT_SHARD_EDEST;
+    if (daemon_id == 0) {
+        /* The selection names the daemon: node_id bytes 0..7, little endian. */
+        const uint8_t *nid = e->sel.node_id;
+        for (int b = 7; b >= 0; b--)
+            daemon_id = daemon_id << 8 | nid[b];
+    }
     if (rc == MRT_OK)
         rc = put_event(ss, dst, daemon_id, h, buf, link, payload, len,
                        svc_token(ss->id, slot, e->gen));
@@ -119,8 +125,8 @@ int mrt_svc_send_routed(mrt_svc_shard *ss, const mrt_lb_request *rq, uint64_t da
     return MRT_OK;
 }
 
-static void hand_back(mrt_svc_shard *ss, const mrt_msg *m, const mrt_event *ev,
-                      mrt_svc_handback_reason why)
+void svc_hand_back(mrt_svc_shard *ss, const mrt_msg *m, const mrt_event *ev,
+                   mrt_svc_handback_reason why)
 {
     ss->st.handed_back[why]++;
     if (ss->svc->handback) {
@@ -134,7 +140,7 @@ static inline bool deliver(mrt_svc_shard *ss, const mrt_msg *m, const mrt_event 
 {
     mrt_host *host = mrt_svc_host_find(ss, m->w[0]);
     if (host == NULL) {
-        hand_back(ss, m, ev, MRT_SVC_HB_NO_HOST);
+        svc_hand_back(ss, m, ev, MRT_SVC_HB_NO_HOST);
         return false;
     }
     if (mrt_host_deliver(host, ev, now) != MRT_OK) {
@@ -154,6 +160,11 @@ static inline bool deliver(mrt_svc_shard *ss, const mrt_msg *m, const mrt_event 
     return true;
 }
 
+bool svc_deliver(mrt_svc_shard *ss, const mrt_msg *m, const mrt_event *ev, uint64_t now)
+{
+    return deliver(ss, m, ev, now);
+}
+
 void svc_on_events(mrt_shard *s, const mrt_msg *m, unsigned n, void *ctx)
 {
     mrt_svc_shard *ss = ctx;
@@ -164,13 +175,13 @@ void svc_on_events(mrt_shard *s, const mrt_msg *m, unsigned n, void *ctx)
         const mrt_msg *x = &m[i];
         mrt_event ev = { .timestamp = now };
         if (x->src == MRT_SRC_EXTERNAL) {
-            /* Ingress cannot hold a pool buffer: nothing to release, no token to trust. */
-            hand_back(ss, x, &ev, MRT_SVC_HB_EXTERNAL);
+            /* From ingress: a buffer of this shard's ingress pool, never a token. */
+            svc_ingress_deliver(ss, x, now);
             continue;
         }
         uint8_t *buf;
         if (!svc_resolve(svc, x->w[1], x->aux, &buf)) {
-            hand_back(ss, x, &ev, MRT_SVC_HB_BAD_HANDLE);
+            svc_hand_back(ss, x, &ev, MRT_SVC_HB_BAD_HANDLE);
             if (x->w[2])
                 svc_complete(ss, x->w[2], false, 0);
             continue;

@@ -6,9 +6,9 @@
 #include "services/svc_internal.h"
 
 #include "meshrt/mrt_perf.h"
-/* Only for `ready`: the public API cannot tell whether mrt_shard_init_local ran. */
-#include "shards/shard_internal.h"
 
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
 #include <stdalign.h>
 #include <string.h>
 #include <sys/random.h>
@@ -40,6 +40,9 @@ void mrt_svc_config_default(mrt_svc_config *cfg)
     cfg->inflight = 4096;
     cfg->shard_type_base = 32;
     cfg->shard_type_count = 32;
+    cfg->ingress_buffers = 256;
+    cfg->ingress_class_bytes = 256u << 10;
+    cfg->egress_ring = 1024;
 }
 
 static int config_check(const mrt_svc_config *c)
@@ -48,6 +51,7 @@ static int config_check(const mrt_svc_config *c)
         c->pool_min_buffers == 0 || c->pool_min_buffers > c->pool_buffers ||
         c->host_capacity == 0 || c->host_capacity > (1u << 24) || c->inflight == 0 ||
         c->inflight > (1u << SVC_SLOT_BITS) || c->shard_type_count < SVC_T_USER ||
+        c->ingress_buffers > (1u << 24) || c->egress_ring == 0 || c->egress_ring > (1u << 24) ||
         (unsigned)c->shard_type_base + c->shard_type_count > MRT_MSG_TYPES)
         return MRT_SVC_ECONFIG;
     return MRT_OK;
@@ -82,12 +86,15 @@ int mrt_svc_create(mrt_mesh *m, const mrt_svc_config *cfg, mrt_svc **out)
         svc->seed = mrt_rdtsc() * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)svc;
     svc->base = mrt_calloc(NULL, sizeof(*svc->base) * svc->n);
     svc->shards = mrt_calloc(NULL, sizeof(*svc->shards) * svc->n);
-    if (svc->base == NULL || svc->shards == NULL) {
+    svc->eg_app = mrt_alloc_aligned(NULL, sizeof(*svc->eg_app) * svc->n, alignof(svc_eg_app));
+    if (svc->base == NULL || svc->shards == NULL || svc->eg_app == NULL) {
         mrt_svc_destroy(svc);
         return MRT_ENOMEM;
     }
-    for (unsigned i = 0; i < svc->n; i++)
+    for (unsigned i = 0; i < svc->n; i++) {
         atomic_init(&svc->shards[i], NULL);
+        atomic_init(&svc->eg_app[i].polled, 0);
+    }
     *out = svc;
     return MRT_OK;
 }
@@ -98,7 +105,32 @@ void mrt_svc_destroy(mrt_svc *svc)
         return;
     mrt_free(NULL, svc->base, sizeof(*svc->base) * svc->n);
     mrt_free(NULL, svc->shards, sizeof(*svc->shards) * svc->n);
+    mrt_free_aligned(NULL, svc->eg_app, sizeof(*svc->eg_app) * svc->n, alignof(svc_eg_app));
     mrt_free(NULL, svc, sizeof(*svc));
+}
+
+struct rte_ring *svc_ring_new(const mrt_allocator *a, unsigned esize, unsigned count,
+                              unsigned flags, size_t *bytes)
+{
+    /* Exactly `count` elements: a ring of the next power of two above it. */
+    ssize_t sz = rte_ring_get_memsize_elem(esize, rte_align32pow2(count + 1));
+    if (sz < 0)
+        return NULL;
+    struct rte_ring *r = mrt_alloc_aligned(a, (size_t)sz, 128);
+    if (r == NULL)
+        return NULL;
+    if (rte_ring_init(r, "svc", count, flags | RING_F_EXACT_SZ) != 0) {
+        mrt_free_aligned(a, r, (size_t)sz, 128);
+        return NULL;
+    }
+    *bytes = (size_t)sz;
+    return r;
+}
+
+void svc_ring_free(const mrt_allocator *a, struct rte_ring *r, size_t bytes)
+{
+    if (r)
+        mrt_free_aligned(a, r, bytes, 128);
 }
 
 static bool name_ok(const char *name)
@@ -210,18 +242,34 @@ static void on_tick(mrt_shard *s, bool draining, void *ctx)
     mrt_svc_shard *ss = ctx;
     if (ss->lb)
         (void)mrt_lb_domain_sync(ss->svc->cfg.domain, ss->id, ss->lb);
+    if (ss->st.egress_out)
+        svc_egress_returns(ss);
     if (ss->npend_dirty)
         svc_flush_owed(ss);
     for (unsigned i = 0; i < ss->nhooks; i++)
         ss->hooks[i].fn(ss, draining, ss->hooks[i].ctx);
     if (draining && ss->npend_dirty) {
-        /*
-         * The drain cannot see what is staged here: push the queues out
-         * and try once more, so nothing is left behind when it can be sent.
-         */
+        /* Push the queues out and try once more: the drain then ends sooner. */
         mrt_shard_flush(s);
         svc_flush_owed(ss);
     }
+    /*
+     * What the drain must still wait for: staged returns and completions,
+     * buffers out in egress, and what subsystems hold (mrt_svc_set_pending).
+     */
+    uint64_t pending = ss->st.backlog + ss->st.egress_out;
+    for (unsigned i = 0; i < ss->svc->nsubs; i++)
+        pending += ss->sub_pending[i];
+    ss->st.pending = pending;
+    mrt_shard_set_pending(s, pending);
+}
+
+int mrt_svc_set_pending(mrt_svc_shard *ss, uint16_t id, uint64_t n)
+{
+    if (ss == NULL || id >= ss->svc->nsubs)
+        return MRT_EINVAL;
+    ss->sub_pending[id] = n;
+    return MRT_OK;
 }
 
 static void shard_free(mrt_svc_shard *ss)
@@ -230,6 +278,8 @@ static void shard_free(mrt_svc_shard *ss)
         mrt_lb_domain_offline(ss->svc->cfg.domain, ss->id);
         mrt_lb_shard_destroy(ss->lb);
     }
+    svc_egress_fini(ss);
+    svc_ingress_fini(ss);
     svc_flow_fini(ss);
     svc_hosts_fini(ss);
     svc_pool_fini(ss);
@@ -254,8 +304,7 @@ int mrt_svc_shard_init(mrt_svc *svc, mrt_shard *s, mrt_svc_shard **out)
     if (id >= svc->n || mrt_mesh_shard(svc->mesh, id) != s)
         return MRT_EINVAL;
     const mrt_allocator *a = mrt_shard_allocator(s);
-    if (!atomic_load_explicit(&s->ready, memory_order_acquire) ||
-        atomic_load(&svc->shards[id]) != NULL)
+    if (!mrt_shard_ready(s) || atomic_load(&svc->shards[id]) != NULL)
         return MRT_ESTATE; /* not initialised yet, or services already there */
     atomic_store(&svc->started, true);
     mrt_svc_shard *ss = mrt_alloc_aligned(a, sizeof(*ss), 128);
@@ -276,6 +325,10 @@ int mrt_svc_shard_init(mrt_svc *svc, mrt_shard *s, mrt_svc_shard **out)
         rc = svc_hosts_init(ss);
     if (rc == MRT_OK)
         rc = svc_flow_init(ss);
+    if (rc == MRT_OK)
+        rc = svc_ingress_init(ss);
+    if (rc == MRT_OK)
+        rc = svc_egress_init(ss);
     if (rc == MRT_OK && svc->cfg.domain) {
         uint64_t seed = (svc->cfg.lb_seed ? svc->cfg.lb_seed : 0x2545f4914f6cdd1dull) ^
                         (0x9e3779b97f4a7c15ull * (id + 1));
@@ -289,6 +342,10 @@ int mrt_svc_shard_init(mrt_svc *svc, mrt_shard *s, mrt_svc_shard **out)
         shard_free(ss);
         return rc;
     }
+    if (mrt_shard_set_tick(s, on_tick, ss) != MRT_OK) {
+        shard_free(ss);
+        return MRT_ESTATE; /* someone else owns the shard's tick */
+    }
     mrt_shard_set_burst_handler(s, ss->t_event, svc_on_events, ss);
     mrt_shard_set_burst_handler(s, ss->t_ret, svc_on_returns, ss);
     mrt_shard_set_burst_handler(s, ss->t_done, svc_on_done, ss);
@@ -296,7 +353,6 @@ int mrt_svc_shard_init(mrt_svc *svc, mrt_shard *s, mrt_svc_shard **out)
         ss->trt[i] = (svc_type_rt){ .ss = ss, .t = &svc->types[i] };
         mrt_shard_set_burst_handler(s, (uint16_t)(base + SVC_T_USER + i), on_user, &ss->trt[i]);
     }
-    mrt_shard_set_tick(s, on_tick, ss);
     /* Receivers resolve this shard's handles through the base from now on. */
     svc->base[id] = ss->region;
     for (; ss->ninit < svc->nsubs; ss->ninit++) {
@@ -308,7 +364,7 @@ int mrt_svc_shard_init(mrt_svc *svc, mrt_shard *s, mrt_svc_shard **out)
             run_finis(ss);
             for (unsigned t = 0; t < SVC_T_USER + svc->ntypes; t++)
                 mrt_shard_set_handler(s, (uint16_t)(base + t), NULL, NULL);
-            mrt_shard_set_tick(s, NULL, NULL);
+            (void)mrt_shard_set_tick(s, NULL, NULL);
             svc->base[id] = NULL;
             shard_free(ss);
             return rc;
@@ -328,7 +384,7 @@ void mrt_svc_shard_fini(mrt_svc_shard *ss)
     uint16_t base = svc->cfg.shard_type_base;
     for (unsigned t = 0; t < SVC_T_USER + svc->ntypes; t++)
         mrt_shard_set_handler(ss->shard, (uint16_t)(base + t), NULL, NULL);
-    mrt_shard_set_tick(ss->shard, NULL, NULL);
+    (void)mrt_shard_set_tick(ss->shard, NULL, NULL);
     atomic_store(&svc->shards[ss->id], NULL);
     svc->base[ss->id] = NULL;
     shard_free(ss);

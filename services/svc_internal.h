@@ -4,7 +4,10 @@
 
 #include "meshrt/mrt_services.h"
 
+#include <stdalign.h>
 #include <stdatomic.h>
+
+struct rte_ring;
 
 /*
  * Shard message types, relative to cfg.shard_type_base: services' own three,
@@ -27,6 +30,8 @@ static inline uint64_t svc_handle(unsigned owner, unsigned cls, uint64_t off)
 {
     return ((uint64_t)owner << 48) | ((uint64_t)cls << SVC_H_OFF_BITS) | off;
 }
+/* Class field with this bit: a buffer of the owner's ingress pool (class & 0x7f). */
+#define SVC_H_INGRESS 0x80u
 static inline unsigned svc_h_owner(uint64_t h) { return (unsigned)(h >> 48); }
 static inline unsigned svc_h_class(uint64_t h) { return (unsigned)(h >> SVC_H_OFF_BITS) & 0xffu; }
 static inline uint64_t svc_h_off(uint64_t h) { return h & SVC_H_OFF_MASK; }
@@ -50,6 +55,9 @@ static inline uint64_t svc_token(unsigned shard, uint32_t slot, uint32_t gen)
 #define SVC_BUF_LINK 0
 #define SVC_BUF_SENT 32
 #define SVC_BUF_HDR 48
+/* Egress buffers: the send-time word holds the payload length, the pad the emitting daemon. */
+#define SVC_BUF_EG_LEN 32
+#define SVC_BUF_EG_FROM 40
 #define SVC_MIN_CLASS 64u
 #define SVC_MAX_CLASSES 24
 
@@ -82,6 +90,11 @@ struct mrt_svc {
     uint8_t class_shift[SVC_MAX_CLASSES];   /* log2(size), or 0xff when not a power of two */
     uint64_t class_off[SVC_MAX_CLASSES + 1]; /* where each class starts in a pool region */
     uint32_t pool_total;                    /* buffers per shard */
+    /* Ingress pool layout: the same classes, placed after the pool in the region. */
+    uint32_t icount[SVC_MAX_CLASSES];
+    uint64_t ioff[SVC_MAX_CLASSES];
+    uint64_t region_bytes;                  /* pool + ingress pool */
+    unsigned eg_next;                       /* egress poll: the shard to start at next */
     /* Registration (one thread, before start). */
     svc_type types[MRT_SVC_MAX_TYPES];
     unsigned ntypes;
@@ -99,7 +112,13 @@ struct mrt_svc {
      */
     uint8_t **base;
     _Atomic(mrt_svc_shard *) *shards;
+    struct svc_eg_app *eg_app;              /* per shard, written by the egress thread */
 };
+
+/* The egress thread's counter per shard, in a block of its own (the shard writes nearby). */
+typedef struct svc_eg_app {
+    alignas(128) _Atomic uint64_t polled;
+} svc_eg_app;
 
 /* One size class of a shard's pool: a LIFO stack of free buffer indices. */
 typedef struct svc_class {
@@ -179,8 +198,18 @@ struct mrt_svc_shard {
     svc_hook hooks[MRT_SVC_MAX_HOOKS];
     unsigned nhooks;
     void *state[MRT_SVC_MAX_SUBSYSTEMS];
+    uint64_t sub_pending[MRT_SVC_MAX_SUBSYSTEMS]; /* mrt_svc_set_pending */
     unsigned ninit;                     /* subsystems whose init succeeded */
+    /* Ingress pool: free lists (MPMC rings of u32 indices), per buffer 1 while held. */
+    struct rte_ring *ifree[SVC_MAX_CLASSES];
+    _Atomic uint8_t *iout[SVC_MAX_CLASSES];
+    size_t ifree_bytes[SVC_MAX_CLASSES];
+    /* Egress: handles to the application, and back (both SPSC, 8-byte handles). */
+    struct rte_ring *egress, *eg_ret;
+    size_t egress_bytes, eg_ret_bytes;
     mrt_svc_stats st;
+    /* Read by the egress thread (mrt_svc_egress_pending): a block of its own. */
+    alignas(128) _Atomic uint64_t eg_pushed;
 };
 
 /* pool.c */
@@ -189,6 +218,8 @@ int svc_pool_init(mrt_svc_shard *ss);
 void svc_pool_fini(mrt_svc_shard *ss);
 unsigned svc_class_of(const mrt_svc *svc, size_t len);
 bool svc_resolve(const mrt_svc *svc, uint64_t h, uint32_t len, uint8_t **buf);
+/* An ingress handle's class and index (any owner: the caller checks it), len checked too. */
+bool svc_ingress_index(const mrt_svc *svc, uint64_t h, uint32_t len, unsigned *cls, uint32_t *idx);
 void svc_pool_push(mrt_svc_shard *ss, uint64_t h);
 
 /* Pop a free buffer of class c: its handle, or false when the class is empty. */
@@ -224,5 +255,23 @@ void svc_on_done(mrt_shard *s, const mrt_msg *m, unsigned n, void *ctx);
 
 /* route.c */
 void svc_on_events(mrt_shard *s, const mrt_msg *m, unsigned n, void *ctx);
+bool svc_deliver(mrt_svc_shard *ss, const mrt_msg *m, const mrt_event *ev, uint64_t now);
+void svc_hand_back(mrt_svc_shard *ss, const mrt_msg *m, const mrt_event *ev,
+                   mrt_svc_handback_reason why);
+
+/* ingress.c */
+int svc_ingress_init(mrt_svc_shard *ss);
+void svc_ingress_fini(mrt_svc_shard *ss);
+void svc_ingress_deliver(mrt_svc_shard *ss, const mrt_msg *m, uint64_t now);
+
+/* egress.c */
+int svc_egress_init(mrt_svc_shard *ss);
+void svc_egress_fini(mrt_svc_shard *ss);
+void svc_egress_returns(mrt_svc_shard *ss);
+
+/* A ring of `count` elements of `esize` bytes exactly, from `a` (svc.c). */
+struct rte_ring *svc_ring_new(const mrt_allocator *a, unsigned esize, unsigned count,
+                              unsigned flags, size_t *bytes);
+void svc_ring_free(const mrt_allocator *a, struct rte_ring *r, size_t bytes);
 
 #endif

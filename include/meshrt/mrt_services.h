@@ -22,8 +22,13 @@
  *     selecting shard (mrt_lb_complete) when it was delivered or failed on
  *     the owner, with the latency on the shards' coarse clocks.
  *
- * Every per-event path (send, routed send, delivery, return, completion)
- * allocates nothing, takes no lock and reads no clock. Everything marked
+ *   - ingress (mrt_svc_inject_event): events with payload from any thread,
+ *     in buffers of the destination shard's ingress pool;
+ *   - egress (mrt_svc_egress_push / mrt_svc_egress_poll): outputs with their
+ *     link to one application thread, buffers returned to their owner.
+ *
+ * Every per-event path (send, routed send, inject, delivery, return,
+ * completion, egress) allocates nothing, takes no lock and reads no clock. Everything marked
  * "shard thread" must be called on the shard's own thread; "before start"
  * means before the first mrt_svc_shard_init.
  */
@@ -43,13 +48,7 @@
 extern "C" {
 #endif
 
-/*
- * Status codes of this module (-700 .. -799). (The range table lives in
- * mrt_core.h; until it lists this range, the bound is defined here.)
- */
-#ifndef MRT_ERANGE_SVC_MIN
-#define MRT_ERANGE_SVC_MIN (-799) /* -700 .. -799 */
-#endif
+/* Status codes of this module (-700 .. -799, MRT_ERANGE_SVC_MIN in mrt_core.h). */
 enum mrt_svc_status {
     MRT_SVC_ETOOBIG = -700,    /* payload longer than max_payload: refused, never truncated */
     MRT_SVC_EPOOL = -701,      /* no free buffer of the payload's size class: backpressure */
@@ -86,6 +85,15 @@ typedef struct mrt_svc_config {
     uint64_t lb_seed;           /* per-shard PRNG seeds derive from it (0: a fixed default) */
     uint16_t shard_type_base;   /* first shard message type services may use (32) */
     uint16_t shard_type_count;  /* how many, from the base; 3 are services' own (32) */
+    /*
+     * Ingress pool (mrt_svc_inject_event): per shard, the pool's size
+     * classes again, each with min(ingress_buffers, ingress_class_bytes /
+     * size) buffers, at least 1. 0 buffers: no ingress pool (inject refuses
+     * with MRT_SVC_EPOOL). Defaults 256 and 256 KiB: about 1.8 MiB per shard.
+     */
+    uint32_t ingress_buffers;
+    uint32_t ingress_class_bytes;
+    uint32_t egress_ring;       /* egress ring capacity per shard, 1..2^24 (1024) */
 } mrt_svc_config;
 
 /* Fill *cfg with the defaults above. */
@@ -147,7 +155,8 @@ int mrt_svc_register_subsystem(mrt_svc *svc, const char *name, mrt_svc_init_fn i
 typedef enum mrt_svc_handback_reason {
     MRT_SVC_HB_NO_HOST = 0,    /* no host with the event's daemon id on the receiving shard */
     MRT_SVC_HB_BAD_HANDLE = 1, /* the buffer handle names no buffer (payload unavailable) */
-    MRT_SVC_HB_EXTERNAL = 2,   /* an event message from ingress/control: only shards send events */
+    MRT_SVC_HB_EXTERNAL = 2,   /* a malformed event message from ingress: no ingress buffer of
+                                  this shard (only mrt_svc_inject_event makes valid ones) */
     MRT_SVC_HB_REASONS
 } mrt_svc_handback_reason;
 
@@ -182,7 +191,8 @@ int mrt_svc_set_output(mrt_svc *svc, mrt_svc_output_fn fn, void *ctx);
  * state (when the config has a domain) from the shard's arena; installs the
  * shard's handlers for services' types and its tick hook; then runs the
  * subsystems' init callbacks. Closes registration. MRT_EINVAL, MRT_ESTATE
- * (shard not initialised, or already has services), MRT_ENOMEM, or the
+ * (shard not initialised, already has services, or another tick hook is
+ * set: services owns the shard's tick), MRT_ENOMEM, or the
  * error of a subsystem init (everything is then undone).
  */
 int mrt_svc_shard_init(mrt_svc *svc, mrt_shard *s, mrt_svc_shard **out);
@@ -248,7 +258,11 @@ int mrt_svc_send(mrt_svc_shard *ss, unsigned dst, uint64_t daemon_id,
 /*
  * As mrt_svc_send, with the destination shard picked by this shard's
  * balancer from its adopted snapshot (the selection's user_data is the
- * destination shard index, as the runtime registers shards). The selection
+ * destination shard index, as the runtime registers shards). `daemon_id`
+ * 0 means "the daemon the selection names": its id is read from the
+ * selected endpoint's node_id bytes 0..7, little endian (register each
+ * daemon as an endpoint with node_id = its id LE, zero-padded, and
+ * user_data = its shard); a non-zero daemon_id is used as given. The selection
  * is kept in the in-flight table until the owner's completion returns:
  * delivered = success, any failure (no host, daemon error, bad handle) =
  * failure, latency = delivery time - send time on the shards' coarse
@@ -274,6 +288,86 @@ int mrt_svc_send_msg(mrt_svc_shard *ss, unsigned dst, uint16_t type, const mrt_m
  * ingress ring. Codes of mrt_mesh_inject, MRT_SVC_ENOTYPE.
  */
 int mrt_svc_inject_msg(mrt_svc *svc, unsigned dst, uint16_t type, const mrt_msg *m);
+
+/* ---- ingress: events from threads that are not shards ------------------- */
+
+/*
+ * Send an event for daemon `daemon_id` on shard `dst` from a thread that is
+ * not a shard (any number of threads at once). The link and payload are
+ * copied into a buffer of dst's ingress pool (allocated by dst at its init,
+ * its free list a multi-producer/multi-consumer rte_ring of buffer indices)
+ * and the 32-byte message goes through dst's ingress ring; dst delivers it
+ * like a shard's event (src = MRT_SRC_EXTERNAL; never a completion) and puts
+ * the buffer back on its free list. Per calling thread, events to one shard
+ * arrive in call order. MRT_OK or, with nothing sent, the caller keeping
+ * its data and any buffer taken put back: MRT_EINVAL (NULL svc or link, NULL
+ * payload with len > 0), MRT_SVC_ETOOBIG, MRT_SHARD_EDEST, MRT_SHARD_ENOTREADY
+ * (dst has no services yet), MRT_SVC_EPOOL (no free ingress buffer of the
+ * payload's class: backpressure, retry), MRT_SHARD_EFULL (ingress ring full:
+ * backpressure), MRT_SHARD_ESTOPPED (the mesh is stopping). Not once dst's
+ * mrt_svc_shard_fini may have started (the caller stops injecting before).
+ * No allocation, no lock (the rings' atomics), no clock read.
+ */
+int mrt_svc_inject_event(mrt_svc *svc, unsigned dst, uint64_t daemon_id,
+                         const mrt_causal_link *link, const void *payload, size_t len);
+
+/* Free ingress buffers of class `c` on shard `i` now (any thread; 0 when out of range). */
+uint32_t mrt_svc_ingress_free(const mrt_svc *svc, unsigned i, unsigned c);
+/* Ingress buffers of class `c` per shard (0 when out of range or without an ingress pool). */
+uint32_t mrt_svc_ingress_class(const mrt_svc *svc, unsigned c);
+
+/* ---- egress: outputs to the application's thread ------------------------- */
+
+/*
+ * Hand an output to the application (shard thread): link and payload are
+ * copied into a buffer of this shard's pool whose handle goes on this
+ * shard's egress ring (single producer: this shard; single consumer: the
+ * thread calling mrt_svc_egress_poll). MRT_OK, or with nothing queued and
+ * the caller keeping its output (hand it back, counted): MRT_EINVAL,
+ * MRT_SVC_ETOOBIG, MRT_SVC_EPOOL (no free buffer), MRT_SHARD_EFULL (egress
+ * ring full: the application is not polling fast enough).
+ */
+int mrt_svc_egress_push(mrt_svc_shard *ss, uint64_t from_id, const mrt_causal_link *link,
+                        const void *payload, size_t len);
+
+/* One egressed output; link and payload are valid during the call only. */
+typedef void (*mrt_svc_egress_fn)(void *ctx, unsigned shard, uint64_t from_id,
+                                  const mrt_causal_link *link, const void *payload, size_t len);
+
+/*
+ * Take up to `max` outputs from the shards' egress rings (one non-shard
+ * thread at a time), a burst per shard in turn from a rotating start,
+ * calling fn for each: in push order per shard. The buffers then go back
+ * to their owner through its egress-return ring (single producer: this
+ * thread; single consumer: the owner, which frees them in its next
+ * iteration). Returns how many were taken.
+ *
+ * Drain: a shard's buffers out in egress count in its pending work
+ * (mrt_shard_set_pending), so the mesh does not report drained while
+ * outputs wait for the application or their buffers have not come home.
+ * Whoever stops the mesh polls egress until the drain completes —
+ * mrt_mesh_request_stop, then `egress_poll; mrt_mesh_try_drain` in a loop
+ * on the egress thread (mrt_mesh_stop on that thread would wait forever
+ * once an egress ring holds something). Never after the drain completed:
+ * the shards then tear down their rings.
+ */
+size_t mrt_svc_egress_poll(mrt_svc *svc, mrt_svc_egress_fn fn, void *ctx, size_t max);
+
+/*
+ * Outputs pushed to egress and not yet taken by mrt_svc_egress_poll, over
+ * all shards (any thread; a snapshot, exact once the shards are quiet).
+ */
+uint64_t mrt_svc_egress_pending(const mrt_svc *svc);
+
+/*
+ * Subsystem `id`'s pending work on this shard (shard thread): what it holds
+ * to send later (e.g. deferred sends). Services adds it to its own (returns
+ * and completions staged, egress buffers out) and publishes the sum once
+ * per iteration with mrt_shard_set_pending, so the mesh's drain waits for
+ * it. Set it whenever it changes (a hook, a handler); 0 when settled.
+ * MRT_EINVAL for a bad id.
+ */
+int mrt_svc_set_pending(mrt_svc_shard *ss, uint16_t id, uint64_t n);
 
 /* ---- observation (shard thread, or any thread once the shard thread was joined) */
 
@@ -301,6 +395,11 @@ typedef struct mrt_svc_stats {
     uint64_t inflight;           /* selections now pending on this shard */
     uint64_t pool_out;           /* buffers of this shard's pool now held elsewhere */
     uint64_t backlog;            /* returns + completions waiting to be sent now */
+    uint64_t ingress;            /* events delivered from ingress buffers (see received) */
+    uint64_t egressed;           /* outputs pushed to egress */
+    uint64_t egress_refused;     /* egress pushes refused (EPOOL, EFULL) */
+    uint64_t egress_out;         /* of this shard's buffers, now in egress or its return ring */
+    uint64_t pending;            /* the last pending count published to the shard */
 } mrt_svc_stats;
 
 /* Copy this shard's counters. */

@@ -1,0 +1,133 @@
+/*
+ * Ingress: events with payload from threads that are not shards.
+ *
+ * Each shard owns an ingress pool (the pool's size classes again, placed
+ * after its pool in the same region, so handles resolve through the same
+ * base). Its free lists are multi-producer/multi-consumer rte_rings of
+ * buffer indices: an injector dequeues an index, fills the buffer and
+ * injects the 32-byte message through the shard's ingress ring; the shard
+ * delivers and enqueues the index back. The shard allocates and frees the
+ * memory; the rings only move indices, so no thread ever frees another's.
+ */
+#include "services/svc_internal.h"
+
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+#include <string.h>
+
+int svc_ingress_init(mrt_svc_shard *ss)
+{
+    const mrt_svc *svc = ss->svc;
+    for (unsigned c = 0; c < svc->nclasses; c++) {
+        uint32_t cnt = svc->icount[c];
+        if (cnt == 0)
+            continue;
+        ss->iout[c] = mrt_calloc(ss->alloc, cnt);
+        ss->ifree[c] = svc_ring_new(ss->alloc, sizeof(uint32_t), cnt, 0, &ss->ifree_bytes[c]);
+        if (ss->iout[c] == NULL || ss->ifree[c] == NULL)
+            return MRT_ENOMEM;
+        for (uint32_t i = 0; i < cnt; i++)
+            atomic_init(&ss->iout[c][i], 0);
+        /* Lowest index first out: the first buffers used are the first in memory. */
+        for (uint32_t i = 0; i < cnt; i++)
+            (void)rte_ring_sp_enqueue_elem(ss->ifree[c], &i, sizeof i);
+    }
+    return MRT_OK;
+}
+
+void svc_ingress_fini(mrt_svc_shard *ss)
+{
+    const mrt_svc *svc = ss->svc;
+    for (unsigned c = 0; c < svc->nclasses; c++) {
+        mrt_free(ss->alloc, (void *)ss->iout[c], svc->icount[c]);
+        svc_ring_free(ss->alloc, ss->ifree[c], ss->ifree_bytes[c]);
+        ss->iout[c] = NULL;
+        ss->ifree[c] = NULL;
+    }
+}
+
+int mrt_svc_inject_event(mrt_svc *svc, unsigned dst, uint64_t daemon_id,
+                         const mrt_causal_link *link, const void *payload, size_t len)
+{
+    if (svc == NULL || link == NULL || (payload == NULL && len > 0))
+        return MRT_EINVAL;
+    if (len > svc->cfg.max_payload)
+        return MRT_SVC_ETOOBIG;
+    if (dst >= svc->n)
+        return MRT_SHARD_EDEST;
+    /* Acquire: dst's pool and free lists, set up before it published itself, are visible. */
+    mrt_svc_shard *ss = atomic_load_explicit(&svc->shards[dst], memory_order_acquire);
+    if (ss == NULL)
+        return MRT_SHARD_ENOTREADY;
+    if (mrt_mesh_drained(svc->mesh))
+        return MRT_SHARD_ESTOPPED;
+    unsigned c = svc_class_of(svc, len);
+    if (ss->ifree[c] == NULL)
+        return MRT_SVC_EPOOL;
+    uint32_t idx;
+    if (rte_ring_mc_dequeue_elem(ss->ifree[c], &idx, sizeof idx) != 0)
+        return MRT_SVC_EPOOL;
+    uint64_t off = svc->ioff[c] + (uint64_t)idx * svc->class_size[c];
+    uint8_t *buf = ss->region + off;
+    memcpy(buf + SVC_BUF_LINK, link, sizeof *link);
+    memset(buf + SVC_BUF_SENT, 0, 8); /* no completion, so no send time */
+    if (len)
+        memcpy(buf + SVC_BUF_HDR, payload, len);
+    atomic_store_explicit(&ss->iout[c][idx], 1, memory_order_relaxed);
+    mrt_msg m = { .type = (uint16_t)(svc->cfg.shard_type_base + SVC_T_EVENT),
+                  .aux = (uint32_t)len,
+                  .w = { daemon_id, svc_handle(dst, SVC_H_INGRESS | c, off), 0 } };
+    /* The ingress ring's release orders the buffer's bytes before the message. */
+    int rc = mrt_mesh_inject(svc->mesh, dst, &m);
+    if (rc != MRT_OK) {
+        atomic_store_explicit(&ss->iout[c][idx], 0, memory_order_relaxed);
+        (void)rte_ring_mp_enqueue_elem(ss->ifree[c], &idx, sizeof idx); /* room: it was ours */
+    }
+    return rc;
+}
+
+/*
+ * An event message from the ingress ring: deliver it when it names one of
+ * this shard's ingress buffers that an injector holds, then free the buffer.
+ * Anything else (a raw mrt_mesh_inject of an event type, a forged handle) is
+ * malformed: handed back MRT_SVC_HB_EXTERNAL, nothing freed.
+ */
+void svc_ingress_deliver(mrt_svc_shard *ss, const mrt_msg *m, uint64_t now)
+{
+    const mrt_svc *svc = ss->svc;
+    mrt_event ev = { .timestamp = now };
+    unsigned c;
+    uint32_t idx;
+    uint64_t h = m->w[1];
+    if (svc_h_owner(h) != ss->id || m->w[2] != 0 || !svc_ingress_index(svc, h, m->aux, &c, &idx) ||
+        atomic_exchange_explicit(&ss->iout[c][idx], 0, memory_order_relaxed) != 1) {
+        svc_hand_back(ss, m, &ev, MRT_SVC_HB_EXTERNAL);
+        return;
+    }
+    const uint8_t *buf = ss->region + svc_h_off(h);
+    memcpy(&ev.link, buf + SVC_BUF_LINK, sizeof ev.link);
+    ev.payload = buf + SVC_BUF_HDR;
+    ev.payload_len = m->aux;
+    ss->st.ingress++;
+    (void)svc_deliver(ss, m, &ev, now);
+    /* Multi-producer: an injector's error path puts indices back on the same ring. */
+    (void)rte_ring_mp_enqueue_elem(ss->ifree[c], &idx, sizeof idx);
+}
+
+uint32_t mrt_svc_ingress_free(const mrt_svc *svc, unsigned i, unsigned c)
+{
+    mrt_svc_shard *ss = svc && i < svc->n ? atomic_load(&svc->shards[i]) : NULL;
+    if (ss == NULL || c >= svc->nclasses || ss->ifree[c] == NULL)
+        return 0;
+    /* rte_ring_count reads the tails with plain loads: a race while others use the ring. */
+    const struct rte_ring *r = ss->ifree[c];
+    uint32_t prod = __atomic_load_n(&r->prod.tail, __ATOMIC_ACQUIRE);
+    uint32_t cons = __atomic_load_n(&r->cons.tail, __ATOMIC_ACQUIRE);
+    uint32_t n = (prod - cons) & r->mask;
+    return n > r->capacity ? r->capacity : n;
+}
+
+uint32_t mrt_svc_ingress_class(const mrt_svc *svc, unsigned c)
+{
+    return (svc && c < svc->nclasses) ? svc->icount[c] : 0;
+}
