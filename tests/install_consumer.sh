@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install meshrt into a scratch prefix and build a program against it the way an
-# appliance would: through pkg-config only, shared and static.
+# appliance would: through pkg-config, shared and static, and through CMake's
+# find_package(meshrt) (meshrt::meshrt static, meshrt::meshrt_shared).
 set -euo pipefail
 build="$1"
 prefix="$(mktemp -d)"
@@ -34,7 +35,7 @@ LD_LIBRARY_PATH="$(pkg-config --variable=libdir meshrt)" "$prefix/consumer_share
 # (its Libs.private), with -lmeshrt pinned to the archive.
 static_libs="$(pkg-config --static --libs meshrt)"
 echo "pkg-config --static --libs meshrt: $static_libs"
-# shellcheck disable=SC2046
+# shellcheck disable=SC2046,SC2086
 $cc -std=c11 -Wall -Werror -o "$prefix/consumer_static" "$prefix/consumer.c" \
     $(pkg-config --cflags meshrt) ${static_libs/-lmeshrt/-l:libmeshrt.a}
 if ldd "$prefix/consumer_static" | grep -q libmeshrt; then
@@ -42,4 +43,36 @@ if ldd "$prefix/consumer_static" | grep -q libmeshrt; then
     exit 1
 fi
 "$prefix/consumer_static"
-echo "install_consumer: shared and static consumers built and ran"
+
+# find_package(meshrt), with the version asked for; the static target brings its dependencies.
+mkdir "$prefix/cmake_consumer"
+cp "$prefix/consumer.c" "$prefix/cmake_consumer/"
+cat > "$prefix/cmake_consumer/CMakeLists.txt" <<'CMAKE'
+cmake_minimum_required(VERSION 3.16)
+project(consumer LANGUAGES C)
+find_package(meshrt 0.1 REQUIRED)
+add_executable(consumer_static consumer.c)
+target_link_libraries(consumer_static PRIVATE meshrt::meshrt)
+add_executable(consumer_shared consumer.c)
+target_link_libraries(consumer_shared PRIVATE meshrt::meshrt_shared)
+CMAKE
+cmake -S "$prefix/cmake_consumer" -B "$prefix/cmake_build" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+cmake --build "$prefix/cmake_build" >/dev/null
+if ldd "$prefix/cmake_build/consumer_static" | grep -q libmeshrt; then
+    echo "install_consumer: meshrt::meshrt links libmeshrt dynamically" >&2
+    exit 1
+fi
+ldd "$prefix/cmake_build/consumer_shared" | grep -q "libmeshrt.so" \
+    || { echo "install_consumer: meshrt::meshrt_shared does not link libmeshrt.so" >&2; exit 1; }
+"$prefix/cmake_build/consumer_static"
+"$prefix/cmake_build/consumer_shared"
+# A version the package does not provide is refused (0.x: the same minor only).
+mkdir "$prefix/cmake_version"
+printf 'cmake_minimum_required(VERSION 3.16)\nproject(v LANGUAGES C)\nfind_package(meshrt 0.99 REQUIRED)\n' \
+    > "$prefix/cmake_version/CMakeLists.txt"
+if cmake -S "$prefix/cmake_version" -B "$prefix/cmake_version/b" -DCMAKE_PREFIX_PATH="$prefix" \
+        >/dev/null 2>&1; then
+    echo "install_consumer: find_package(meshrt 0.99) accepted the installed 0.1" >&2
+    exit 1
+fi
+echo "install_consumer: pkg-config (shared, static) and find_package (static, shared) consumers built and ran"
