@@ -1,10 +1,14 @@
 /*
- * The runtime's balancer control plane: one endpoint per shard in a
- * registry, snapshots compiled here and published through a quiescent-state
- * domain that every shard syncs with at its poll-iteration boundary, breaker
- * reports coming back from the shards on one SPSC ring each.
+ * The runtime's balancer control plane: a registry — the workload's, one
+ * endpoint per shard, or compute's balancer-routed set, one endpoint per
+ * member daemon — snapshots compiled here and published through a
+ * quiescent-state domain that every shard syncs with at its poll-iteration
+ * boundary (services syncs it for compute), breaker reports coming back
+ * from the shards on one SPSC ring each.
  */
 #include "runtime/runtime_internal.h"
+
+#include "compute/compute_internal.h"
 
 #include <string.h>
 
@@ -22,7 +26,8 @@ int mrt_balance_setup(mrt_runtime *rt, unsigned shards)
     mrt_lb_config_default(&lc);
     lc.strategy = rt->cfg.lb_strategy;
     int rc = mrt_lb_registry_create(NULL, &lc, &rt->lb_registry);
-    for (unsigned i = 0; rc == MRT_OK && i < shards; i++) {
+    /* The set starts empty: compute adds its members. */
+    for (unsigned i = 0; rc == MRT_OK && rt->cfg.workload && i < shards; i++) {
         uint8_t id[MRT_LB_NODE_ID_LEN];
         mrt_shard_identity(i, id);
         mrt_lb_endpoint_spec spec;
@@ -58,11 +63,14 @@ int mrt_runtime_control_tick(mrt_runtime *rt, bool republish)
     if (rt->lb_registry == NULL)
         return MRT_ESTATE;
     uint64_t now = mrt_mesh_clock(rt->mesh);
-    bool changed = republish || now >= rt->lb_next_change; /* a trip expired */
+    /* Asked to, a trip expired, or compute changed the set. */
+    bool changed = republish || now >= rt->lb_next_change;
+    changed |= mrt_compute_set_changed_(rt->compute);
     mrt_lb_breaker_report rep[32];
     for (unsigned i = 0; i < rt->sel.count; i++) {
         size_t n;
-        while ((n = mrt_workload_take_reports(rt, i, rep, 32)) > 0) {
+        while ((n = rt->compute ? mrt_compute_take_reports_(rt->compute, i, rep, 32)
+                                : mrt_workload_take_reports(rt, i, rep, 32)) > 0) {
             for (size_t k = 0; k < n; k++)
                 if (mrt_lb_registry_apply_report(rt->lb_registry, &rep[k]) == MRT_OK) {
                     rt->lb_reports++;

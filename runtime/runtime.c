@@ -1,6 +1,8 @@
 /* The runtime: configuration, shard threads, start / stop / destroy. */
 #include "runtime/runtime_internal.h"
 
+#include "compute/compute_internal.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -285,6 +287,42 @@ int mrt_runtime_check(const mrt_runtime_config *cfg, const mrt_topo *topo,
     return MRT_OK;
 }
 
+/*
+ * cfg->shards: keep the first N CPUs of the selection, or repeat them and
+ * run the shards beyond the selection unpinned (only with allow_unbound).
+ */
+static int apply_shards(const mrt_runtime_config *cfg, mrt_topo_selection *sel, unsigned *pinned,
+                        char *err, size_t errlen)
+{
+    unsigned want = cfg->shards ? cfg->shards : sel->count;
+    if (want > MRT_MAX_SHARDS) {
+        seterr(err, errlen, "%u shards asked (supported: 1..%u)", want, MRT_MAX_SHARDS);
+        return MRT_RT_ESHARDS;
+    }
+    if (want > sel->count && !cfg->allow_unbound) {
+        seterr(err, errlen, "%u shards asked for %u CPUs: the rest would run unpinned "
+               "(allow_unbound)", want, sel->count);
+        return MRT_RT_ESHARDS;
+    }
+    *pinned = want < sel->count ? want : sel->count;
+    for (unsigned i = sel->count; i < want; i++)
+        sel->cpus[i] = sel->cpus[i % sel->count];
+    sel->count = want;
+    return MRT_OK;
+}
+
+/* Services over the mesh (the set's domain for routed sends), then compute on it. */
+static int compute_setup(mrt_runtime *rt)
+{
+    mrt_svc_config sc;
+    mrt_svc_config_default(&sc);
+    sc.domain = rt->lb_domain;
+    int rc = mrt_svc_create(rt->mesh, &sc, &rt->svc);
+    if (rc == MRT_OK)
+        rc = mrt_compute_create_(rt->mesh, rt->svc, rt->lb_registry, &rt->compute);
+    return rc;
+}
+
 int mrt_runtime_create(const mrt_runtime_config *cfg, mrt_runtime **out, char *err,
                        size_t errlen)
 {
@@ -304,6 +342,9 @@ int mrt_runtime_create(const mrt_runtime_config *cfg, mrt_runtime **out, char *e
     rc = mrt_runtime_check(cfg, rt->topo, &rt->sel, err, errlen);
     if (rc != MRT_OK)
         goto fail;
+    rc = apply_shards(cfg, &rt->sel, &rt->pinned, err, errlen);
+    if (rc != MRT_OK)
+        goto fail;
     mrt_mesh_config mc;
     mesh_config_of(cfg, rt->sel.count, &mc);
     rc = mrt_mesh_create(&mc, &rt->mesh);
@@ -318,8 +359,12 @@ int mrt_runtime_create(const mrt_runtime_config *cfg, mrt_runtime **out, char *e
         rc = MRT_ENOMEM;
         goto fail;
     }
-    if (cfg->workload && (rc = mrt_balance_setup(rt, rt->sel.count)) != MRT_OK) {
+    if ((rc = mrt_balance_setup(rt, rt->sel.count)) != MRT_OK) {
         seterr(err, errlen, "balancer: %s", mrt_strerror(rc));
+        goto fail;
+    }
+    if (!cfg->workload && (rc = compute_setup(rt)) != MRT_OK) {
+        seterr(err, errlen, "services: %s", mrt_strerror(rc));
         goto fail;
     }
     pthread_mutex_init(&rt->gate_mu, NULL);
@@ -348,16 +393,28 @@ static void *shard_main(void *arg)
     mrt_shard_thread *t = arg;
     mrt_runtime *rt = t->rt;
     mrt_shard *s = mrt_mesh_shard(rt->mesh, t->index);
-    t->bind_rc = mrt_topo_bind_thread(rt->topo, &rt->sel.cpus[t->index]);
+    /* Shards beyond the selection run unpinned by request (cfg.shards). */
+    t->bind_rc = t->index < rt->pinned ? mrt_topo_bind_thread(rt->topo, &rt->sel.cpus[t->index])
+                                       : MRT_ESTATE;
+    bool local = false;
     if (t->bind_rc == MRT_OK || rt->cfg.allow_unbound) {
         /* After binding, so the arena's first pages land on the shard's node. */
         t->init_rc = mrt_shard_init_local(s);
-        if (t->init_rc == MRT_OK && rt->cfg.workload)
+        local = t->init_rc == MRT_OK;
+        if (local && rt->cfg.workload)
             t->init_rc = mrt_workload_attach(rt, s);
+        else if (local)
+            t->init_rc = mrt_svc_shard_init(rt->svc, s, &t->ss);
     }
     gate_arrive_and_wait(rt);
     if (!rt->abort)
         mrt_shard_run(s);
+    if (!rt->cfg.workload && local) {
+        /* Drained (or never run): services, compute and the arena go back on this thread. */
+        mrt_svc_shard_fini(t->ss);
+        t->ss = NULL;
+        (void)mrt_shard_fini_local(s);
+    }
     return NULL;
 }
 
@@ -402,10 +459,12 @@ int mrt_runtime_start(mrt_runtime *rt, char *err, size_t errlen)
         if (t->bind_rc != MRT_OK)
             rt->unbound++;
     }
-    if (rc == MRT_OK)
+    if (rc == MRT_OK) {
         rt->go = true;
-    else
+        mrt_compute_started_(rt->compute);
+    } else {
         rt->abort = true;
+    }
     pthread_cond_broadcast(&rt->gate_cv);
     pthread_mutex_unlock(&rt->gate_mu);
     if (rc != MRT_OK) {
@@ -426,7 +485,22 @@ int mrt_runtime_stop(mrt_runtime *rt)
         return MRT_EINVAL;
     if (!rt->running)
         return MRT_OK;
-    mrt_mesh_stop(rt->mesh);
+    if (rt->compute) {
+        /*
+         * Egress holds buffers the drain waits for: this thread empties it
+         * while the shards settle (mrt_mesh_stop would wait forever).
+         */
+        mrt_compute_stopping_(rt->compute);
+        mrt_mesh_request_stop(rt->mesh);
+        while (!mrt_mesh_try_drain(rt->mesh)) {
+            if (mrt_compute_drain_egress_(rt->compute) == 0) {
+                struct timespec ts = { 0, 20000 };
+                nanosleep(&ts, NULL);
+            }
+        }
+    } else {
+        mrt_mesh_stop(rt->mesh);
+    }
     for (unsigned i = 0; i < rt->sel.count; i++) {
         if (rt->threads[i].running) {
             pthread_join(rt->threads[i].tid, NULL);
@@ -447,6 +521,8 @@ void mrt_runtime_destroy(mrt_runtime *rt)
             mrt_workload_detach(rt, i);
         mrt_free(NULL, rt->workload, sizeof(*rt->workload) * rt->sel.count);
     }
+    mrt_compute_destroy_(rt->compute);
+    mrt_svc_destroy(rt->svc);
     mrt_balance_teardown(rt);
     mrt_mesh_destroy(rt->mesh);
     mrt_topo_destroy(rt->topo);
@@ -461,6 +537,11 @@ void mrt_runtime_destroy(mrt_runtime *rt)
 mrt_mesh *mrt_runtime_mesh(mrt_runtime *rt)
 {
     return rt->mesh;
+}
+
+mrt_compute *mrt_runtime_compute(mrt_runtime *rt)
+{
+    return rt ? rt->compute : NULL;
 }
 
 const mrt_topo_selection *mrt_runtime_selection(const mrt_runtime *rt)

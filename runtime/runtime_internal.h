@@ -4,6 +4,7 @@
 
 #include "meshrt/mrt_balancer.h"
 #include "meshrt/mrt_runtime.h"
+#include "meshrt/mrt_services.h"
 
 #include <pthread.h>
 
@@ -14,6 +15,7 @@ typedef struct mrt_shard_thread {
     bool running;
     int bind_rc;
     int init_rc;
+    mrt_svc_shard *ss;    /* services of the shard (workload off); the shard thread's */
 } mrt_shard_thread;
 
 struct mrt_workload;
@@ -25,6 +27,9 @@ struct mrt_runtime {
     mrt_mesh *mesh;
     mrt_shard_thread *threads;
     struct mrt_workload **workload;   /* one per shard, owned by the shard's arena */
+    mrt_svc *svc;                     /* services and compute: when the workload is off */
+    mrt_compute *compute;
+    unsigned pinned;                  /* shards 0..pinned-1 bind to their CPU; the rest run free */
     unsigned unbound;
     /* Balancer control plane (runtime/balance.c); only the control thread touches these. */
     mrt_lb_registry *lb_registry;
@@ -58,7 +63,11 @@ size_t mrt_workload_take_reports(mrt_runtime *rt, unsigned i, mrt_lb_breaker_rep
 _Static_assert(MRT_SHARD_ID_LEN == MRT_LB_NODE_ID_LEN, "node id size");
 void mrt_shard_identity(unsigned i, uint8_t id[MRT_SHARD_ID_LEN]);
 
-/* Balancer control plane: registry of the shards, domain, first snapshot. */
+/*
+ * Balancer control plane: a registry (the workload's: one endpoint per
+ * shard; compute's set: empty until mrt_compute_set_add), the domain, the
+ * first snapshot.
+ */
 int mrt_balance_setup(mrt_runtime *rt, unsigned shards);
 void mrt_balance_teardown(mrt_runtime *rt);
 

@@ -1,5 +1,6 @@
 /* One name for every meshrt status code, whichever module owns it. */
 #include "meshrt/mrt_balancer.h"
+#include "meshrt/mrt_compute.h"
 #include "meshrt/mrt_daemon.h"
 #include "meshrt/mrt_perf.h"
 #include "meshrt/mrt_runtime.h"
@@ -43,5 +44,7 @@ const char *mrt_strerror(int status)
         s = mrt_perf_strerror(status);
     else if (status <= MRT_ERANGE_PERF_MIN - 1 && status >= MRT_ERANGE_SVC_MIN)
         s = mrt_svc_strerror(status);
+    else if (status <= MRT_ERANGE_SVC_MIN - 1 && status >= MRT_ERANGE_COMPUTE_MIN)
+        s = mrt_compute_strerror(status);
     return s ? s : "unknown status";
 }

@@ -54,7 +54,7 @@ enum mrt_compute_status {
     MRT_CP_ESTOPPED = -803,     /* the runtime is draining or stopped: nothing new accepted */
     MRT_CP_ECREATE = -804,      /* the type's create callback failed (its status is logged in stats) */
     MRT_CP_ELIMIT = -805,       /* a fixed table is full (types, subscriptions per daemon) */
-    MRT_CP_EEGRESS = -806,      /* egress ring full: the output was handed back, not egressed */
+    MRT_CP_EEGRESS = -806,      /* egress and its deferral queue full: the output was handed back */
     MRT_CP_ESTARTED = -807,     /* only before the runtime starts */
     MRT_CP_ENOTSTARTED = -808,  /* only after the runtime started */
 };
@@ -200,6 +200,16 @@ typedef void (*mrt_compute_egress_fn)(void *ctx, const mrt_compute_output *o);
 size_t mrt_compute_egress_poll(mrt_compute *c, mrt_compute_egress_fn fn, void *ctx, size_t max);
 
 /*
+ * Where outputs still in egress go when the runtime stops (control, before
+ * start): mrt_runtime_stop drains egress on its own thread so that every
+ * buffer comes home, calling fn for each (NULL: none; they are then only
+ * counted in mrt_compute_egress_unclaimed). MRT_CP_ESTARTED after start.
+ */
+int mrt_compute_set_egress_drain(mrt_compute *c, mrt_compute_egress_fn fn, void *ctx);
+/* Outputs the stop drained from egress with no drain function set (any thread). */
+uint64_t mrt_compute_egress_unclaimed(const mrt_compute *c);
+
+/*
  * Called on the shard where an event or output could not be delivered or
  * routed (no such daemon, egress full, a refused route), with the reason's
  * status, before the event is released (control, before start). Counted in
@@ -224,6 +234,7 @@ typedef struct mrt_compute_stats {
     uint64_t daemon_errors;     /* deliveries the daemon or host refused */
     uint64_t completions;       /* completions applied on this shard */
     uint64_t inflight;          /* selections awaiting their completion */
+    uint64_t buffers_out;       /* this shard's pool buffers held elsewhere (0 after the drain) */
 } mrt_compute_stats;
 
 /* Counters of shard `i`. MRT_EINVAL for i out of range. */

@@ -7,6 +7,7 @@
 #define MESHRT_MRT_RUNTIME_H
 
 #include "meshrt/mrt_balancer.h"
+#include "meshrt/mrt_compute.h"
 #include "meshrt/mrt_core.h"
 #include "meshrt/mrt_shard.h"
 #include "meshrt/mrt_topo.h"
@@ -53,8 +54,16 @@ typedef struct mrt_runtime_config {
     unsigned stats_interval_ms; /* `meshrt run` live-line and perf-sampling interval (default 1000) */
     double duration_s;          /* `meshrt run` duration; 0 = until SIGINT/SIGTERM (default 5) */
     bool json;                  /* `meshrt run` writes its summary as JSON */
-    bool workload;              /* run the built-in default workload (default true) */
-    mrt_lb_strategy lb_strategy; /* how the workload picks each burst's destination (default rr) */
+    bool workload;              /* run the built-in default workload (default true); false:
+                                   the shards run services and compute (mrt_runtime_compute) */
+    /*
+     * Number of shards; 0 = one per CPU of the selection (default). Fewer
+     * takes the first CPUs; more needs allow_unbound and runs the shards
+     * beyond the selection unpinned (counted in mrt_runtime_unbound) — so a
+     * test gets 2 shards on a 1-CPU machine. At most MRT_MAX_SHARDS.
+     */
+    unsigned shards;
+    mrt_lb_strategy lb_strategy; /* the workload's per-burst pick, or compute's set (default rr) */
 } mrt_runtime_config;
 
 /* Fill *cfg with the defaults above. */
@@ -117,6 +126,11 @@ int mrt_runtime_start(mrt_runtime *rt, char *err, size_t errlen);
 /*
  * Graceful stop: producers stop, every in-flight message is delivered or
  * handed back, then the shard threads exit and are joined. Idempotent.
+ * With compute, every deferred send goes out and every buffer comes home
+ * first; outputs still in egress are drained on the calling thread into
+ * the function set with mrt_compute_set_egress_drain (counted when there is
+ * none), so no other thread may poll egress while it runs. Afterwards each
+ * shard's selections are all completed (mrt_compute_stats.inflight 0).
  */
 int mrt_runtime_stop(mrt_runtime *rt);
 
@@ -125,6 +139,14 @@ void mrt_runtime_destroy(mrt_runtime *rt);
 
 /* The shard mesh (for stats, injection, control). */
 mrt_mesh *mrt_runtime_mesh(mrt_runtime *rt);
+
+/*
+ * The compute object (mrt_compute.h) the embedder registers daemon types
+ * on (before mrt_runtime_start) and spawns, subscribes, injects and polls
+ * egress through (after). Created by mrt_runtime_create when the built-in
+ * workload is off; NULL when it is on (the workload owns the shards' tick).
+ */
+mrt_compute *mrt_runtime_compute(mrt_runtime *rt);
 /* The resolved shard selection. */
 const mrt_topo_selection *mrt_runtime_selection(const mrt_runtime *rt);
 /* How many shards were left unbound (allowed with allow_unbound). */
@@ -172,8 +194,11 @@ void mrt_runtime_workload_stats(const mrt_runtime *rt, unsigned i, mrt_workload_
  * to the registry, compile and publish a new snapshot when the registry
  * changed, an endpoint's trip expired, or `republish` is set, then free the
  * retired snapshots every shard has moved past. Shards switch at their next
- * poll-iteration boundary; no select ever waits. Returns 1 when it
- * published, 0 when not, or a status (MRT_ESTATE without the workload).
+ * poll-iteration boundary; no select ever waits. The registry is the
+ * workload's (one endpoint per shard) or, with compute, the
+ * balancer-routed set's (mrt_compute_set_add; a member added is routed to
+ * once this has published it). Returns 1 when it published, 0 when not,
+ * or a status.
  */
 int mrt_runtime_control_tick(mrt_runtime *rt, bool republish);
 

@@ -1,0 +1,210 @@
+/*
+ * Private layout of compute (white-box tests and the runtime include it).
+ *
+ * One mesh-wide mrt_compute (control thread: types, placement view, the
+ * set's registry) and one cp_shard per shard, created by services'
+ * subsystem init on the shard thread from its arena: the shard's daemon
+ * records (id -> record, next to the host in services' table), their
+ * subscriptions and reservations, the deferral queues and the breaker
+ * report ring.
+ */
+#ifndef MESHRT_COMPUTE_COMPUTE_INTERNAL_H
+#define MESHRT_COMPUTE_COMPUTE_INTERNAL_H
+
+#include "meshrt/mrt_compute.h"
+
+#include <stdalign.h>
+#include <stdatomic.h>
+
+/* Control types compute takes in each shard's control space: CP_CTL_BASE + op. */
+#define CP_CTL_BASE 16u
+enum { CP_OP_SPAWN = 0, CP_OP_STOP = 1, CP_OP_SUB = 2, CP_OP_FIND = 3, CP_OP_COUNT = 4 };
+_Static_assert(CP_CTL_BASE + CP_OP_COUNT <= MRT_CTL_TYPES, "control types");
+
+/* Compute is services' first subsystem (the runtime registers it right after mrt_svc_create). */
+#define CP_SUBSYSTEM_ID 0u
+
+#define CP_NAME_MAX 63u
+/* Deferral queues per shard: one per destination shard, the set's, egress's. */
+#define CP_NQ(n) ((n) + 2u)
+
+typedef struct cp_config {
+    uint32_t defer_depth;   /* entries per deferral queue (256) */
+    uint32_t defer_bytes;   /* payload bytes per deferral queue (2 x max_payload, >= 4 KiB) */
+} cp_config;
+
+typedef struct cp_type {
+    mrt_compute_type t;
+    char name[CP_NAME_MAX + 1];   /* t.name points here */
+} cp_type;
+
+typedef struct cp_sub {
+    uint8_t kind;           /* mrt_compute_sink_kind */
+    uint16_t shard;
+    uint64_t id;
+} cp_sub;
+
+/* Deferral room one delivery may need in queue q (n: the set's queue, n + 1: egress). */
+typedef struct cp_need {
+    uint16_t q;
+    uint32_t entries;
+    uint64_t bytes;
+} cp_need;
+
+/* A daemon on this shard: next to its host (in services' table under the same id). */
+typedef struct cp_daemon {
+    uint64_t id;
+    mrt_host *host;
+    void *state;
+    uint16_t type;
+    uint8_t nsubs, nneed;
+    cp_sub subs[MRT_COMPUTE_MAX_SUBS];
+    cp_need need[MRT_COMPUTE_MAX_SUBS];
+    struct cp_daemon *next, *prev;  /* every record of the shard, for teardown */
+} cp_daemon;
+
+/* One deferred send: payload bytes at `off` in the queue's byte ring (may wrap). */
+typedef struct cp_dentry {
+    uint64_t id;
+    mrt_causal_link link;
+    uint32_t len;
+    uint32_t off;
+    uint16_t shard;         /* destination (the daemon's shard); unused for the set and egress */
+} cp_dentry;
+
+/* A bounded FIFO of deferred sends to one destination (or to the set). */
+typedef struct cp_dq {
+    cp_dentry *e;
+    uint32_t head, count;
+    uint8_t *bytes;
+    uint32_t bhead, bused;
+} cp_dq;
+
+/* Published counters of one shard: plain stores by the owner once per iteration. */
+typedef struct cp_pub {
+    alignas(128) _Atomic uint64_t v[sizeof(mrt_compute_stats) / sizeof(uint64_t)];
+} cp_pub;
+
+typedef struct cp_shard {
+    mrt_compute *c;
+    mrt_svc_shard *ss;
+    mrt_shard *shard;
+    const mrt_allocator *a;
+    unsigned id, n;
+    /* Records by id: open addressing, linear probing, at most half full, keyed hash. */
+    cp_daemon **slots;
+    uint32_t mask, count;
+    uint64_t seed;
+    cp_daemon *list;
+    /* Deferral queues: 0..n-1 per destination shard, n the set, n + 1 egress. */
+    cp_dq *dq;
+    uint64_t deferred_now;  /* entries waiting over all queues */
+    uint8_t *scratch;       /* a wrapped payload made contiguous for sending */
+    /* Breaker reports up to the control plane (SPSC ring). */
+    struct rte_ring *reports;
+    size_t reports_bytes;
+    mrt_compute_stats st;
+} cp_shard;
+
+struct mrt_compute {
+    mrt_mesh *mesh;
+    mrt_svc *svc;
+    unsigned n;
+    cp_config cfg;
+    uint32_t max_payload;
+    cp_type types[MRT_COMPUTE_MAX_TYPES];
+    unsigned ntypes;
+    mrt_compute_place_fn place;
+    void *place_ctx;
+    mrt_compute_handback_fn handback;
+    void *handback_ctx;
+    mrt_compute_egress_fn egress_drain;   /* outputs left in egress at stop */
+    void *egress_drain_ctx;
+    _Atomic uint64_t egress_unclaimed;    /* of those, taken with no drain function set */
+    _Atomic bool started;
+    _Atomic bool stopping;
+    /* Control thread only. */
+    uint64_t spawn_counter;
+    uint32_t *hosted;             /* per shard, as the control thread placed and stopped */
+    mrt_lb_registry *set;         /* the set's registry (borrowed from the runtime) */
+    _Atomic bool set_dirty;       /* the registry changed since the last publish */
+    /* Ingress. */
+    uint64_t ingress_origin;
+    _Atomic uint64_t inject_seq;
+    _Atomic(cp_shard *) *shards;
+    cp_pub *pub;                  /* per shard; outlives the shards' parts */
+};
+
+/* ---- runtime-facing (compute.c) -------------------------------------------- */
+
+/*
+ * Create compute over `svc` (before start; any thread): registers its
+ * subsystem (which must be services' first), its hand-back and output
+ * callbacks. `set` (may be NULL: no set) is the registry of the
+ * balancer-routed set, borrowed, used from the control thread only.
+ */
+int mrt_compute_create_(mrt_mesh *mesh, mrt_svc *svc, mrt_lb_registry *set, mrt_compute **out);
+/* Free the mesh-wide part, after every shard's part was finished. */
+void mrt_compute_destroy_(mrt_compute *c);
+/* The shards run: control calls are accepted from now on. */
+void mrt_compute_started_(mrt_compute *c);
+/* A stop began: nothing new is accepted from now on. */
+void mrt_compute_stopping_(mrt_compute *c);
+/* Control plane: take up to max breaker reports shard i sent up. */
+size_t mrt_compute_take_reports_(mrt_compute *c, unsigned i, mrt_lb_breaker_report *out,
+                                 size_t max);
+/*
+ * While the runtime stops (its thread): outputs still in egress go to the
+ * drain function, or are counted in egress_unclaimed. Returns how many.
+ */
+size_t mrt_compute_drain_egress_(mrt_compute *c);
+/* Whether the set's registry changed since the last call (clears the flag). */
+bool mrt_compute_set_changed_(mrt_compute *c);
+
+/* ---- shard side ------------------------------------------------------------ */
+
+/* This shard's compute part (NULL when compute is not on it). */
+static inline cp_shard *cp_of(mrt_svc_shard *ss)
+{
+    return (cp_shard *)mrt_svc_state(ss, CP_SUBSYSTEM_ID);
+}
+
+/* table.c */
+int cp_table_init(cp_shard *cs, uint32_t capacity);
+void cp_table_fini(cp_shard *cs);
+cp_daemon *cp_find(const cp_shard *cs, uint64_t id);
+int cp_insert(cp_shard *cs, cp_daemon *d);
+void cp_remove(cp_shard *cs, uint64_t id);
+
+/* control.c */
+void cp_control_install(cp_shard *cs);
+void cp_daemon_free(cp_shard *cs, cp_daemon *d);
+
+/* route.c */
+void cp_on_output(mrt_svc_shard *ss, mrt_host *host, const mrt_event *outs, size_t n, void *ctx);
+void cp_on_handback(mrt_svc_shard *ss, const mrt_svc_event *e, mrt_svc_handback_reason why,
+                    void *ctx);
+void cp_handback(cp_shard *cs, mrt_compute_ref to, const mrt_event *ev, int why);
+void cp_need_update(cp_shard *cs, cp_daemon *d);
+bool cp_admit_daemon(const cp_shard *cs, const cp_daemon *d);
+
+/* defer.c */
+int cp_defer_init(cp_shard *cs);
+void cp_defer_fini(cp_shard *cs);
+/*
+ * Queue a send for q (a shard, n for the set, n + 1 for egress, where id is
+ * the emitter); MRT_SHARD_EFULL when it has no room.
+ */
+int cp_defer_put(cp_shard *cs, unsigned q, uint64_t id, unsigned shard,
+                 const mrt_causal_link *link, const void *payload, size_t len);
+/* Send what waits, in order per queue, until a queue is refused again. */
+void cp_defer_flush(cp_shard *cs);
+/* Whether queue q can take `entries` more entries holding `bytes` payload bytes. */
+static inline bool cp_defer_room(const cp_shard *cs, unsigned q, uint32_t entries, uint64_t bytes)
+{
+    const cp_dq *d = &cs->dq[q];
+    return cs->c->cfg.defer_depth - d->count >= entries &&
+           (uint64_t)cs->c->cfg.defer_bytes - d->bused >= bytes;
+}
+
+#endif

@@ -1,0 +1,186 @@
+/*
+ * Output routing: services hands compute the outputs of each delivery (on
+ * the owner shard, before they are released); each output goes to each
+ * subscription of the daemon that emitted it — a daemon (mrt_svc_send to
+ * its shard), the balancer-routed set (mrt_svc_send_routed, the selection
+ * naming the daemon), or egress (mrt_svc_egress_push). A send refused for
+ * backpressure is deferred (defer.c); anything that cannot be routed is
+ * handed back with its reason, never dropped silently.
+ */
+#include "compute/compute_internal.h"
+
+/* Codes after which the same send can succeed later: defer, do not hand back. */
+static inline bool backpressure(int rc)
+{
+    return rc == MRT_SHARD_EFULL || rc == MRT_SVC_EPOOL || rc == MRT_SVC_EINFLIGHT ||
+           rc == MRT_LB_EMAXCONN;
+}
+
+void cp_handback(cp_shard *cs, mrt_compute_ref to, const mrt_event *ev, int why)
+{
+    cs->st.handed_back++;
+    if (cs->c->handback)
+        cs->c->handback(cs->c->handback_ctx, to, ev, why);
+}
+
+static const mrt_compute_ref any_ref = { .id = 0, .shard = MRT_COMPUTE_ANY_SHARD };
+
+/* Queue one output for q; when even the queue refuses, it is handed back (counted). */
+static void defer_or_hand_back(cp_shard *cs, unsigned q, mrt_compute_ref to, const mrt_event *o)
+{
+    int rc = cp_defer_put(cs, q, to.id, to.shard, &o->link, o->payload, o->payload_len);
+    if (rc == MRT_OK)
+        cs->st.deferred++;
+    else
+        cp_handback(cs, q < cs->n ? to : any_ref, o, rc);
+}
+
+static inline void route_one(cp_shard *cs, const cp_daemon *d, const cp_sub *s,
+                             const mrt_event *o)
+{
+    int rc;
+    switch (s->kind) {
+    case MRT_COMPUTE_TO_DAEMON: {
+        mrt_compute_ref to = { .id = s->id, .shard = s->shard };
+        /* Behind deferred sends to that shard: keep the order. */
+        if (cs->dq[s->shard].count) {
+            defer_or_hand_back(cs, s->shard, to, o);
+            return;
+        }
+        rc = mrt_svc_send(cs->ss, s->shard, s->id, &o->link, o->payload, o->payload_len);
+        if (rc == MRT_OK)
+            cs->st.routed_daemon++;
+        else if (backpressure(rc))
+            defer_or_hand_back(cs, s->shard, to, o);
+        else
+            cp_handback(cs, to, o, rc);
+        return;
+    }
+    case MRT_COMPUTE_TO_SET:
+        if (cs->dq[cs->n].count) {
+            defer_or_hand_back(cs, cs->n, any_ref, o);
+            return;
+        }
+        rc = mrt_svc_send_routed(cs->ss, NULL, 0, &o->link, o->payload, o->payload_len, NULL);
+        if (rc == MRT_OK)
+            cs->st.routed_set++;
+        else if (backpressure(rc))
+            defer_or_hand_back(cs, cs->n, any_ref, o);
+        else
+            cp_handback(cs, any_ref, o, rc);
+        return;
+    default: { /* MRT_COMPUTE_TO_EGRESS: deferred like a send, handed back when that is full */
+        mrt_compute_ref self = { .id = d->id, .shard = (uint16_t)cs->id };
+        unsigned q = cs->n + 1;
+        rc = cs->dq[q].count ? MRT_SHARD_EFULL
+                             : mrt_svc_egress_push(cs->ss, d->id, &o->link, o->payload,
+                                                   o->payload_len);
+        if (rc == MRT_OK) {
+            cs->st.egressed++;
+        } else if (backpressure(rc)) {
+            rc = cp_defer_put(cs, q, d->id, cs->id, &o->link, o->payload, o->payload_len);
+            if (rc == MRT_OK)
+                cs->st.deferred++;
+            else
+                cp_handback(cs, self, o, rc == MRT_SVC_ETOOBIG ? rc : MRT_CP_EEGRESS);
+        } else {
+            cp_handback(cs, self, o, rc);
+        }
+        return;
+    }
+    }
+}
+
+void cp_on_output(mrt_svc_shard *ss, mrt_host *host, const mrt_event *outs, size_t n, void *ctx)
+{
+    (void)ctx;
+    cp_shard *cs = cp_of(ss);
+    cs->st.emitted += n;
+    const cp_daemon *d = cp_find(cs, mrt_host_origin(host));
+    if (d == NULL) { /* only compute adds hosts; kept so a stray host cannot lose outputs */
+        for (size_t i = 0; i < n; i++)
+            cp_handback(cs, any_ref, &outs[i], MRT_CP_ENODAEMON);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        for (unsigned k = 0; k < d->nsubs; k++)
+            route_one(cs, d, &d->subs[k], &outs[i]);
+}
+
+void cp_on_handback(mrt_svc_shard *ss, const mrt_svc_event *e, mrt_svc_handback_reason why,
+                    void *ctx)
+{
+    (void)ctx;
+    cp_shard *cs = cp_of(ss);
+    if (cs == NULL)
+        return;
+    int rc = why == MRT_SVC_HB_NO_HOST ? MRT_CP_ENODAEMON : MRT_EINVAL;
+    cp_handback(cs, (mrt_compute_ref){ .id = e->daemon_id, .shard = (uint16_t)cs->id }, &e->ev,
+                rc);
+}
+
+/*
+ * What one delivery of d may need in each deferral queue: every output of
+ * the delivery (at most max_outputs, their payloads at most the sink's
+ * region) once per subscription to that queue.
+ */
+void cp_need_update(cp_shard *cs, cp_daemon *d)
+{
+    const mrt_compute_type *t = &cs->c->types[d->type].t;
+    uint32_t outs = t->max_outputs ? t->max_outputs : MRT_SINK_DEFAULT_OUTPUTS;
+    uint64_t bytes = t->payload_bytes ? t->payload_bytes : MRT_SINK_DEFAULT_PAYLOAD_BYTES;
+    if (bytes > (uint64_t)outs * cs->c->max_payload)
+        bytes = (uint64_t)outs * cs->c->max_payload;
+    d->nneed = 0;
+    for (unsigned k = 0; k < d->nsubs; k++) {
+        const cp_sub *s = &d->subs[k];
+        uint16_t q = s->kind == MRT_COMPUTE_TO_SET      ? (uint16_t)cs->n
+                     : s->kind == MRT_COMPUTE_TO_EGRESS ? (uint16_t)(cs->n + 1)
+                                                        : s->shard;
+        unsigned j = 0;
+        while (j < d->nneed && d->need[j].q != q)
+            j++;
+        if (j == d->nneed)
+            d->need[d->nneed++] = (cp_need){ .q = q };
+        d->need[j].entries += outs;
+        d->need[j].bytes += bytes;
+    }
+}
+
+/* Whether d's next delivery can defer everything it may emit (the push-back test). */
+bool cp_admit_daemon(const cp_shard *cs, const cp_daemon *d)
+{
+    for (unsigned k = 0; k < d->nneed; k++)
+        if (!cp_defer_room(cs, d->need[k].q, d->need[k].entries, d->need[k].bytes))
+            return false;
+    return true;
+}
+
+int mrt_compute_send(mrt_svc_shard *ss, mrt_compute_ref d, const mrt_causal_link *link,
+                     const void *payload, size_t len)
+{
+    cp_shard *cs = ss ? cp_of(ss) : NULL;
+    if (cs == NULL)
+        return MRT_EINVAL;
+    if (d.shard >= cs->n)
+        return MRT_SHARD_EDEST;
+    if (cs->dq[d.shard].count)
+        return MRT_SHARD_EFULL; /* sends deferred to that shard go first: defer this one too */
+    return mrt_svc_send(ss, d.shard, d.id, link, payload, len);
+}
+
+int mrt_compute_defer(mrt_svc_shard *ss, mrt_compute_ref d, const mrt_causal_link *link,
+                      const void *payload, size_t len)
+{
+    cp_shard *cs = ss ? cp_of(ss) : NULL;
+    if (cs == NULL || link == NULL || (payload == NULL && len > 0))
+        return MRT_EINVAL;
+    if (d.shard >= cs->n)
+        return MRT_SHARD_EDEST;
+    if (len > cs->c->max_payload)
+        return MRT_SVC_ETOOBIG;
+    int rc = cp_defer_put(cs, d.shard, d.id, d.shard, link, payload, len);
+    if (rc == MRT_OK)
+        cs->st.deferred++;
+    return rc;
+}
