@@ -23,14 +23,17 @@ int svc_ingress_init(mrt_svc_shard *ss)
         if (cnt == 0)
             continue;
         ss->iout[c] = mrt_calloc(ss->alloc, cnt);
-        ss->ifree[c] = svc_ring_new(ss->alloc, sizeof(uint32_t), cnt, 0, &ss->ifree_bytes[c]);
+        /* HTS on both sides: see ring_put_mp in shards/shard.c (DPDK's default MP/MC mode
+         * orders only the last producer's writes for a consumer). */
+        ss->ifree[c] = svc_ring_new(ss->alloc, sizeof(uint32_t), cnt,
+                                    RING_F_MP_HTS_ENQ | RING_F_MC_HTS_DEQ, &ss->ifree_bytes[c]);
         if (ss->iout[c] == NULL || ss->ifree[c] == NULL)
             return MRT_ENOMEM;
         for (uint32_t i = 0; i < cnt; i++)
             atomic_init(&ss->iout[c][i], 0);
         /* Lowest index first out: the first buffers used are the first in memory. */
         for (uint32_t i = 0; i < cnt; i++)
-            (void)rte_ring_sp_enqueue_elem(ss->ifree[c], &i, sizeof i);
+            (void)rte_ring_enqueue_elem(ss->ifree[c], &i, sizeof i);
     }
     return MRT_OK;
 }
@@ -65,7 +68,7 @@ int mrt_svc_inject_event(mrt_svc *svc, unsigned dst, uint64_t daemon_id,
     if (ss->ifree[c] == NULL)
         return MRT_SVC_EPOOL;
     uint32_t idx;
-    if (rte_ring_mc_dequeue_elem(ss->ifree[c], &idx, sizeof idx) != 0)
+    if (rte_ring_dequeue_elem(ss->ifree[c], &idx, sizeof idx) != 0)
         return MRT_SVC_EPOOL;
     uint64_t off = svc->ioff[c] + (uint64_t)idx * svc->class_size[c];
     uint8_t *buf = ss->region + off;
@@ -81,7 +84,7 @@ int mrt_svc_inject_event(mrt_svc *svc, unsigned dst, uint64_t daemon_id,
     int rc = mrt_mesh_inject(svc->mesh, dst, &m);
     if (rc != MRT_OK) {
         atomic_store_explicit(&ss->iout[c][idx], 0, memory_order_relaxed);
-        (void)rte_ring_mp_enqueue_elem(ss->ifree[c], &idx, sizeof idx); /* room: it was ours */
+        (void)rte_ring_enqueue_elem(ss->ifree[c], &idx, sizeof idx); /* room: it was ours */
     }
     return rc;
 }
@@ -111,7 +114,7 @@ void svc_ingress_deliver(mrt_svc_shard *ss, const mrt_msg *m, uint64_t now)
     ss->st.ingress++;
     (void)svc_deliver(ss, m, &ev, now);
     /* Multi-producer: an injector's error path puts indices back on the same ring. */
-    (void)rte_ring_mp_enqueue_elem(ss->ifree[c], &idx, sizeof idx);
+    (void)rte_ring_enqueue_elem(ss->ifree[c], &idx, sizeof idx);
 }
 
 uint32_t mrt_svc_ingress_free(const mrt_svc *svc, unsigned i, unsigned c)
