@@ -91,5 +91,6 @@ void mrt_bench_section(const mrt_bench_opts *o, const char *title);
 int mrt_bench_ring(const mrt_bench_opts *o, int argc, char **argv);
 int mrt_bench_balancer(const mrt_bench_opts *o, int argc, char **argv);
 int mrt_bench_daemons(const mrt_bench_opts *o, int argc, char **argv);
+int mrt_bench_pipeline(const mrt_bench_opts *o, int argc, char **argv);
 
 #endif
