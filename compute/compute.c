@@ -200,6 +200,8 @@ int mrt_compute_create_(mrt_mesh *mesh, mrt_svc *svc, mrt_lb_registry *set, mrt_
         rc = mrt_svc_set_output(svc, cp_on_output, c);
     if (rc == MRT_OK)
         rc = mrt_svc_set_handback(svc, cp_on_handback, c);
+    if (rc == MRT_OK)
+        rc = mrt_svc_set_admit(svc, cp_admit, c);
     if (rc != MRT_OK) {
         mrt_compute_destroy_(c);
         return rc;

@@ -187,6 +187,7 @@ void cp_on_handback(mrt_svc_shard *ss, const mrt_svc_event *e, mrt_svc_handback_
 void cp_handback(cp_shard *cs, mrt_compute_ref to, const mrt_event *ev, int why);
 void cp_need_update(cp_shard *cs, cp_daemon *d);
 bool cp_admit_daemon(const cp_shard *cs, const cp_daemon *d);
+bool cp_admit(mrt_svc_shard *ss, mrt_host *host, void *ctx);
 
 /* defer.c */
 int cp_defer_init(cp_shard *cs);

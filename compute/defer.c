@@ -66,6 +66,8 @@ int cp_defer_put(cp_shard *cs, unsigned q, uint64_t id, unsigned shard,
     d->count++;
     d->bused += (uint32_t)len;
     cs->deferred_now++;
+    /* At once, not in the hook: a held event retried after the hooks may defer too. */
+    (void)mrt_svc_set_pending(cs->ss, CP_SUBSYSTEM_ID, cs->deferred_now);
     return MRT_OK;
 }
 
@@ -78,6 +80,7 @@ static void pop(cp_shard *cs, cp_dq *d)
     d->head = (d->head + 1) % cfg->defer_depth;
     d->count--;
     cs->deferred_now--;
+    (void)mrt_svc_set_pending(cs->ss, CP_SUBSYSTEM_ID, cs->deferred_now);
     if (d->count == 0)
         d->head = d->bhead = d->bused = 0; /* start over: fewer payloads wrap */
 }

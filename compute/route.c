@@ -156,6 +156,25 @@ bool cp_admit_daemon(const cp_shard *cs, const cp_daemon *d)
     return true;
 }
 
+/*
+ * Services' admission, before each delivery on this shard: the push-back.
+ * A daemon emits at most max_outputs per event, so reserving that much
+ * deferral room per subscription before it runs makes the decision exact
+ * and ahead of processing: refused, the event waits in services (its
+ * buffer held, the shard's input held) and is retried after the next
+ * deferral flush. An output can then always be deferred, never lost.
+ */
+bool cp_admit(mrt_svc_shard *ss, mrt_host *host, void *ctx)
+{
+    (void)ctx;
+    cp_shard *cs = cp_of(ss);
+    const cp_daemon *d = cs ? cp_find(cs, mrt_host_origin(host)) : NULL;
+    if (d == NULL || d->nneed == 0 || cp_admit_daemon(cs, d))
+        return true;
+    cs->st.pushed_back++;
+    return false;
+}
+
 int mrt_compute_send(mrt_svc_shard *ss, mrt_compute_ref d, const mrt_causal_link *link,
                      const void *payload, size_t len)
 {

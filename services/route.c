@@ -165,6 +165,47 @@ bool svc_deliver(mrt_svc_shard *ss, const mrt_msg *m, const mrt_event *ev, uint6
     return deliver(ss, m, ev, now);
 }
 
+/* One event message: deliver it, release its buffer, complete its selection. */
+void svc_event_one(mrt_svc_shard *ss, const mrt_msg *x, const mrt_msg *next, uint64_t now)
+{
+    const mrt_svc *svc = ss->svc;
+    mrt_event ev = { .timestamp = now };
+    if (x->src == MRT_SRC_EXTERNAL) {
+        /* From ingress: a buffer of this shard's ingress pool, never a token. */
+        svc_ingress_deliver(ss, x, now);
+        return;
+    }
+    uint8_t *buf;
+    if (!svc_resolve(svc, x->w[1], x->aux, &buf)) {
+        svc_hand_back(ss, x, &ev, MRT_SVC_HB_BAD_HANDLE);
+        if (x->w[2])
+            svc_complete(ss, x->w[2], false, 0);
+        return;
+    }
+    if (next && next->src != MRT_SRC_EXTERNAL) {
+        /* The next buffer's header: its line is on another core, start the miss now. */
+        uint64_t nh = next->w[1];
+        unsigned no = svc_h_owner(nh);
+        if (no < ss->n && svc->base[no])
+            __builtin_prefetch(svc->base[no] + svc_h_off(nh));
+    }
+    memcpy(&ev.link, buf + SVC_BUF_LINK, sizeof ev.link);
+    ev.payload = buf + SVC_BUF_HDR;
+    ev.payload_len = x->aux;
+    bool ok = deliver(ss, x, &ev, now);
+    uint64_t token = x->w[2];
+    uint32_t lat = 0;
+    if (token) {
+        uint64_t sent;
+        memcpy(&sent, buf + SVC_BUF_SENT, sizeof sent);
+        uint64_t d = now > sent ? now - sent : 0;
+        lat = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+    }
+    svc_release(ss, x->w[1]);
+    if (token)
+        svc_complete(ss, token, ok, lat);
+}
+
 void svc_on_events(mrt_shard *s, const mrt_msg *m, unsigned n, void *ctx)
 {
     mrt_svc_shard *ss = ctx;
@@ -172,42 +213,10 @@ void svc_on_events(mrt_shard *s, const mrt_msg *m, unsigned n, void *ctx)
     uint64_t now = mrt_shard_now(s);
     ss->st.received += n;
     for (unsigned i = 0; i < n; i++) {
-        const mrt_msg *x = &m[i];
-        mrt_event ev = { .timestamp = now };
-        if (x->src == MRT_SRC_EXTERNAL) {
-            /* From ingress: a buffer of this shard's ingress pool, never a token. */
-            svc_ingress_deliver(ss, x, now);
+        /* Admission (hold.c): a held event keeps every later one behind it. */
+        if (__builtin_expect(svc->admit != NULL, 0) && svc_hold(ss, &m[i]))
             continue;
-        }
-        uint8_t *buf;
-        if (!svc_resolve(svc, x->w[1], x->aux, &buf)) {
-            svc_hand_back(ss, x, &ev, MRT_SVC_HB_BAD_HANDLE);
-            if (x->w[2])
-                svc_complete(ss, x->w[2], false, 0);
-            continue;
-        }
-        if (i + 1 < n && m[i + 1].src != MRT_SRC_EXTERNAL) {
-            /* The next buffer's header: its line is on another core, start the miss now. */
-            uint64_t nh = m[i + 1].w[1];
-            unsigned no = svc_h_owner(nh);
-            if (no < ss->n && svc->base[no])
-                __builtin_prefetch(svc->base[no] + svc_h_off(nh));
-        }
-        memcpy(&ev.link, buf + SVC_BUF_LINK, sizeof ev.link);
-        ev.payload = buf + SVC_BUF_HDR;
-        ev.payload_len = x->aux;
-        bool ok = deliver(ss, x, &ev, now);
-        uint64_t token = x->w[2];
-        uint32_t lat = 0;
-        if (token) {
-            uint64_t sent;
-            memcpy(&sent, buf + SVC_BUF_SENT, sizeof sent);
-            uint64_t d = now > sent ? now - sent : 0;
-            lat = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
-        }
-        svc_release(ss, x->w[1]);
-        if (token)
-            svc_complete(ss, token, ok, lat);
+        svc_event_one(ss, &m[i], i + 1 < n ? &m[i + 1] : NULL, now);
     }
 }
 

@@ -248,6 +248,8 @@ static void on_tick(mrt_shard *s, bool draining, void *ctx)
         svc_flush_owed(ss);
     for (unsigned i = 0; i < ss->nhooks; i++)
         ss->hooks[i].fn(ss, draining, ss->hooks[i].ctx);
+    if (ss->nheld)
+        svc_retry_held(ss); /* after the hooks, which made room (compute's deferred sends) */
     if (draining && ss->npend_dirty) {
         /* Push the queues out and try once more: the drain then ends sooner. */
         mrt_shard_flush(s);
@@ -257,7 +259,7 @@ static void on_tick(mrt_shard *s, bool draining, void *ctx)
      * What the drain must still wait for: staged returns and completions,
      * buffers out in egress, and what subsystems hold (mrt_svc_set_pending).
      */
-    uint64_t pending = ss->st.backlog + ss->st.egress_out;
+    uint64_t pending = ss->st.backlog + ss->st.egress_out + ss->nheld;
     for (unsigned i = 0; i < ss->svc->nsubs; i++)
         pending += ss->sub_pending[i];
     ss->st.pending = pending;
@@ -278,6 +280,7 @@ static void shard_free(mrt_svc_shard *ss)
         mrt_lb_domain_offline(ss->svc->cfg.domain, ss->id);
         mrt_lb_shard_destroy(ss->lb);
     }
+    svc_hold_fini(ss);
     svc_egress_fini(ss);
     svc_ingress_fini(ss);
     svc_flow_fini(ss);
@@ -329,6 +332,8 @@ int mrt_svc_shard_init(mrt_svc *svc, mrt_shard *s, mrt_svc_shard **out)
         rc = svc_ingress_init(ss);
     if (rc == MRT_OK)
         rc = svc_egress_init(ss);
+    if (rc == MRT_OK)
+        rc = svc_hold_init(ss);
     if (rc == MRT_OK && svc->cfg.domain) {
         uint64_t seed = (svc->cfg.lb_seed ? svc->cfg.lb_seed : 0x2545f4914f6cdd1dull) ^
                         (0x9e3779b97f4a7c15ull * (id + 1));

@@ -104,6 +104,8 @@ struct mrt_svc {
     void *handback_ctx;
     mrt_svc_output_fn output;
     void *output_ctx;
+    mrt_svc_admit_fn admit;                 /* hold.c: push-back before a delivery */
+    void *admit_ctx;
     _Atomic bool started;
     uint64_t seed;                          /* keys the host tables */
     /*
@@ -199,6 +201,13 @@ struct mrt_svc_shard {
     unsigned nhooks;
     void *state[MRT_SVC_MAX_SUBSYSTEMS];
     uint64_t sub_pending[MRT_SVC_MAX_SUBSYSTEMS]; /* mrt_svc_set_pending */
+    /*
+     * Events the admission held, in arrival order, their buffers still out
+     * (hold.c): a ring sized by what can be out at once — every shard's
+     * pool and this shard's ingress pool — allocated only with an admission.
+     */
+    mrt_msg *held;
+    uint32_t held_cap, held_head, nheld;
     unsigned ninit;                     /* subsystems whose init succeeded */
     /* Ingress pool: free lists (MPMC rings of u32 indices), per buffer 1 while held. */
     struct rte_ring *ifree[SVC_MAX_CLASSES];
@@ -256,6 +265,13 @@ void svc_on_done(mrt_shard *s, const mrt_msg *m, unsigned n, void *ctx);
 /* route.c */
 void svc_on_events(mrt_shard *s, const mrt_msg *m, unsigned n, void *ctx);
 bool svc_deliver(mrt_svc_shard *ss, const mrt_msg *m, const mrt_event *ev, uint64_t now);
+void svc_event_one(mrt_svc_shard *ss, const mrt_msg *x, const mrt_msg *next, uint64_t now);
+
+/* hold.c */
+int svc_hold_init(mrt_svc_shard *ss);
+void svc_hold_fini(mrt_svc_shard *ss);
+bool svc_hold(mrt_svc_shard *ss, const mrt_msg *x);
+void svc_retry_held(mrt_svc_shard *ss);
 void svc_hand_back(mrt_svc_shard *ss, const mrt_msg *m, const mrt_event *ev,
                    mrt_svc_handback_reason why);
 

@@ -363,11 +363,6 @@ void mrt_shard_set_pending(mrt_shard *s, uint64_t n)
     s->pending = n;
 }
 
-void mrt_shard_hold_input(mrt_shard *s, bool hold)
-{
-    s->input_held = hold;
-}
-
 bool mrt_shard_ready(const mrt_shard *s)
 {
     return s != NULL && atomic_load_explicit(&s->ready, memory_order_acquire);
@@ -736,10 +731,9 @@ unsigned mrt_shard_poll_once(mrt_shard *s)
     unsigned start = s->rr_start;
     s->rr_start = (start + 1 == nsrc) ? 0 : start + 1;
     bool more = true;
-    while (more && handled < s->budget && !s->input_held) {
+    while (more && handled < s->budget) {
         more = false;
-        /* A handler may hold input mid-pass: the rest stays in the rings. */
-        for (unsigned k = 0; k < nsrc && handled < s->budget && !s->input_held; k++) {
+        for (unsigned k = 0; k < nsrc && handled < s->budget; k++) {
             unsigned src = start + k;
             if (src >= nsrc)
                 src -= nsrc;

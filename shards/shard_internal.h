@@ -81,7 +81,6 @@ struct mrt_shard {
     unsigned rr_start;
     bool draining;
     bool stop_acked;
-    bool input_held;                /* mrt_shard_hold_input: no data ring is read */
     uint64_t tsc0;
     double ns_per_cycle;
     uint64_t now_ns;

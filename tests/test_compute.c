@@ -66,9 +66,7 @@ START_TEST(chain_across_shards_to_egress)
         memcpy(payload, &i, 8);
         for (size_t k = 8; k < len; k++)
             payload[k] = (uint8_t)(i + k);
-        tc_inject(c, a, payload, len);
-        if (i % 100 == 99) /* in steps: the saturated path is the push-back test's */
-            tc_egress_until(c, &eg, i + 1);
+        tc_inject_eg(c, a, payload, len, &eg);
     }
     tc_egress_until(c, &eg, N);
     ck_assert_uint_eq(eg.nfrom, 1);

@@ -98,18 +98,6 @@ static inline void tc_start(mrt_runtime *rt)
     ck_assert_msg(mrt_runtime_start(rt, err, sizeof err) == MRT_OK, "%s", err);
 }
 
-/* Inject, retrying while the shard pushes back. */
-static inline void tc_inject(mrt_compute *c, mrt_compute_ref d, const void *p, size_t len)
-{
-    mrt_wait w = mrt_wait_begin();
-    int rc;
-    while ((rc = mrt_compute_inject(c, d, p, len)) == MRT_SHARD_EFULL || rc == MRT_SVC_EPOOL) {
-        MRT_WAIT_CHECK(&w, "ingress to take an event (%s)", mrt_strerror(rc));
-        sched_yield();
-    }
-    ck_assert_msg(rc == MRT_OK, "inject: %s", mrt_strerror(rc));
-}
-
 /* Egress collector: per emitter, its chain (validated link by link) and a count. */
 #define TC_MAX_FROM 16
 typedef struct tc_egress {
@@ -146,6 +134,29 @@ static inline void tc_on_egress(void *ctx, const mrt_compute_output *o)
     }
     e->count[i]++;
     e->total++;
+}
+
+/*
+ * Inject, retrying while the shard pushes back; an application must keep
+ * egress moving meanwhile (else egress fills, the daemons push back on
+ * their input, and ingress never frees): `eg` (may be NULL) is polled.
+ */
+static inline void tc_inject_eg(mrt_compute *c, mrt_compute_ref d, const void *p, size_t len,
+                                tc_egress *eg)
+{
+    mrt_wait w = mrt_wait_begin();
+    int rc;
+    while ((rc = mrt_compute_inject(c, d, p, len)) == MRT_SHARD_EFULL || rc == MRT_SVC_EPOOL) {
+        MRT_WAIT_CHECK(&w, "ingress to take an event (%s)", mrt_strerror(rc));
+        if (eg == NULL || mrt_compute_egress_poll(c, tc_on_egress, eg, 256) == 0)
+            sched_yield();
+    }
+    ck_assert_msg(rc == MRT_OK, "inject: %s", mrt_strerror(rc));
+}
+
+static inline void tc_inject(mrt_compute *c, mrt_compute_ref d, const void *p, size_t len)
+{
+    tc_inject_eg(c, d, p, len, NULL);
 }
 
 /* Poll egress until `target` outputs arrived. */

@@ -229,7 +229,7 @@ typedef struct mrt_compute_stats {
     uint64_t routed_set;        /* outputs sent to the balancer-routed set */
     uint64_t egressed;          /* outputs handed to egress */
     uint64_t deferred;          /* sends deferred for backpressure */
-    uint64_t pushed_back;       /* deliveries retried because the deferral queue was full */
+    uint64_t pushed_back;       /* admissions refused (deferral room short): the event waited */
     uint64_t handed_back;       /* events or outputs handed back (all reasons) */
     uint64_t daemon_errors;     /* deliveries the daemon or host refused */
     uint64_t completions;       /* completions applied on this shard */

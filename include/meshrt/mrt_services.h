@@ -183,6 +183,24 @@ typedef void (*mrt_svc_output_fn)(mrt_svc_shard *ss, mrt_host *host, const mrt_e
 /* Register the output callback (before start). */
 int mrt_svc_set_output(mrt_svc *svc, mrt_svc_output_fn fn, void *ctx);
 
+/*
+ * Admission before each delivery, for push-back (register before start):
+ * called on the owner shard with the host an event is for, before its
+ * daemon runs. false holds the event with its buffer, and every event
+ * after it waits behind it, in order: the senders' buffers stay out, so
+ * they run out of buffers (MRT_SVC_EPOOL) and the push-back reaches them
+ * as backpressure — while the shard keeps reading returns and completions
+ * (holding the rings instead would starve it of its own buffers and
+ * deadlock). That also bounds the held events: at most every shard's pool
+ * plus this shard's ingress pool (a ring of that size, allocated at init
+ * only with an admission: 32 bytes per buffer). Services' tick retries the
+ * held events after the hooks (which may have made room), admission first.
+ * Held events count in the shard's pending work (the drain waits for
+ * them). The test costs one host lookup per event.
+ */
+typedef bool (*mrt_svc_admit_fn)(mrt_svc_shard *ss, mrt_host *host, void *ctx);
+int mrt_svc_set_admit(mrt_svc *svc, mrt_svc_admit_fn fn, void *ctx);
+
 /* ---- per shard ----------------------------------------------------------- */
 
 /*

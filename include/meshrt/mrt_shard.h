@@ -185,18 +185,6 @@ int mrt_shard_set_tick(mrt_shard *s, mrt_tick_hook fn, void *ctx);
 void mrt_shard_set_pending(mrt_shard *s, uint64_t n);
 
 /*
- * Hold this shard's data input (shard thread; a handler or the tick): while
- * held, the poll loop reads none of its inbound rings, ingress included —
- * from the next burst on, so a burst handler that holds keeps the rest of
- * its own burst itself. Control messages, the tick and the flush go on.
- * For push-back: a layer that cannot take more input yet (its own queues
- * are full) leaves it in the rings, where the senders see backpressure.
- * Release with hold = false. A shard holding input forever stalls the
- * drain: release it once what blocked it moved.
- */
-void mrt_shard_hold_input(mrt_shard *s, bool hold);
-
-/*
  * Whether shard `s` was initialised (mrt_shard_init_local ran, its rings
  * exist) and not finalised (any thread; acquire: what the owner set up
  * before is visible after it returns true).
