@@ -38,7 +38,9 @@ echo "pkg-config --static --libs meshrt: $static_libs"
 # shellcheck disable=SC2046,SC2086
 $cc -std=c11 -Wall -Werror -o "$prefix/consumer_static" "$prefix/consumer.c" \
     $(pkg-config --cflags meshrt) ${static_libs/-lmeshrt/-l:libmeshrt.a}
-if ldd "$prefix/consumer_static" | grep -q libmeshrt; then
+# (ldd into a variable: `ldd | grep -q` under pipefail fails when grep stops reading early.)
+libs="$(ldd "$prefix/consumer_static")"
+if grep -q libmeshrt <<<"$libs"; then
     echo "install_consumer: consumer_static links libmeshrt dynamically" >&2
     exit 1
 fi
@@ -58,11 +60,13 @@ target_link_libraries(consumer_shared PRIVATE meshrt::meshrt_shared)
 CMAKE
 cmake -S "$prefix/cmake_consumer" -B "$prefix/cmake_build" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 cmake --build "$prefix/cmake_build" >/dev/null
-if ldd "$prefix/cmake_build/consumer_static" | grep -q libmeshrt; then
+libs="$(ldd "$prefix/cmake_build/consumer_static")"
+if grep -q libmeshrt <<<"$libs"; then
     echo "install_consumer: meshrt::meshrt links libmeshrt dynamically" >&2
     exit 1
 fi
-ldd "$prefix/cmake_build/consumer_shared" | grep -q "libmeshrt.so" \
+libs="$(ldd "$prefix/cmake_build/consumer_shared")"
+grep -q "libmeshrt.so" <<<"$libs" \
     || { echo "install_consumer: meshrt::meshrt_shared does not link libmeshrt.so" >&2; exit 1; }
 "$prefix/cmake_build/consumer_static"
 "$prefix/cmake_build/consumer_shared"
