@@ -171,7 +171,7 @@ static inline void tc_egress_until(mrt_compute *c, tc_egress *e, uint64_t target
     }
 }
 
-static inline inline uint64_t tc_count_of(const tc_egress *e, uint64_t id)
+static inline uint64_t tc_count_of(const tc_egress *e, uint64_t id)
 {
     for (unsigned i = 0; i < e->nfrom; i++)
         if (e->from[i] == id)

@@ -142,6 +142,7 @@ static mrt_runtime *start_rt(unsigned burst, unsigned ring)
     mrt_runtime_config cfg;
     mrt_runtime_config_default(&cfg);
     cfg.allow_unbound = true; /* containers may refuse memory binding; placement is tested in topo */
+    cfg.shards = 2;           /* at least 2 even on one CPU: the rest run unpinned */
     cfg.burst = burst;
     cfg.ring_size = ring;
     cfg.idle_sleep_max_us = 0;
@@ -150,6 +151,8 @@ static mrt_runtime *start_rt(unsigned burst, unsigned ring)
     ck_assert_msg(mrt_runtime_create(&cfg, &rt, err, sizeof err) == MRT_OK, "%s", err);
     ck_assert_msg(mrt_runtime_start(rt, err, sizeof err) == MRT_OK, "%s", err);
     ck_assert_int_eq(mrt_runtime_start(rt, err, sizeof err), MRT_ESTATE);
+    ck_assert_uint_eq(mrt_mesh_size(mrt_runtime_mesh(rt)), 2);
+    ck_assert_ptr_null(mrt_runtime_compute(rt)); /* the workload owns the shards' tick */
     return rt;
 }
 
@@ -319,6 +322,17 @@ START_TEST(destroy_without_start)
     mrt_runtime_destroy(rt);
     mrt_runtime_destroy(NULL);
     ck_assert_int_eq(mrt_runtime_control_tick(NULL, false), MRT_EINVAL);
+    /* A shard count beyond the mesh's limit, or unpinned shards without allow_unbound. */
+    cfg.shards = MRT_MAX_SHARDS + 1;
+    cfg.allow_unbound = true;
+    ck_assert_int_eq(mrt_runtime_create(&cfg, &rt, err, sizeof err), MRT_RT_ESHARDS);
+    cfg.shards = MRT_MAX_SHARDS; /* more than this machine's CPUs, unless it has 256 */
+    cfg.allow_unbound = false;
+    int rc = mrt_runtime_create(&cfg, &rt, err, sizeof err);
+    if (rc == MRT_OK)
+        mrt_runtime_destroy(rt);
+    else
+        ck_assert_msg(rc == MRT_RT_ESHARDS && strstr(err, "unpinned"), "%d: %s", rc, err);
     ck_assert_int_eq(mrt_runtime_create(NULL, &rt, err, sizeof err), MRT_EINVAL);
 }
 END_TEST
