@@ -1,27 +1,38 @@
 /*
- * meshrt-bench pipeline: one event through the compute-shaped path.
+ * meshrt-bench pipeline: one event through the compute-shaped path, three ways.
  *
- *   injector thread --mrt_svc_inject_event--> shard 0 ingress ring
- *   -> router daemon (host on shard 0; emits a copy of the event)
- *   -> output callback: mrt_svc_send_routed(daemon 0: the selection names
- *      the worker) over a snapshot of the 2 shards' workers, round robin
- *   -> shard 0 itself or the 0 -> 1 ring -> worker daemon (host) delivers
- *   -> completion back to shard 0 (mrt_lb_complete).
+ *   one_<len>      ONE thread drives both shards by hand (mrt_shard_poll_once
+ *                  on shard 0, then shard 1). Each shard's per-iteration hook
+ *                  produces events: mrt_svc_send_routed (daemon from the
+ *                  selection, round robin over the two shards' workers) ->
+ *                  ring (or the diagonal) -> worker host delivers -> buffer
+ *                  returned and completion back. Timed with the thread's CPU
+ *                  clock: the per-event cost with no scheduler in it (the
+ *                  stable figure on a shared 2-core machine).
+ *   shard_<len>    the same path on two pinned shard threads (mrt_shard_run),
+ *                  idle sleep off (busy polling), no third busy thread: each
+ *                  shard's hook produces. Wall time from the start signal to
+ *                  the last delivery, on the mesh's TSC clock.
+ *   ingress_<len>  the typical embedding path: an injector thread
+ *                  (mrt_svc_inject_event, at most 256 events in the pipeline)
+ *                  -> shard 0's ingress -> router daemon, whose output
+ *                  callback sends routed -> worker -> completion, default idle
+ *                  policy (sleeps up to 100 us). Three busy threads: on a
+ *                  2-CPU machine this measures the scheduler as much as the
+ *                  pipeline.
+ *   *_unrouted_<len>  one_ and shard_ with mrt_svc_send to the same alternating
+ *                  shards: no selection, no in-flight slot, no completion.
+ *                  routing share = 1 - routed/unrouted, paired per repetition.
+ * Baselines in the same run, measured the same way: raw_ring_32B_1t (one
+ * thread enqueues a burst of 32 messages of 32 bytes and dequeues it, CPU
+ * clock), raw_ring_32B (SPSC between the two pinned CPUs, wall clock) and
+ * raw_ring_32B_duplex (two pinned threads, each producing to the other and
+ * consuming its inbound ring, as the shards do). Latency: one event in
+ * flight through the ingress path, 16 B. Allocations per event in a separate
+ * pass in a forked child (mrt_bench_counted), never in a timed run.
  *
- * Two pinned shard threads (as in bench_ring.c); the injector is the
- * benchmark's own thread, unpinned (a third thread: on a 2-CPU machine it
- * shares a CPU with a shard). It keeps at most `window` events in the
- * pipeline, so pools and in-flight tables never refuse. Reported, payloads
- * 16 B, 64 B, 1 KiB:
- *   pipeline_<len>   routed events delivered per second (millions)
- *   unrouted_<len>   the same path with mrt_svc_send to the same shards: no
- *                    selection, no completion (completion cost = 1 - ratio)
- *   raw_ring_32B     rte_ring SPSC bursts of 32-byte messages between the
- *                    same two CPUs, measured in the same run
- *   latency          one event in flight at a time, 16 B: p50/p99/p99.9 of
- *                    (delivery - injection) on the mesh's TSC clock
- * Allocations per event are counted in a separate pass, in a forked child
- * (mrt_bench_counted), never in a timed run.
+ * --only VARIANT [--len L]: repeat one variant (--reps times, each printed),
+ * for profiling: one, one_unrouted, shard, shard_unrouted, ingress, raw_1t.
  */
 #include "bench.h"
 
@@ -36,23 +47,38 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define NSH 2
 #define MAX_LEN 1024
+#define PROD_BURST 32 /* events a producer hook sends per iteration, at most */
+
+typedef enum pl_mode { PL_ONE, PL_SHARD, PL_INGRESS } pl_mode;
 
 typedef struct pl_ctx pl_ctx;
 
 typedef struct pl_shard {
     pl_ctx *c;
     unsigned i;
+    mrt_svc_shard *ss;
     mrt_host *router, *worker;
     int rc;
     mrt_alloc_counts a0, a1;   /* allocation counters at the phase mark and at the end */
     _Atomic bool marked;
-    _Alignas(128) _Atomic uint64_t delivered;
+    /* Producer (one_, shard_): this shard's thread only. */
+    uint64_t produced, refused, errors;
+    unsigned rr;
+    uint64_t seen;             /* delivered count the hook saw last */
+    int tstate;                /* the timing phase this shard last saw (shard_) */
+    uint64_t cpu0, now0, cpu1, now1; /* thread CPU clock and shard clock at its start and end */
+    _Alignas(128) _Atomic uint64_t quota;     /* events this shard may have produced (main) */
+    _Alignas(128) _Atomic uint64_t delivered; /* by this shard's worker */
+    _Atomic uint64_t last_at;  /* shard clock of the last iteration that saw a delivery */
+    _Atomic int tstate_seen;   /* tstate, for the benchmark thread */
 } pl_shard;
 
 struct pl_ctx {
+    pl_mode mode;
     mrt_mesh *mesh;
     mrt_svc *svc;
     mrt_lb_domain *dom;
@@ -66,9 +92,11 @@ struct pl_ctx {
     pl_shard sh[NSH];
     _Alignas(128) _Atomic uint64_t lost;
     _Atomic bool phase;        /* set after the warm-up: shards mark their allocation counters */
+    _Atomic int timing;        /* shard_: 1 while timed, 2 once done (hooks read their CPU clock) */
     uint64_t *lat;             /* latency mode: one sample per timed event */
     uint64_t lat_off;          /* events before the first timed one (the warm-up) */
     _Atomic uint64_t lat_last; /* the last delivery time (latency mode) */
+    uint8_t payload[MAX_LEN];
 };
 
 static int router_process(void *state, const mrt_event *ev, mrt_daemon_sink *sink)
@@ -95,7 +123,7 @@ static int worker_process(void *state, const mrt_event *ev, mrt_daemon_sink *sin
 static const mrt_daemon_vtable router_vt = { .name = "router", .process = router_process };
 static const mrt_daemon_vtable worker_vt = { .name = "worker", .process = worker_process };
 
-/* The router's outputs go on: routed (daemon from the selection) or to the same shards directly. */
+/* Ingress mode: the router's outputs go on, routed or to the same shards directly. */
 static void on_output(mrt_svc_shard *ss, mrt_host *host, const mrt_event *outs, size_t n,
                       void *ctx)
 {
@@ -117,15 +145,77 @@ static void on_output(mrt_svc_shard *ss, mrt_host *host, const mrt_event *outs, 
     }
 }
 
-static void mark_hook(mrt_svc_shard *ss, bool draining, void *ctx)
+static void mark_allocs(pl_shard *p)
 {
-    (void)ss;
-    (void)draining;
-    pl_shard *p = ctx;
     if (!atomic_load_explicit(&p->marked, memory_order_relaxed) &&
         atomic_load_explicit(&p->c->phase, memory_order_relaxed)) {
         p->a0 = mrt_alloc_counts_now();
         atomic_store_explicit(&p->marked, true, memory_order_release);
+    }
+}
+
+static void mark_hook(mrt_svc_shard *ss, bool draining, void *ctx)
+{
+    (void)ss;
+    (void)draining;
+    mark_allocs(ctx);
+}
+
+/*
+ * one_ and shard_: the shard's own producer, once per poll iteration (after
+ * its inbound rings, before its flush). Up to PROD_BURST events while under
+ * its quota; the first refusal (no buffer, no in-flight slot, full ring:
+ * backpressure) ends the burst until the next iteration.
+ */
+static uint64_t thread_cpu_ns(void);
+
+static void produce_hook(mrt_svc_shard *ss, bool draining, void *ctx)
+{
+    pl_shard *p = ctx;
+    pl_ctx *c = p->c;
+    mark_allocs(p);
+    int t = atomic_load_explicit(&c->timing, memory_order_acquire);
+    if (__builtin_expect(t != p->tstate, 0)) {
+        /* Twice a run: how much of the timed wall time this thread was on a CPU. */
+        uint64_t cpu = thread_cpu_ns(), now = mrt_shard_now(mrt_svc_shard_get(ss));
+        if (t == 1) {
+            p->cpu0 = cpu;
+            p->now0 = now;
+        } else {
+            p->cpu1 = cpu;
+            p->now1 = now;
+        }
+        atomic_store_explicit(&p->c->sh[p->i].tstate_seen, t, memory_order_release);
+        p->tstate = t;
+    }
+    uint64_t d = atomic_load_explicit(&p->delivered, memory_order_relaxed);
+    if (d != p->seen) {
+        p->seen = d;
+        atomic_store_explicit(&p->last_at, mrt_shard_now(mrt_svc_shard_get(ss)),
+                              memory_order_relaxed);
+    }
+    if (draining)
+        return;
+    uint64_t quota = atomic_load_explicit(&p->quota, memory_order_acquire);
+    for (unsigned k = 0; k < PROD_BURST && p->produced < quota; k++) {
+        mrt_causal_link link = { .origin_hash = p->i + 1, .sequence = p->produced };
+        int rc;
+        if (c->routed) {
+            rc = mrt_svc_send_routed(ss, NULL, 0, &link, c->payload, c->len, NULL);
+        } else {
+            unsigned dst = p->rr++ & 1u;
+            rc = mrt_svc_send(ss, dst, c->worker_id[dst], &link, c->payload, c->len);
+        }
+        if (rc == MRT_OK) {
+            p->produced++;
+        } else if (rc == MRT_SVC_EPOOL || rc == MRT_SVC_EINFLIGHT || rc == MRT_SHARD_EFULL) {
+            p->refused++;
+            break;
+        } else {
+            p->errors++;
+            atomic_fetch_add(&c->lost, 1);
+            break;
+        }
     }
 }
 
@@ -147,6 +237,35 @@ static int make_host(pl_shard *p, mrt_svc_shard *ss, unsigned kind, mrt_host **o
     return rc == MRT_OK ? mrt_svc_host_add(ss, *out) : rc;
 }
 
+/* Services, hosts and the hook of shard p, on the thread that initialised the shard. */
+static int shard_setup(pl_shard *p)
+{
+    pl_ctx *c = p->c;
+    int rc = mrt_svc_shard_init(c->svc, mrt_mesh_shard(c->mesh, p->i), &p->ss);
+    if (rc == MRT_OK && c->mode == PL_INGRESS && p->i == 0)
+        rc = make_host(p, p->ss, 0, &p->router);
+    if (rc == MRT_OK)
+        rc = make_host(p, p->ss, 1, &p->worker);
+    if (rc == MRT_OK)
+        rc = mrt_svc_add_hook(p->ss, c->mode == PL_INGRESS ? mark_hook : produce_hook, p);
+    return rc;
+}
+
+static void shard_teardown(pl_shard *p)
+{
+    if (p->ss) {
+        if (p->router)
+            (void)mrt_svc_host_remove(p->ss, mrt_host_origin(p->router), NULL);
+        if (p->worker)
+            (void)mrt_svc_host_remove(p->ss, mrt_host_origin(p->worker), NULL);
+        mrt_svc_shard_fini(p->ss);
+    }
+    mrt_host_destroy(p->router);
+    mrt_host_destroy(p->worker);
+    p->ss = NULL;
+    p->router = p->worker = NULL;
+}
+
 static void *shard_main(void *arg)
 {
     pl_shard *p = arg;
@@ -154,30 +273,16 @@ static void *shard_main(void *arg)
     if (c->pinned)
         (void)mrt_topo_bind_thread(c->topo, &c->cpu[p->i]);
     mrt_shard *s = mrt_mesh_shard(c->mesh, p->i);
-    mrt_svc_shard *ss = NULL;
     p->rc = mrt_shard_init_local(s);
+    bool inited = p->rc == MRT_OK;
     if (p->rc == MRT_OK)
-        p->rc = mrt_svc_shard_init(c->svc, s, &ss);
-    if (p->rc == MRT_OK && p->i == 0)
-        p->rc = make_host(p, ss, 0, &p->router);
-    if (p->rc == MRT_OK)
-        p->rc = make_host(p, ss, 1, &p->worker);
-    if (p->rc == MRT_OK)
-        p->rc = mrt_svc_add_hook(ss, mark_hook, p);
+        p->rc = shard_setup(p);
     pthread_barrier_wait(&c->bar);
     if (p->rc == MRT_OK)
         mrt_shard_run(s);
     p->a1 = mrt_alloc_counts_now();
-    if (ss) {
-        if (p->router)
-            (void)mrt_svc_host_remove(ss, mrt_host_origin(p->router), NULL);
-        if (p->worker)
-            (void)mrt_svc_host_remove(ss, mrt_host_origin(p->worker), NULL);
-        mrt_svc_shard_fini(ss);
-    }
-    mrt_host_destroy(p->router);
-    mrt_host_destroy(p->worker);
-    if (p->rc == MRT_OK)
+    shard_teardown(p);
+    if (inited)
         (void)mrt_shard_fini_local(s);
     return NULL;
 }
@@ -190,10 +295,10 @@ static uint64_t delivered(pl_ctx *c)
     return n;
 }
 
-/* Inject `n` events, at most `window` in the pipeline. */
+/* Ingress mode: inject `n` events, at most `window` in the pipeline. */
 static void inject(pl_ctx *c, uint64_t *seq, uint64_t n, uint64_t window)
 {
-    static uint8_t payload[MAX_LEN];
+    uint8_t *payload = c->payload;
     uint64_t end = *seq + n;
     uint64_t done = delivered(c);
     while (*seq < end) {
@@ -227,20 +332,146 @@ static void inject(pl_ctx *c, uint64_t *seq, uint64_t n, uint64_t window)
         rte_pause();
 }
 
+/* shard_ mode: the benchmark thread waits asleep, so the shards have both CPUs. */
+static void wait_delivered(pl_ctx *c, uint64_t target)
+{
+    struct timespec ts = { 0, 200000 };
+    while (delivered(c) < target && atomic_load(&c->lost) == 0)
+        nanosleep(&ts, NULL);
+}
+
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 typedef struct pl_result {
     uint64_t ns;           /* timed part */
-    uint64_t events, lost;
-    uint64_t allocs;       /* shards + injector, from the phase mark to the end */
+    double oncpu;          /* shard_: the lower of the two threads' CPU time / wall time */
+    uint64_t events, lost, refused;
+    uint64_t allocs;       /* from the phase mark to the end of the timed part */
     bool ok;
 } pl_result;
 
+static void set_quota(pl_ctx *c, uint64_t per_shard)
+{
+    for (unsigned i = 0; i < NSH; i++)
+        atomic_store_explicit(&c->sh[i].quota, per_shard, memory_order_release);
+}
+
+/* one_: both shards on this thread, polled in turn. */
+static void run_one(pl_ctx *c, uint64_t events, uint64_t warm, pl_result *res)
+{
+    bool up = true;
+    for (unsigned i = 0; i < NSH && up; i++)
+        up = mrt_shard_init_local(mrt_mesh_shard(c->mesh, i)) == MRT_OK;
+    for (unsigned i = 0; i < NSH && up; i++)
+        up = (c->sh[i].rc = shard_setup(&c->sh[i])) == MRT_OK;
+    mrt_shard *s0 = mrt_mesh_shard(c->mesh, 0), *s1 = mrt_mesh_shard(c->mesh, 1);
+    if (up) {
+        set_quota(c, warm);
+        while (delivered(c) < 2 * warm && atomic_load(&c->lost) == 0) {
+            mrt_shard_poll_once(s0);
+            mrt_shard_poll_once(s1);
+        }
+        uint64_t done0 = delivered(c);
+        uint64_t target = done0 + (events & ~1ull);
+        mrt_alloc_counts a0 = mrt_alloc_counts_now();
+        uint64_t t0 = thread_cpu_ns();
+        set_quota(c, warm + events / 2);
+        while (delivered(c) < target && atomic_load(&c->lost) == 0) {
+            mrt_shard_poll_once(s0);
+            mrt_shard_poll_once(s1);
+        }
+        res->ns = thread_cpu_ns() - t0;
+        res->allocs = mrt_alloc_counts_now().allocs - a0.allocs;
+        res->events = delivered(c) - done0;
+    }
+    mrt_mesh_request_stop(c->mesh);
+    for (unsigned k = 0; up && k < 10000000 && !mrt_mesh_try_drain(c->mesh); k++) {
+        mrt_shard_poll_once(s0);
+        mrt_shard_poll_once(s1);
+    }
+    for (unsigned i = 0; i < NSH; i++)
+        shard_teardown(&c->sh[i]);
+    res->ok = up && mrt_mesh_drained(c->mesh);
+}
+
+/* shard_ and ingress_: two pinned shard threads. */
+static void run_threads(pl_ctx *c, uint64_t events, uint64_t warm, pl_result *res)
+{
+    pthread_barrier_init(&c->bar, NULL, NSH + 1);
+    pthread_t tid[NSH];
+    for (unsigned i = 0; i < NSH; i++)
+        pthread_create(&tid[i], NULL, shard_main, &c->sh[i]);
+    pthread_barrier_wait(&c->bar);
+    bool up = c->sh[0].rc == MRT_OK && c->sh[1].rc == MRT_OK;
+    if (up && c->mode == PL_SHARD) {
+        set_quota(c, warm);
+        wait_delivered(c, 2 * warm);
+        atomic_store(&c->phase, true);
+        while (atomic_load(&c->lost) == 0 &&
+               (!atomic_load(&c->sh[0].marked) || !atomic_load(&c->sh[1].marked)))
+            rte_pause(); /* each shard marks in its next iteration */
+        uint64_t done0 = delivered(c);
+        uint64_t target = done0 + (events & ~1ull);
+        uint64_t t0 = mrt_mesh_clock(c->mesh);
+        atomic_store_explicit(&c->timing, 1, memory_order_release);
+        set_quota(c, warm + events / 2);
+        wait_delivered(c, target);
+        atomic_store_explicit(&c->timing, 2, memory_order_release);
+        struct timespec ts = { 0, 100000 };
+        for (int k = 0; k < 20000 && (atomic_load(&c->sh[0].tstate_seen) != 2 ||
+                                      atomic_load(&c->sh[1].tstate_seen) != 2); k++)
+            nanosleep(&ts, NULL);
+        res->oncpu = 1.0;
+        for (unsigned i = 0; i < NSH; i++) {
+            const pl_shard *p = &c->sh[i];
+            double f = p->now1 > p->now0 && p->cpu1 >= p->cpu0
+                           ? (double)(p->cpu1 - p->cpu0) / (double)(p->now1 - p->now0) : 0;
+            res->oncpu = f < res->oncpu ? f : res->oncpu;
+        }
+        uint64_t t1 = 0;
+        for (unsigned i = 0; i < NSH; i++) {
+            uint64_t t = atomic_load_explicit(&c->sh[i].last_at, memory_order_relaxed);
+            t1 = t > t1 ? t : t1;
+        }
+        res->ns = t1 > t0 ? t1 - t0 : 1;
+        res->events = delivered(c) - done0;
+    } else if (up) {
+        uint64_t seq = 0, window = c->latency ? 1 : 256;
+        inject(c, &seq, c->latency ? 100 : warm, window); /* warm-up: connections, caches */
+        atomic_store(&c->phase, true);
+        mrt_alloc_counts a0 = mrt_alloc_counts_now();
+        uint64_t done0 = delivered(c);
+        while (!atomic_load(&c->sh[0].marked) || !atomic_load(&c->sh[1].marked))
+            rte_pause();
+        uint64_t t0 = mrt_bench_now_ns();
+        c->lat_off = seq; /* samples indexed from the first timed event */
+        inject(c, &seq, events, window);
+        res->ns = mrt_bench_now_ns() - t0;
+        res->allocs = mrt_alloc_counts_now().allocs - a0.allocs;
+        res->events = delivered(c) - done0;
+    }
+    mrt_mesh_stop(c->mesh);
+    for (unsigned i = 0; i < NSH; i++)
+        pthread_join(tid[i], NULL);
+    pthread_barrier_destroy(&c->bar);
+    for (unsigned i = 0; i < NSH && up; i++)
+        res->allocs += c->sh[i].a1.allocs - c->sh[i].a0.allocs;
+    res->ok = up;
+}
+
 /* One whole run: set up, warm up, time `events`, drain, tear down. */
-static pl_result pipeline_once(const mrt_topo *topo, const mrt_cpu *cpu, bool pinned, bool routed,
-                               uint32_t len, uint64_t events, uint64_t *lat)
+static pl_result pipeline_once(pl_mode mode, const mrt_topo *topo, const mrt_cpu *cpu, bool pinned,
+                               bool routed, uint32_t len, uint64_t events, uint64_t *lat)
 {
     pl_result res = { 0 };
     static pl_ctx c; /* large and aligned; one run at a time */
     memset(&c, 0, sizeof c);
+    c.mode = mode;
     c.routed = routed;
     c.len = len;
     c.latency = lat != NULL;
@@ -251,7 +482,10 @@ static pl_result pipeline_once(const mrt_topo *topo, const mrt_cpu *cpu, bool pi
         c.cpu[i] = cpu[i];
         c.sh[i].c = &c;
         c.sh[i].i = i;
+        c.sh[i].rr = i;
     }
+    for (unsigned b = 0; b < MAX_LEN; b++)
+        c.payload[b] = (uint8_t)b;
     uint8_t key[MRT_HOST_KEY_SIZE];
     host_key(0, 0, key);
     c.router_id = mrt_host_origin_from_key(key);
@@ -275,6 +509,8 @@ static pl_result pipeline_once(const mrt_topo *topo, const mrt_cpu *cpu, bool pi
     mrt_lb_snapshot *snap = NULL;
     mrt_mesh_config mc;
     mrt_mesh_config_default(&mc, NSH);
+    if (mode == PL_SHARD)
+        mc.idle_sleep_max_us = 0; /* busy polling: the timed figure is the pipeline's */
     mrt_svc_config sc;
     mrt_svc_config_default(&sc);
     sc.max_payload = 4096;
@@ -284,38 +520,17 @@ static pl_result pipeline_once(const mrt_topo *topo, const mrt_cpu *cpu, bool pi
         goto out;
     sc.domain = c.dom;
     if (mrt_svc_create(c.mesh, &sc, &c.svc) != MRT_OK ||
-        mrt_svc_set_output(c.svc, on_output, &c) != MRT_OK)
+        (mode == PL_INGRESS && mrt_svc_set_output(c.svc, on_output, &c) != MRT_OK))
         goto out;
-    pthread_barrier_init(&c.bar, NULL, NSH + 1);
-    pthread_t tid[NSH];
-    for (unsigned i = 0; i < NSH; i++)
-        pthread_create(&tid[i], NULL, shard_main, &c.sh[i]);
-    pthread_barrier_wait(&c.bar);
-    bool up = c.sh[0].rc == MRT_OK && c.sh[1].rc == MRT_OK;
-    uint64_t seq = 0, window = lat ? 1 : 256;
-    if (up) {
-        inject(&c, &seq, lat ? 100 : 2000, window); /* warm-up: connections, caches */
-        atomic_store(&c.phase, true);
-        mrt_alloc_counts a0 = mrt_alloc_counts_now();
-        uint64_t done0 = delivered(&c);
-        while (!atomic_load(&c.sh[0].marked) || !atomic_load(&c.sh[1].marked))
-            rte_pause(); /* each shard marks in its next iteration */
-        uint64_t t0 = mrt_bench_now_ns();
-        c.lat_off = seq; /* samples indexed from the first timed event */
-        inject(&c, &seq, events, window);
-        res.ns = mrt_bench_now_ns() - t0;
-        mrt_alloc_counts a1 = mrt_alloc_counts_now();
-        res.events = delivered(&c) - done0;
-        res.allocs = a1.allocs - a0.allocs;
-    }
-    mrt_mesh_stop(c.mesh);
-    for (unsigned i = 0; i < NSH; i++)
-        pthread_join(tid[i], NULL);
-    pthread_barrier_destroy(&c.bar);
-    for (unsigned i = 0; i < NSH && up; i++)
-        res.allocs += c.sh[i].a1.allocs - c.sh[i].a0.allocs;
+    /* Warm-up: caches, connections, and (full scale) every buffer of the 64 B class used once. */
+    uint64_t warm = mode == PL_INGRESS ? 2000 : events >= 8192 ? 4096 : 1024; /* per shard */
+    if (mode == PL_ONE)
+        run_one(&c, events, warm, &res);
+    else
+        run_threads(&c, events, warm, &res);
     res.lost = atomic_load(&c.lost);
-    res.ok = up && res.lost == 0;
+    res.refused = c.sh[0].refused + c.sh[1].refused;
+    res.ok = res.ok && res.lost == 0 && res.events > 0;
 out:
     mrt_svc_destroy(c.svc);
     mrt_mesh_destroy(c.mesh);
@@ -324,94 +539,147 @@ out:
     return res;
 }
 
-/* ---- raw rte_ring baseline: 32-byte messages as two 16-byte elements, bursts of 32 ---- */
+/* ---- raw rte_ring baselines: 32-byte messages as two 16-byte elements, bursts of 32 ---- */
 
 typedef struct raw_ctx {
-    struct rte_ring *ring;
-    uint64_t total;
+    struct rte_ring *ring[2]; /* [0]: CPU 0 -> CPU 1, [1]: CPU 1 -> CPU 0 */
+    uint64_t total;           /* messages in all */
     const mrt_topo *topo;
     const mrt_cpu *cpu;
-    bool pinned;
+    bool pinned, duplex;
     atomic_int ready;
     atomic_bool go;
+    uint64_t t_end[2];
+    double oncpu[2];          /* each side's CPU time / wall time */
 } raw_ctx;
 
-static void *raw_consumer(void *arg)
+#define RAW_SLOTS 2048
+
+static struct rte_ring *raw_ring_new(void)
 {
-    raw_ctx *r = arg;
+    ssize_t sz = rte_ring_get_memsize_elem(16, RAW_SLOTS);
+    struct rte_ring *r = mrt_alloc_aligned(NULL, (size_t)sz, 64);
+    if (r)
+        rte_ring_init(r, "pl", RAW_SLOTS, RING_F_SP_ENQ | RING_F_SC_DEQ);
+    return r;
+}
+
+static void raw_ring_free(struct rte_ring *r)
+{
+    mrt_free_aligned(NULL, r, (size_t)rte_ring_get_memsize_elem(16, RAW_SLOTS), 64);
+}
+
+/* Write each message (a sequence number in its first word), read each one: as the pipeline does. */
+static inline unsigned raw_put(struct rte_ring *r, uint64_t *buf, uint64_t seq, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        buf[i * 4] = seq + i;
+    return rte_ring_sp_enqueue_bulk_elem(r, buf, 16, n * 2, NULL) ? n : 0;
+}
+
+static inline unsigned raw_get(struct rte_ring *r, uint64_t *buf, uint64_t *sink)
+{
+    unsigned k = rte_ring_sc_dequeue_burst_elem(r, buf, 16, 64, NULL) / 2;
+    for (unsigned i = 0; i < k; i++)
+        *sink += buf[i * 4];
+    return k;
+}
+
+/*
+ * Side `me` of a transfer. One-way: side 0 produces, side 1 consumes.
+ * Duplex: each side produces total/2 to the other and consumes total/2.
+ */
+static void *raw_side(void *arg)
+{
+    raw_ctx *r = ((void **)arg)[0];
+    int me = (int)(intptr_t)((void **)arg)[1];
     if (r->pinned)
-        (void)mrt_topo_bind_thread(r->topo, &r->cpu[1]);
-    _Alignas(64) uint64_t buf[32 * 4];
+        (void)mrt_topo_bind_thread(r->topo, &r->cpu[me]);
+    _Alignas(64) uint64_t out[32 * 4], in[32 * 4];
+    memset(out, 0, sizeof out);
+    uint64_t to_send = r->duplex ? r->total / 2 : (me == 0 ? r->total : 0);
+    uint64_t to_get = r->duplex ? r->total / 2 : (me == 1 ? r->total : 0);
+    struct rte_ring *tx = r->ring[me], *rx = r->ring[r->duplex ? 1 - me : 0];
     atomic_fetch_add(&r->ready, 1);
     while (!atomic_load(&r->go))
         rte_pause();
-    uint64_t got = 0, sink = 0;
-    while (got < r->total) {
-        unsigned k = rte_ring_sc_dequeue_burst_elem(r->ring, buf, 16, 64, NULL) / 2;
-        if (k == 0)
+    uint64_t sent = 0, got = 0, sink = 0;
+    uint64_t c0 = thread_cpu_ns(), w0 = mrt_bench_now_ns();
+    while (sent < to_send || got < to_get) {
+        unsigned work = 0;
+        if (sent < to_send) {
+            unsigned n = to_send - sent < 32 ? (unsigned)(to_send - sent) : 32;
+            unsigned k = raw_put(tx, out, sent, n);
+            sent += k;
+            work += k;
+        }
+        if (got < to_get) {
+            unsigned k = raw_get(rx, in, &sink);
+            got += k;
+            work += k;
+        }
+        if (work == 0)
             rte_pause();
-        for (unsigned i = 0; i < k; i++)
-            sink += buf[i * 4];
-        got += k;
     }
+    r->t_end[me] = mrt_bench_now_ns();
+    uint64_t c1 = thread_cpu_ns();
+    r->oncpu[me] = r->t_end[me] > w0 ? (double)(c1 - c0) / (double)(r->t_end[me] - w0) : 1;
     __asm__ volatile("" : : "r"(sink));
     return NULL;
 }
 
-static uint64_t raw_once(const mrt_topo *topo, const mrt_cpu *cpu, bool pinned, uint64_t total)
+/* Two pinned threads, wall ns from the start signal to the later side's end. */
+static uint64_t raw_run(const mrt_topo *topo, const mrt_cpu *cpu, bool pinned, bool duplex,
+                        uint64_t total, double *oncpu)
 {
-    ssize_t sz = rte_ring_get_memsize_elem(16, 2048);
-    raw_ctx r = { .total = total, .topo = topo, .cpu = cpu, .pinned = pinned };
-    r.ring = mrt_alloc_aligned(NULL, (size_t)sz, 64);
-    rte_ring_init(r.ring, "pl", 2048, RING_F_SP_ENQ | RING_F_SC_DEQ);
+    raw_ctx r = { .total = total & ~1ull, .topo = topo, .cpu = cpu, .pinned = pinned,
+                  .duplex = duplex };
+    r.ring[0] = raw_ring_new();
+    r.ring[1] = raw_ring_new();
     atomic_init(&r.ready, 0);
     atomic_init(&r.go, false);
-    pthread_t t;
-    pthread_create(&t, NULL, raw_consumer, &r);
-    /* The producer runs on a thread of its own, pinned to the first CPU. */
-    while (atomic_load(&r.ready) < 1)
-        rte_pause();
-    _Alignas(64) uint64_t buf[32 * 4];
-    memset(buf, 0, sizeof buf);
-    uint64_t t0 = mrt_bench_now_ns();
-    atomic_store(&r.go, true);
-    for (uint64_t seq = 0; seq < total;) {
-        unsigned n = total - seq < 32 ? (unsigned)(total - seq) : 32;
-        for (unsigned i = 0; i < n; i++)
-            buf[i * 4] = seq + i;
-        while (rte_ring_sp_enqueue_bulk_elem(r.ring, buf, 16, n * 2, NULL) == 0)
+    uint64_t ns = 0;
+    if (r.ring[0] && r.ring[1]) {
+        pthread_t t[2];
+        void *args[2][2] = { { &r, (void *)(intptr_t)0 }, { &r, (void *)(intptr_t)1 } };
+        for (int i = 0; i < 2; i++)
+            pthread_create(&t[i], NULL, raw_side, args[i]);
+        while (atomic_load(&r.ready) < 2)
             rte_pause();
-        seq += n;
+        uint64_t t0 = mrt_bench_now_ns();
+        atomic_store(&r.go, true);
+        for (int i = 0; i < 2; i++)
+            pthread_join(t[i], NULL);
+        uint64_t t1 = r.t_end[0] > r.t_end[1] ? r.t_end[0] : r.t_end[1];
+        ns = t1 > t0 ? t1 - t0 : 1;
+        *oncpu = r.oncpu[0] < r.oncpu[1] ? r.oncpu[0] : r.oncpu[1];
     }
-    pthread_join(t, NULL);
-    uint64_t ns = mrt_bench_now_ns() - t0;
-    mrt_free_aligned(NULL, r.ring, (size_t)sz, 64);
+    raw_ring_free(r.ring[0]);
+    raw_ring_free(r.ring[1]);
     return ns;
 }
 
-typedef struct raw_thread_arg {
-    const mrt_topo *topo;
-    const mrt_cpu *cpu;
-    bool pinned;
-    uint64_t total, ns;
-} raw_thread_arg;
-
-static void *raw_thread(void *arg)
+/* One thread: a burst of 32 in, the same burst out; CPU ns of the calling thread. */
+static uint64_t raw_1t(uint64_t total)
 {
-    raw_thread_arg *a = arg;
-    if (a->pinned)
-        (void)mrt_topo_bind_thread(a->topo, &a->cpu[0]);
-    a->ns = raw_once(a->topo, a->cpu, a->pinned, a->total);
-    return NULL;
-}
-
-static uint64_t raw_run(const mrt_topo *topo, const mrt_cpu *cpu, bool pinned, uint64_t total)
-{
-    raw_thread_arg a = { topo, cpu, pinned, total, 0 };
-    pthread_t t;
-    pthread_create(&t, NULL, raw_thread, &a);
-    pthread_join(t, NULL);
-    return a.ns;
+    struct rte_ring *ring = raw_ring_new();
+    if (ring == NULL)
+        return 0;
+    _Alignas(64) uint64_t out[32 * 4], in[32 * 4];
+    memset(out, 0, sizeof out);
+    uint64_t sink = 0, got = 0;
+    for (uint64_t seq = 0; seq < 4096; seq += raw_put(ring, out, seq, 32)) /* warm-up */
+        (void)raw_get(ring, in, &sink);
+    uint64_t t0 = thread_cpu_ns();
+    for (uint64_t seq = 0; seq < total;) {
+        unsigned n = total - seq < 32 ? (unsigned)(total - seq) : 32;
+        seq += raw_put(ring, out, seq, n);
+        got += raw_get(ring, in, &sink);
+    }
+    uint64_t ns = thread_cpu_ns() - t0;
+    __asm__ volatile("" : : "r"(sink), "r"(got));
+    raw_ring_free(ring);
+    return ns ? ns : 1;
 }
 
 /* ---- the suite ------------------------------------------------------------------ */
@@ -419,21 +687,57 @@ static uint64_t raw_run(const mrt_topo *topo, const mrt_cpu *cpu, bool pinned, u
 static const uint32_t lens[] = { 16, 64, 1024 };
 #define NLEN (sizeof lens / sizeof lens[0])
 
-typedef struct count_arg {
-    const mrt_topo *topo;
-    const mrt_cpu *cpu;
-    bool pinned;
-    uint64_t events;
-} count_arg;
+enum { V_ONE, V_ONE_U, V_SHARD, V_SHARD_U, V_INGRESS, V_COUNT };
+static const char *const vname[V_COUNT] = { "one", "one_unrouted", "shard", "shard_unrouted",
+                                            "ingress" };
+static const pl_mode vmode[V_COUNT] = { PL_ONE, PL_ONE, PL_SHARD, PL_SHARD, PL_INGRESS };
+static const bool vrouted[V_COUNT] = { true, false, true, false, true };
 
-/* In the forked child: allocations per event of the routed pipeline, per payload size. */
+enum { R_1T, R_1WAY, R_DUPLEX, R_COUNT };
+static const char *const rname[R_COUNT] = { "raw_ring_32B_1t", "raw_ring_32B",
+                                            "raw_ring_32B_duplex" };
+
+typedef struct pl_setup {
+    const mrt_topo *topo;
+    mrt_cpu cpu[NSH];
+    bool pinned;
+    uint64_t events, ingress_events, raw_events;
+} pl_setup;
+
+static pl_result run_variant(const pl_setup *s, int v, uint32_t len)
+{
+    return pipeline_once(vmode[v], s->topo, s->cpu, s->pinned, vrouted[v], len,
+                         vmode[v] == PL_INGRESS ? s->ingress_events : s->events, NULL);
+}
+
+static double raw_variant(const pl_setup *s, int r, double *oncpu)
+{
+    *oncpu = 1;
+    uint64_t ns = r == R_1T ? raw_1t(s->raw_events)
+                            : raw_run(s->topo, s->cpu, s->pinned, r == R_DUPLEX, s->raw_events,
+                                      oncpu);
+    return ns ? (double)(s->raw_events & ~1ull) / (double)ns * 1e3 : 0;
+}
+
+static double mops_of(const pl_result *r)
+{
+    return r->ok && r->ns ? (double)r->events / (double)r->ns * 1e3 : 0;
+}
+
+/* In the forked child: allocations per event of the routed variants (7 figures). */
 static void count_allocs(void *arg, double *out)
 {
-    count_arg *a = arg;
-    for (unsigned l = 0; l < NLEN; l++) {
-        pl_result r = pipeline_once(a->topo, a->cpu, a->pinned, true, lens[l], a->events, NULL);
-        out[l] = r.ok && r.events ? (double)r.allocs / (double)r.events : -1;
-    }
+    const pl_setup *s = arg;
+    int k = 0;
+    for (unsigned l = 0; l < NLEN; l++)
+        for (int v = V_ONE; v <= V_SHARD; v += 2) {
+            pl_result r = pipeline_once(vmode[v], s->topo, s->cpu, s->pinned, true, lens[l],
+                                        s->events, NULL);
+            out[k++] = r.ok && r.events ? (double)r.allocs / (double)r.events : -1;
+        }
+    pl_result r = pipeline_once(PL_INGRESS, s->topo, s->cpu, s->pinned, true, 16,
+                                s->ingress_events, NULL);
+    out[k] = r.ok && r.events ? (double)r.allocs / (double)r.events : -1;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -442,97 +746,236 @@ static int cmp_u64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Median over repetitions of a per-repetition quantity. */
+static double med_of(const double *v, int reps)
+{
+    double tmp[64];
+    memcpy(tmp, v, sizeof(double) * (size_t)reps);
+    return mrt_bench_median(tmp, reps);
+}
+
+static int pl_usage(const char *why, const char *arg)
+{
+    fprintf(stderr, "meshrt-bench pipeline: %s%s%s\n", why, arg ? " " : "", arg ? arg : "");
+    fprintf(stderr, "usage: meshrt-bench pipeline [--only one|one_unrouted|shard|shard_unrouted|"
+                    "ingress|raw_1t|raw|raw_duplex [--len 16|64|1024]]\n");
+    return 2;
+}
+
 int mrt_bench_pipeline(const mrt_bench_opts *o, int argc, char **argv)
 {
-    if (argc > 1) {
-        fprintf(stderr, "meshrt-bench pipeline: unknown option %s (it takes none)\n", argv[1]);
-        return 2;
+    const char *only = NULL;
+    uint32_t only_len = 16;
+    for (int i = 1; i < argc; i++) {
+        bool has_value = i + 1 < argc;
+        if (strcmp(argv[i], "--only") == 0 && has_value) {
+            only = argv[++i];
+        } else if (strcmp(argv[i], "--len") == 0 && has_value) {
+            char *end;
+            unsigned long v = strtoul(argv[++i], &end, 10);
+            if (*end || (v != 16 && v != 64 && v != 1024))
+                return pl_usage("--len must be 16, 64 or 1024, not", argv[i]);
+            only_len = (uint32_t)v;
+        } else if (strcmp(argv[i], "--only") == 0 || strcmp(argv[i], "--len") == 0) {
+            return pl_usage("missing value after", argv[i]);
+        } else {
+            return pl_usage("unknown option", argv[i]);
+        }
     }
+    int only_v = -1, only_r = -1;
+    for (int v = 0; only != NULL && v < V_COUNT; v++)
+        if (strcmp(only, vname[v]) == 0)
+            only_v = v;
+    static const char *const ronly[R_COUNT] = { "raw_1t", "raw", "raw_duplex" };
+    for (int r = 0; only != NULL && r < R_COUNT; r++)
+        if (strcmp(only, ronly[r]) == 0)
+            only_r = r;
+    if (only != NULL && only_v < 0 && only_r < 0)
+        return pl_usage("no such variant for --only:", only);
+
     mrt_topo *topo = NULL;
     static mrt_topo_selection sel;
-    mrt_cpu cpu[NSH];
-    memset(cpu, 0, sizeof cpu);
-    bool pinned = false;
+    pl_setup s;
+    memset(&s, 0, sizeof s);
     if (mrt_topo_load(&topo) == MRT_OK &&
         mrt_topo_select_node(topo, mrt_topo_current_node(topo), &sel) == MRT_OK && sel.count >= 2) {
-        cpu[0] = sel.cpus[0];
-        cpu[1] = sel.cpus[1];
-        pinned = true;
+        s.cpu[0] = sel.cpus[0];
+        s.cpu[1] = sel.cpus[1];
+        s.pinned = true;
     }
-    uint64_t events = mrt_bench_iters(o, 400000);
+    s.topo = topo;
+    s.events = mrt_bench_iters(o, 400000);
+    s.ingress_events = mrt_bench_iters(o, 100000);
+    s.raw_events = mrt_bench_iters(o, 2000000);
+    if (s.events < 64)
+        s.events = 64;
+    if (s.ingress_events < 64)
+        s.ingress_events = 64;
+    if (s.raw_events < 64)
+        s.raw_events = 64;
     int reps = o->reps < 1 ? 1 : (o->reps > 64 ? 64 : o->reps);
-    double routed[NLEN][64], unrouted[NLEN][64], raw[64], vs_raw[64], share[NLEN][64];
+
+    if (only != NULL) { /* profiling: one variant, each repetition printed */
+        int rc = 0;
+        for (int k = 0; k < reps; k++) {
+            if (only_r >= 0) {
+                double oc;
+                double m = raw_variant(&s, only_r, &oc);
+                printf("%s %.2f mops (%.2f ns/msg) on-cpu %.2f\n", rname[only_r], m, 1e3 / m, oc);
+                continue;
+            }
+            pl_result r = run_variant(&s, only_v, only_len);
+            double m = mops_of(&r);
+            printf("%s_%uB %.3f mops (%.1f ns/event) events %llu refused %llu lost %llu "
+                   "on-cpu %.2f%s\n", vname[only_v], only_len, m, m > 0 ? 1e3 / m : 0,
+                   (unsigned long long)r.events, (unsigned long long)r.refused,
+                   (unsigned long long)r.lost, vmode[only_v] == PL_SHARD ? r.oncpu : 1.0,
+                   r.ok ? "" : " FAILED");
+            rc |= !r.ok;
+        }
+        mrt_topo_destroy(topo);
+        return rc;
+    }
+
+    static double mops[V_COUNT][NLEN][64], raw[R_COUNT][64];
+    static double oncpu[V_COUNT][NLEN][64], raw_oncpu[R_COUNT][64];
     bool ok = true;
     /* Interleaved per repetition: drift on a shared machine hits every variant alike. */
     for (int k = 0; k < reps; k++) {
-        raw[k] = (double)events / (double)raw_run(topo, cpu, pinned, events) * 1e3;
-        for (unsigned l = 0; l < NLEN; l++) {
-            pl_result a = pipeline_once(topo, cpu, pinned, true, lens[l], events, NULL);
-            pl_result b = pipeline_once(topo, cpu, pinned, false, lens[l], events, NULL);
-            ok &= a.ok && b.ok;
-            routed[l][k] = a.ns ? (double)a.events / (double)a.ns * 1e3 : 0;
-            unrouted[l][k] = b.ns ? (double)b.events / (double)b.ns * 1e3 : 0;
-            share[l][k] = unrouted[l][k] > 0 ? 1.0 - routed[l][k] / unrouted[l][k] : 1;
-        }
-        vs_raw[k] = raw[k] > 0 ? routed[0][k] / raw[k] : 0;
+        for (int r = 0; r < R_COUNT; r++)
+            raw[r][k] = raw_variant(&s, r, &raw_oncpu[r][k]);
+        for (unsigned l = 0; l < NLEN; l++)
+            for (int v = 0; v < V_COUNT; v++) {
+                pl_result res = run_variant(&s, v, lens[l]);
+                ok &= res.ok;
+                mops[v][l][k] = mops_of(&res);
+                oncpu[v][l][k] = vmode[v] == PL_SHARD ? res.oncpu : 1.0;
+            }
     }
     if (!ok) {
         fprintf(stderr, "meshrt-bench pipeline: set-up failed or events were refused\n");
         mrt_topo_destroy(topo);
         return 1;
     }
-    /* Latency: one event in flight, 16 B. */
+    /* Latency: one event in flight through ingress, 16 B. */
     uint64_t nlat = mrt_bench_iters(o, 20000);
     if (nlat < 1000)
         nlat = 1000;
     uint64_t *lat = calloc(nlat, sizeof *lat);
     pl_result lr = { 0 };
     if (lat)
-        lr = pipeline_once(topo, cpu, pinned, true, 16, nlat, lat);
+        lr = pipeline_once(PL_INGRESS, topo, s.cpu, s.pinned, true, 16, nlat, lat);
     /* Allocations: a separate, untimed pass in a forked child. */
     double al[MRT_BENCH_MAX_COUNTS];
-    count_arg ca = { topo, cpu, pinned, mrt_bench_iters(o, 100000) };
-    (void)mrt_bench_counted(count_allocs, &ca, al, (int)NLEN);
+    pl_setup cs = s;
+    cs.events = mrt_bench_iters(o, 100000) < 64 ? 64 : mrt_bench_iters(o, 100000);
+    cs.ingress_events = cs.events;
+    (void)mrt_bench_counted(count_allocs, &cs, al, 2 * (int)NLEN + 1);
 
-    char params[160];
-    mrt_bench_section(o, "pipeline: ingress -> route -> ring -> deliver -> completion, "
-                         "millions of events per second");
-    snprintf(params, sizeof params, "{\"events\":%llu,\"msg_bytes\":32,\"pinned\":%s}",
-             (unsigned long long)events, pinned ? "true" : "false");
-    mrt_bench_result(o, "pipeline", "raw_ring_32B", params, "mops", mrt_bench_median(raw, reps), -1);
-    for (unsigned l = 0; l < NLEN; l++) {
-        char name[32];
-        snprintf(params, sizeof params, "{\"events\":%llu,\"payload\":%u,\"pinned\":%s}",
-                 (unsigned long long)events, lens[l], pinned ? "true" : "false");
-        snprintf(name, sizeof name, "pipeline_%uB", lens[l]);
-        mrt_bench_result(o, "pipeline", name, params, "mops", mrt_bench_median(routed[l], reps),
-                         al[l]);
-        snprintf(name, sizeof name, "unrouted_%uB", lens[l]);
-        mrt_bench_result(o, "pipeline", name, params, "mops", mrt_bench_median(unrouted[l], reps),
-                         -1);
+    char params[192];
+    mrt_bench_section(o, "pipeline: route -> ring -> deliver -> completion, millions of events "
+                         "per second (one_: 1 thread, CPU time; shard_: 2 busy shards; ingress_: "
+                         "injector + 2 shards)");
+    const char *pin = s.pinned ? "true" : "false";
+    for (int r = 0; r < R_COUNT; r++) {
+        snprintf(params, sizeof params, "{\"msgs\":%llu,\"msg_bytes\":32,\"threads\":%d,"
+                 "\"pinned\":%s}", (unsigned long long)s.raw_events, r == R_1T ? 1 : 2, pin);
+        mrt_bench_result(o, "pipeline", rname[r], params, "mops", med_of(raw[r], reps), -1);
     }
-    for (unsigned l = 0; l < NLEN && al[l] >= 0; l++) { /* < 0: counting unavailable */
-        char name[48], num[32];
-        snprintf(name, sizeof name, "allocs_per_event_%uB", lens[l]);
-        snprintf(num, sizeof num, "pipeline_%uB", lens[l]);
-        /* Target 0: 1e-9, so that exactly 0 meets it and one allocation in 1e5 events does not. */
-        mrt_bench_ratio(o, "pipeline", name, num, "events", al[l], 1e-9, false);
+    for (unsigned l = 0; l < NLEN; l++)
+        for (int v = 0; v < V_COUNT; v++) {
+            char name[48];
+            snprintf(name, sizeof name, "%s_%uB", vname[v], lens[l]);
+            snprintf(params, sizeof params, "{\"events\":%llu,\"payload\":%u,\"threads\":%d,"
+                     "\"busy_poll\":%s,\"pinned\":%s}",
+                     (unsigned long long)(vmode[v] == PL_INGRESS ? s.ingress_events : s.events),
+                     lens[l], vmode[v] == PL_ONE ? 1 : vmode[v] == PL_SHARD ? 2 : 3,
+                     vmode[v] == PL_INGRESS ? "false" : "true", pin);
+            double a = -1;
+            if (v == V_ONE || v == V_SHARD)
+                a = al[2 * l + (v == V_SHARD)];
+            else if (v == V_INGRESS && l == 0)
+                a = al[2 * NLEN];
+            mrt_bench_result(o, "pipeline", name, params, "mops", med_of(mops[v][l], reps), a);
+        }
+    for (unsigned l = 0; l < NLEN; l++)
+        for (int v = V_ONE; v <= V_SHARD; v += 2) {
+            double a = al[2 * l + (v == V_SHARD)];
+            if (a < 0)
+                continue; /* counting unavailable */
+            char name[48], num[32];
+            snprintf(name, sizeof name, "allocs_per_event_%s_%uB", vname[v], lens[l]);
+            snprintf(num, sizeof num, "%s_%uB", vname[v], lens[l]);
+            /* Target 0: 1e-9, so that exactly 0 meets it and one allocation in 1e5 events does not. */
+            mrt_bench_ratio(o, "pipeline", name, num, "events", a, 1e-9, false);
+        }
+    if (al[2 * NLEN] >= 0)
+        mrt_bench_ratio(o, "pipeline", "allocs_per_event_ingress_16B", "ingress_16B", "events",
+                        al[2 * NLEN], 1e-9, false);
+    /* Against the raw ring measured the same way, paired per repetition. */
+    static const struct { int v, r; double target; } vs[] = {
+        { V_ONE, R_1T, 0.5 }, { V_SHARD, R_1WAY, 0.5 }, { V_SHARD, R_DUPLEX, 0 },
+        { V_INGRESS, R_1WAY, 0 },
+    };
+    /*
+     * Two-thread figures measure the pipeline only while both threads had a
+     * CPU. A repetition counts for a two-thread ratio only when every thread
+     * of both runs was on a CPU for >= 90 % of its timed wall time (thread
+     * CPU clock / wall); with none, the ratio is printed without a verdict.
+     */
+    int judged = 0;
+    for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++) {
+        double q[64];
+        int n = 0;
+        for (int k = 0; k < reps; k++) {
+            bool both = oncpu[vs[i].v][0][k] >= 0.9 && raw_oncpu[vs[i].r][k] >= 0.9;
+            if (vs[i].r == R_1T || vmode[vs[i].v] == PL_INGRESS || both)
+                q[n++] = raw[vs[i].r][k] > 0 ? mops[vs[i].v][0][k] / raw[vs[i].r][k] : 0;
+        }
+        char name[64], num[32];
+        snprintf(num, sizeof num, "%s_16B", vname[vs[i].v]);
+        snprintf(name, sizeof name, "%s_vs_%s", num, rname[vs[i].r]);
+        if (vs[i].r != R_1T && vmode[vs[i].v] == PL_SHARD)
+            judged = n;
+        if (n == 0) {
+            for (int k = 0; k < reps; k++)
+                q[n++] = raw[vs[i].r][k] > 0 ? mops[vs[i].v][0][k] / raw[vs[i].r][k] : 0;
+            mrt_bench_ratio(o, "pipeline", name, num, rname[vs[i].r], mrt_bench_median(q, n), 0,
+                            true);
+            continue;
+        }
+        mrt_bench_ratio(o, "pipeline", name, num, rname[vs[i].r], mrt_bench_median(q, n),
+                        vs[i].target, true);
     }
-    mrt_bench_ratio(o, "pipeline", "pipeline_16B_vs_raw", "pipeline_16B", "raw_ring_32B",
-                    mrt_bench_median(vs_raw, reps), 0.5, true);
-    for (unsigned l = 0; l < NLEN; l++) {
-        char name[48], num[32], den[32];
-        snprintf(name, sizeof name, "completion_share_%uB", lens[l]);
-        snprintf(num, sizeof num, "pipeline_%uB", lens[l]);
-        snprintf(den, sizeof den, "unrouted_%uB", lens[l]);
-        /* Share of the per-event cost: 1 - routed/unrouted throughput (paired per repetition). */
-        mrt_bench_ratio(o, "pipeline", name, num, den, mrt_bench_median(share[l], reps), 0.10,
-                        false);
+    {
+        double q[64];
+        for (int k = 0; k < reps; k++)
+            q[k] = oncpu[V_SHARD][0][k] < raw_oncpu[R_1WAY][k] ? oncpu[V_SHARD][0][k]
+                                                               : raw_oncpu[R_1WAY][k];
+        /* The lowest thread's CPU time / wall time in shard_16B and raw_ring_32B (1: no contention). */
+        mrt_bench_ratio(o, "pipeline", "two_thread_oncpu", "thread_cpu_time", "wall_time",
+                        mrt_bench_median(q, reps), 0, true);
+        if (judged < reps)
+            fprintf(stderr, "meshrt-bench pipeline: %d of %d repetitions had both CPUs for the "
+                            "two-thread runs; only those are judged against the raw ring\n",
+                    judged, reps);
     }
+    /* Routing share of the per-event cost: 1 - routed/unrouted throughput, paired per repetition. */
+    for (unsigned l = 0; l < NLEN; l++)
+        for (int v = V_ONE; v <= V_SHARD; v += 2) {
+            double q[64];
+            for (int k = 0; k < reps; k++)
+                q[k] = mops[v + 1][l][k] > 0 ? 1.0 - mops[v][l][k] / mops[v + 1][l][k] : 1;
+            char name[48], num[32], den[40];
+            snprintf(name, sizeof name, "completion_share_%s_%uB", vname[v], lens[l]);
+            snprintf(num, sizeof num, "%s_%uB", vname[v], lens[l]);
+            snprintf(den, sizeof den, "%s_%uB", vname[v + 1], lens[l]);
+            mrt_bench_ratio(o, "pipeline", name, num, den, mrt_bench_median(q, reps), 0.10, false);
+        }
     if (lat && lr.ok) {
         qsort(lat, nlat, sizeof *lat, cmp_u64);
-        snprintf(params, sizeof params, "{\"events\":%llu,\"payload\":16,\"in_flight\":1}",
-                 (unsigned long long)nlat);
+        snprintf(params, sizeof params, "{\"events\":%llu,\"payload\":16,\"in_flight\":1,"
+                 "\"path\":\"ingress\"}", (unsigned long long)nlat);
         mrt_bench_result(o, "pipeline", "latency_p50", params, "median_ns",
                          (double)lat[nlat / 2], -1);
         mrt_bench_result(o, "pipeline", "latency_p99", params, "median_ns",
