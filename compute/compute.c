@@ -176,8 +176,11 @@ int mrt_compute_create_(mrt_mesh *mesh, mrt_svc *svc, mrt_lb_registry *set, mrt_
     atomic_init(&c->stopping, false);
     atomic_init(&c->set_dirty, false);
     atomic_init(&c->inject_seq, 0);
-    /* This runtime's ingress origin: a domain-separated key with a random nonce. */
-    uint8_t key[MRT_HOST_KEY_SIZE] = "meshrt/compute/ingress/v1";
+    /* This runtime's ingress origin: a domain-separated label (bytes 0..23) and a random nonce. */
+    static const char label[] = "meshrt/cp/ingress/v1";
+    _Static_assert(sizeof label <= 24, "the label must leave bytes 24..31 to the nonce");
+    uint8_t key[MRT_HOST_KEY_SIZE] = { 0 };
+    memcpy(key, label, sizeof label);
     uint64_t nonce;
     if (getrandom(&nonce, sizeof nonce, GRND_NONBLOCK) != (ssize_t)sizeof nonce)
         nonce = mrt_mesh_clock(mesh) ^ (uint64_t)(uintptr_t)c;

@@ -64,12 +64,17 @@ typedef struct cp_daemon {
 } cp_daemon;
 
 /* One deferred send: payload bytes at `off` in the queue's byte ring (may wrap). */
+/*
+ * id and shard: the address a send and a hand-back name — the destination
+ * daemon (q < n), none for the set (0, MRT_COMPUTE_ANY_SHARD), the emitter
+ * for egress.
+ */
 typedef struct cp_dentry {
     uint64_t id;
     mrt_causal_link link;
     uint32_t len;
     uint32_t off;
-    uint16_t shard;         /* destination (the daemon's shard); unused for the set and egress */
+    uint16_t shard;
 } cp_dentry;
 
 /* A bounded FIFO of deferred sends to one destination (or to the set). */
@@ -200,6 +205,36 @@ int cp_defer_put(cp_shard *cs, unsigned q, uint64_t id, unsigned shard,
                  const mrt_causal_link *link, const void *payload, size_t len);
 /* Send what waits, in order per queue, until a queue is refused again. */
 void cp_defer_flush(cp_shard *cs);
+/*
+ * Send one event through queue q's channel, skipping the queue: to daemon
+ * `id` on `shard` (q < n), to the balancer-routed set (q == n), or to egress
+ * as emitter `id` (q == n + 1). On MRT_OK counts it as routed (daemon, set)
+ * or egressed; any other code is the caller's to defer or hand back.
+ */
+static inline int cp_send_q(cp_shard *cs, unsigned q, uint64_t id, unsigned shard,
+                            const mrt_causal_link *link, const void *payload, size_t len)
+{
+    int rc;
+    if (q < cs->n) {
+        rc = mrt_svc_send(cs->ss, shard, id, link, payload, len);
+        cs->st.routed_daemon += rc == MRT_OK;
+    } else if (q == cs->n) {
+        rc = mrt_svc_send_routed(cs->ss, NULL, 0, link, payload, len, NULL);
+        cs->st.routed_set += rc == MRT_OK;
+    } else {
+        rc = mrt_svc_egress_push(cs->ss, id, link, payload, len);
+        cs->st.egressed += rc == MRT_OK;
+    }
+    return rc;
+}
+
+/* Codes after which the same send can succeed later: defer, do not hand back. */
+static inline bool cp_backpressure(int rc)
+{
+    return rc == MRT_SHARD_EFULL || rc == MRT_SVC_EPOOL || rc == MRT_SVC_EINFLIGHT ||
+           rc == MRT_LB_EMAXCONN;
+}
+
 /* Whether queue q can take `entries` more entries holding `bytes` payload bytes. */
 static inline bool cp_defer_room(const cp_shard *cs, unsigned q, uint32_t entries, uint64_t bytes)
 {

@@ -99,28 +99,12 @@ static void flush_queue(cp_shard *cs, unsigned q)
             memcpy(cs->scratch + first, d->bytes, e->len - first);
             p = cs->scratch;
         }
-        int rc;
-        if (q < cs->n)
-            rc = mrt_svc_send(cs->ss, e->shard, e->id, &e->link, p, e->len);
-        else if (q == cs->n)
-            rc = mrt_svc_send_routed(cs->ss, NULL, 0, &e->link, p, e->len, NULL);
-        else
-            rc = mrt_svc_egress_push(cs->ss, e->id, &e->link, p, e->len);
-        if (rc == MRT_SHARD_EFULL || rc == MRT_SVC_EPOOL || rc == MRT_SVC_EINFLIGHT ||
-            rc == MRT_LB_EMAXCONN)
+        int rc = cp_send_q(cs, q, e->id, e->shard, &e->link, p, e->len);
+        if (cp_backpressure(rc))
             return; /* still backpressure: the rest waits behind it */
-        if (rc == MRT_OK) {
-            if (q < cs->n)
-                cs->st.routed_daemon++;
-            else if (q == cs->n)
-                cs->st.routed_set++;
-            else
-                cs->st.egressed++;
-        } else {
+        if (rc != MRT_OK) {
             mrt_event ev = { .link = e->link, .payload = p, .payload_len = e->len };
-            mrt_compute_ref to = { .id = e->id,
-                                   .shard = q < cs->n ? e->shard : MRT_COMPUTE_ANY_SHARD };
-            cp_handback(cs, to, &ev, rc);
+            cp_handback(cs, (mrt_compute_ref){ .id = e->id, .shard = e->shard }, &ev, rc);
         }
         pop(cs, d);
     }

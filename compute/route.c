@@ -9,13 +9,6 @@
  */
 #include "compute/compute_internal.h"
 
-/* Codes after which the same send can succeed later: defer, do not hand back. */
-static inline bool backpressure(int rc)
-{
-    return rc == MRT_SHARD_EFULL || rc == MRT_SVC_EPOOL || rc == MRT_SVC_EINFLIGHT ||
-           rc == MRT_LB_EMAXCONN;
-}
-
 void cp_handback(cp_shard *cs, mrt_compute_ref to, const mrt_event *ev, int why)
 {
     cs->st.handed_back++;
@@ -25,70 +18,46 @@ void cp_handback(cp_shard *cs, mrt_compute_ref to, const mrt_event *ev, int why)
 
 static const mrt_compute_ref any_ref = { .id = 0, .shard = MRT_COMPUTE_ANY_SHARD };
 
-/* Queue one output for q; when even the queue refuses, it is handed back (counted). */
-static void defer_or_hand_back(cp_shard *cs, unsigned q, mrt_compute_ref to, const mrt_event *o)
-{
-    int rc = cp_defer_put(cs, q, to.id, to.shard, &o->link, o->payload, o->payload_len);
-    if (rc == MRT_OK)
-        cs->st.deferred++;
-    else
-        cp_handback(cs, q < cs->n ? to : any_ref, o, rc);
-}
-
+/*
+ * One output to one subscription, through the subscription's deferral
+ * queue q: sent at once when q is empty (otherwise behind what waits there,
+ * to keep the order), deferred on backpressure, handed back with its reason
+ * otherwise (and when even q refuses, which admission makes unreachable).
+ */
 static inline void route_one(cp_shard *cs, const cp_daemon *d, const cp_sub *s,
                              const mrt_event *o)
 {
-    int rc;
+    unsigned q;
+    mrt_compute_ref to;
     switch (s->kind) {
-    case MRT_COMPUTE_TO_DAEMON: {
-        mrt_compute_ref to = { .id = s->id, .shard = s->shard };
-        /* Behind deferred sends to that shard: keep the order. */
-        if (cs->dq[s->shard].count) {
-            defer_or_hand_back(cs, s->shard, to, o);
-            return;
-        }
-        rc = mrt_svc_send(cs->ss, s->shard, s->id, &o->link, o->payload, o->payload_len);
-        if (rc == MRT_OK)
-            cs->st.routed_daemon++;
-        else if (backpressure(rc))
-            defer_or_hand_back(cs, s->shard, to, o);
-        else
-            cp_handback(cs, to, o, rc);
-        return;
-    }
+    case MRT_COMPUTE_TO_DAEMON:
+        q = s->shard;
+        to = (mrt_compute_ref){ .id = s->id, .shard = s->shard };
+        break;
     case MRT_COMPUTE_TO_SET:
-        if (cs->dq[cs->n].count) {
-            defer_or_hand_back(cs, cs->n, any_ref, o);
+        q = cs->n;
+        to = any_ref;
+        break;
+    default: /* MRT_COMPUTE_TO_EGRESS: an application that polls slowly is backpressure */
+        q = cs->n + 1;
+        to = (mrt_compute_ref){ .id = d->id, .shard = (uint16_t)cs->id };
+        break;
+    }
+    int rc = MRT_SHARD_EFULL;
+    if (cs->dq[q].count == 0)
+        rc = cp_send_q(cs, q, to.id, to.shard, &o->link, o->payload, o->payload_len);
+    if (rc == MRT_OK)
+        return;
+    if (cp_backpressure(rc)) {
+        rc = cp_defer_put(cs, q, to.id, to.shard, &o->link, o->payload, o->payload_len);
+        if (rc == MRT_OK) {
+            cs->st.deferred++;
             return;
         }
-        rc = mrt_svc_send_routed(cs->ss, NULL, 0, &o->link, o->payload, o->payload_len, NULL);
-        if (rc == MRT_OK)
-            cs->st.routed_set++;
-        else if (backpressure(rc))
-            defer_or_hand_back(cs, cs->n, any_ref, o);
-        else
-            cp_handback(cs, any_ref, o, rc);
-        return;
-    default: { /* MRT_COMPUTE_TO_EGRESS: deferred like a send, handed back when that is full */
-        mrt_compute_ref self = { .id = d->id, .shard = (uint16_t)cs->id };
-        unsigned q = cs->n + 1;
-        rc = cs->dq[q].count ? MRT_SHARD_EFULL
-                             : mrt_svc_egress_push(cs->ss, d->id, &o->link, o->payload,
-                                                   o->payload_len);
-        if (rc == MRT_OK) {
-            cs->st.egressed++;
-        } else if (backpressure(rc)) {
-            rc = cp_defer_put(cs, q, d->id, cs->id, &o->link, o->payload, o->payload_len);
-            if (rc == MRT_OK)
-                cs->st.deferred++;
-            else
-                cp_handback(cs, self, o, rc == MRT_SVC_ETOOBIG ? rc : MRT_CP_EEGRESS);
-        } else {
-            cp_handback(cs, self, o, rc);
-        }
-        return;
+        if (q == cs->n + 1 && rc != MRT_SVC_ETOOBIG)
+            rc = MRT_CP_EEGRESS;
     }
-    }
+    cp_handback(cs, to, o, rc);
 }
 
 void cp_on_output(mrt_svc_shard *ss, mrt_host *host, const mrt_event *outs, size_t n, void *ctx)
@@ -102,6 +71,8 @@ void cp_on_output(mrt_svc_shard *ss, mrt_host *host, const mrt_event *outs, size
             cp_handback(cs, any_ref, &outs[i], MRT_CP_ENODAEMON);
         return;
     }
+    if (d->nsubs == 0)
+        cs->st.unsubscribed += n; /* not a refusal: counted, so no output goes unaccounted */
     for (size_t i = 0; i < n; i++)
         for (unsigned k = 0; k < d->nsubs; k++)
             route_one(cs, d, &d->subs[k], &outs[i]);

@@ -2,7 +2,8 @@
  * Compute, the embedder's path (built-in workload off, 2 shards even on
  * one CPU): types, spawn on a shard and by placement, injection from the
  * main thread, a chain of daemons across shards out to egress with every
- * causal link validated, stop and hand-back, bad input codes.
+ * causal link validated, stop and hand-back, outputs with no subscription
+ * counted, bad input codes.
  */
 #include "test_compute_common.h"
 
@@ -140,6 +141,32 @@ START_TEST(stopped_daemon_events_handed_back)
 }
 END_TEST
 
+/* Outputs of a daemon nobody subscribed to have nowhere to go: counted, not handed back. */
+START_TEST(unsubscribed_outputs_counted)
+{
+    mrt_runtime *rt = tc_runtime(2, MRT_LB_ROUND_ROBIN, 0);
+    mrt_compute *c = mrt_runtime_compute(rt);
+    mrt_compute_type t = tc_type("relay", 4);
+    uint16_t relay;
+    ck_assert_int_eq(mrt_compute_register_type(c, &t, &relay), MRT_OK);
+    tc_start(rt);
+    mrt_compute_ref d;
+    uint32_t fan = 3;
+    ck_assert_int_eq(mrt_compute_spawn(c, relay, 1, NULL, &fan, sizeof fan, &d), MRT_OK);
+    for (uint64_t i = 0; i < 10; i++)
+        tc_inject(c, d, &i, sizeof i);
+    ck_assert_int_eq(mrt_runtime_stop(rt), MRT_OK);
+    mrt_compute_stats s = tc_totals(rt);
+    ck_assert_uint_eq(s.delivered, 10);
+    ck_assert_uint_eq(s.emitted, 30);
+    ck_assert_uint_eq(s.unsubscribed, 30);
+    ck_assert_uint_eq(s.handed_back, 0);
+    ck_assert_uint_eq(s.routed_daemon + s.routed_set + s.egressed + s.deferred, 0);
+    ck_assert_uint_eq(s.buffers_out, 0);
+    mrt_runtime_destroy(rt);
+}
+END_TEST
+
 START_TEST(bad_input_codes)
 {
     mrt_runtime *rt = tc_runtime(2, MRT_LB_ROUND_ROBIN, 0);
@@ -213,6 +240,7 @@ int main(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, chain_across_shards_to_egress);
     tcase_add_test(tc, stopped_daemon_events_handed_back);
+    tcase_add_test(tc, unsubscribed_outputs_counted);
     tcase_add_test(tc, bad_input_codes);
     suite_add_tcase(s, tc);
     return mrt_check_run(s);

@@ -3,7 +3,7 @@
  * that shard's balancer over worker daemons on both shards; every
  * selection completes on the selecting shard (0 in flight after the
  * drain) under round robin, least connections and power of two, and every
- * strategy reaches every worker.
+ * strategy reaches every worker. An empty set hands every output back.
  */
 #include "test_compute_common.h"
 
@@ -81,6 +81,52 @@ static void run_set(mrt_lb_strategy lb)
     mrt_runtime_destroy(rt);
 }
 
+/* Hand-backs of outputs for the set: the set's address, a reason, counted. */
+static _Atomic uint64_t hb_set, hb_other;
+
+static void on_set_handback(void *ctx, mrt_compute_ref to, const mrt_event *ev, int why)
+{
+    (void)ctx;
+    (void)ev;
+    if (to.id == 0 && to.shard == MRT_COMPUTE_ANY_SHARD && why < 0 && why != MRT_CP_ENODAEMON)
+        atomic_fetch_add(&hb_set, 1);
+    else
+        atomic_fetch_add(&hb_other, 1);
+}
+
+/* An empty set routes nothing: every output for it is handed back, none lost or held. */
+START_TEST(set_empty_hands_back)
+{
+    mrt_runtime *rt = tc_runtime(2, MRT_LB_ROUND_ROBIN, 0);
+    mrt_compute *c = mrt_runtime_compute(rt);
+    mrt_compute_type relay = tc_type("relay", 2);
+    uint16_t tr;
+    ck_assert_int_eq(mrt_compute_register_type(c, &relay, &tr), MRT_OK);
+    ck_assert_int_eq(mrt_compute_set_handback(c, on_set_handback, NULL), MRT_OK);
+    atomic_store(&hb_set, 0);
+    atomic_store(&hb_other, 0);
+    tc_start(rt);
+    mrt_compute_ref src;
+    uint32_t fan = 2;
+    ck_assert_int_eq(mrt_compute_spawn(c, tr, 1, NULL, &fan, sizeof fan, &src), MRT_OK);
+    ck_assert_int_eq(mrt_compute_subscribe(c, src, MRT_COMPUTE_TO_SET, src), MRT_OK);
+    for (uint64_t k = 0; k < 100; k++)
+        tc_inject(c, src, &k, sizeof k);
+    MRT_WAIT_UNTIL(atomic_load(&hb_set) + atomic_load(&hb_other) == 200, "200 hand-backs (%llu)",
+                   (unsigned long long)(atomic_load(&hb_set) + atomic_load(&hb_other)));
+    ck_assert_int_eq(mrt_runtime_stop(rt), MRT_OK);
+    ck_assert_uint_eq(atomic_load(&hb_other), 0);
+    mrt_compute_stats s = tc_totals(rt);
+    ck_assert_uint_eq(s.delivered, 100);
+    ck_assert_uint_eq(s.emitted, 200);
+    ck_assert_uint_eq(s.handed_back, 200);
+    ck_assert_uint_eq(s.routed_set, 0);
+    ck_assert_uint_eq(s.inflight, 0);
+    ck_assert_uint_eq(s.buffers_out, 0);
+    mrt_runtime_destroy(rt);
+}
+END_TEST
+
 START_TEST(set_round_robin) { run_set(MRT_LB_ROUND_ROBIN); }
 END_TEST
 START_TEST(set_least_connections) { run_set(MRT_LB_LEAST_CONNECTIONS); }
@@ -93,6 +139,7 @@ int main(void)
     Suite *s = suite_create("compute_set");
     TCase *tc = tcase_create("compute_set");
     tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, set_empty_hands_back);
     tcase_add_test(tc, set_round_robin);
     tcase_add_test(tc, set_least_connections);
     tcase_add_test(tc, set_power_of_two);

@@ -79,8 +79,10 @@ typedef struct mrt_compute_ref {
  * on the owning shard's thread for each spawn and returns the instance's
  * state, allocated from `a` (the shard's arena); `destroy` runs on the same
  * shard at stop or runtime teardown. `arg`/`arg_len` are the spawn's bytes
- * (copied; at most MRT_COMPUTE_MAX_ARG). Host sizing: 0 takes the host
- * defaults (mrt_host_config).
+ * (at most MRT_COMPUTE_MAX_ARG; the caller's memory, valid during create
+ * only: keep a copy in the state). Host sizing: 0 takes the host defaults
+ * (mrt_host_config); max_outputs and payload_bytes also size the deferral
+ * room each delivery reserves per subscription (mrt_compute_subscribe).
  */
 #define MRT_COMPUTE_MAX_ARG 256u
 typedef struct mrt_compute_type {
@@ -140,18 +142,26 @@ typedef enum mrt_compute_sink_kind {
 
 /*
  * Subscribe: route every output of `from` to `kind` (`target` is read for
- * MRT_COMPUTE_TO_DAEMON only) (control, after start). MRT_CP_ENODAEMON,
- * MRT_CP_ELIMIT (MRT_COMPUTE_MAX_SUBS), MRT_EINVAL.
+ * MRT_COMPUTE_TO_DAEMON only; it is not checked to exist: outputs for a
+ * daemon that is not there are handed back at its shard) (control, after
+ * start). MRT_CP_ENODAEMON (no `from`), MRT_CP_ELIMIT (MRT_COMPUTE_MAX_SUBS,
+ * or one delivery's outputs times the subscriptions to one deferral queue
+ * would not fit it: it could never be admitted), MRT_SHARD_EDEST (target
+ * shard), MRT_EINVAL (kind; TO_SET without a set), MRT_CP_ESTOPPED,
+ * MRT_CP_ENOTSTARTED.
  */
 int mrt_compute_subscribe(mrt_compute *c, mrt_compute_ref from, mrt_compute_sink_kind kind,
                           mrt_compute_ref target);
 
 /*
- * The balancer-routed set: daemons that MRT_COMPUTE_TO_SET outputs (and
- * mrt_compute_send_set) are spread over by each shard's balancer, with the
+ * The balancer-routed set: daemons that MRT_COMPUTE_TO_SET outputs are
+ * spread over by each shard's balancer (on the emitting shard), with the
  * runtime's strategy; completions flow back to the selecting shard and
  * feed least-connections, latency and the breaker. Add a member (control,
- * after start; it is published with the next control tick).
+ * after start; weight 0: the default): routed to once the next
+ * mrt_runtime_control_tick has published it. MRT_CP_ENODAEMON, MRT_ESTATE
+ * (the runtime has no set), MRT_LB_EDUPLICATE (already a member), the
+ * registry's other codes, MRT_CP_ESTOPPED, MRT_CP_ENOTSTARTED.
  */
 int mrt_compute_set_add(mrt_compute *c, mrt_compute_ref d, uint32_t weight);
 
@@ -167,7 +177,9 @@ int mrt_compute_inject(mrt_compute *c, mrt_compute_ref d, const void *payload, s
 
 /*
  * Send an event for daemon `d` from shard code (a handler or a hook on the
- * shard of `ss`): codes of mrt_svc_send. When refused with backpressure,
+ * shard of `ss`): codes of mrt_svc_send, MRT_SHARD_EFULL also while sends
+ * deferred to d's shard wait (they go first), MRT_SHARD_EDEST, MRT_EINVAL
+ * (no compute on this shard). When refused with backpressure,
  * mrt_compute_defer keeps it for the next iteration instead.
  */
 int mrt_compute_send(mrt_svc_shard *ss, mrt_compute_ref d, const mrt_causal_link *link,
@@ -175,9 +187,10 @@ int mrt_compute_send(mrt_svc_shard *ss, mrt_compute_ref d, const mrt_causal_link
 
 /*
  * Defer a send refused with backpressure: queued on this shard (bounded,
- * per destination shard) and sent first in the next iteration, in order.
- * MRT_SHARD_EFULL when the deferral queue is full too: the caller must push
- * back its own input (a daemon's delivery is then retried, never lost).
+ * per destination shard; the payload is copied) and sent first in the next
+ * iteration, in order. MRT_SHARD_EFULL when the deferral queue is full too:
+ * the caller must push back its own input (a daemon's delivery is then
+ * retried, never lost). MRT_SVC_ETOOBIG, MRT_SHARD_EDEST, MRT_EINVAL.
  */
 int mrt_compute_defer(mrt_svc_shard *ss, mrt_compute_ref d, const mrt_causal_link *link,
                       const void *payload, size_t len);
@@ -195,7 +208,9 @@ typedef void (*mrt_compute_egress_fn)(void *ctx, const mrt_compute_output *o);
 /*
  * Drain up to `max` egressed outputs (one application thread), calling fn
  * for each, in order per emitting daemon; the buffers go back to their
- * shards afterwards. Returns how many were drained.
+ * shards afterwards. Returns how many were drained. Keep polling while
+ * injecting (a full egress pushes back on every daemon subscribed to it),
+ * and not during mrt_runtime_stop, which drains egress on its own thread.
  */
 size_t mrt_compute_egress_poll(mrt_compute *c, mrt_compute_egress_fn fn, void *ctx, size_t max);
 
@@ -212,11 +227,13 @@ uint64_t mrt_compute_egress_unclaimed(const mrt_compute *c);
 /*
  * Called on the shard where an event or output could not be delivered or
  * routed (no such daemon, egress full, a refused route), with the reason's
- * status, before the event is released (control, before start). Counted in
+ * status, before the event is released. `to` is the daemon it was for, the
+ * emitter for egress, or {0, MRT_COMPUTE_ANY_SHARD} for the set. Counted in
  * handed_back either way.
  */
 typedef void (*mrt_compute_handback_fn)(void *ctx, mrt_compute_ref to, const mrt_event *ev,
                                         int why);
+/* Set the hand-back callback (control, before start; NULL: count only). MRT_CP_ESTARTED. */
 int mrt_compute_set_handback(mrt_compute *c, mrt_compute_handback_fn fn, void *ctx);
 
 /* Counters of one shard's compute part (any thread; published once per iteration). */
@@ -235,6 +252,7 @@ typedef struct mrt_compute_stats {
     uint64_t completions;       /* completions applied on this shard */
     uint64_t inflight;          /* selections awaiting their completion */
     uint64_t buffers_out;       /* this shard's pool buffers held elsewhere (0 after the drain) */
+    uint64_t unsubscribed;      /* outputs of a daemon with no subscription (nowhere to go) */
 } mrt_compute_stats;
 
 /* Counters of shard `i`. MRT_EINVAL for i out of range. */
