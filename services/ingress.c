@@ -3,10 +3,14 @@
  *
  * Each shard owns an ingress pool (the pool's size classes again, placed
  * after its pool in the same region, so handles resolve through the same
- * base). Its free lists are multi-producer/multi-consumer rte_rings of
- * buffer indices: an injector dequeues an index, fills the buffer and
- * injects the 32-byte message through the shard's ingress ring; the shard
- * delivers and enqueues the index back. The shard allocates and frees the
+ * base). Its free lists are rte_rings of buffer indices shared by many
+ * threads on both sides: an injector dequeues an index, fills the buffer
+ * and injects the 32-byte message through the shard's ingress ring; the
+ * shard delivers and enqueues the index back (so does an injector whose
+ * injection failed). The rings are single-producer/single-consumer with a
+ * lock per side (ifree_get, ifree_put): DPDK's MP/MC and HTS modes do not
+ * order a put-back before the next take under C11 or visibly to
+ * ThreadSanitizer (core/spin.h). The shard allocates and frees the
  * memory; the rings only move indices, so no thread ever frees another's.
  */
 #include "services/svc_internal.h"
@@ -23,19 +27,42 @@ int svc_ingress_init(mrt_svc_shard *ss)
         if (cnt == 0)
             continue;
         ss->iout[c] = mrt_calloc(ss->alloc, cnt);
-        /* HTS on both sides: see ring_put_mp in shards/shard.c (DPDK's default MP/MC mode
-         * orders only the last producer's writes for a consumer). */
+        /* SP/SC, each side serialised by its lock (ifree_take, ifree_put below). */
+        mrt_spin_init(&ss->ifree_get[c]);
+        mrt_spin_init(&ss->ifree_put[c]);
         ss->ifree[c] = svc_ring_new(ss->alloc, sizeof(uint32_t), cnt,
-                                    RING_F_MP_HTS_ENQ | RING_F_MC_HTS_DEQ, &ss->ifree_bytes[c]);
+                                    RING_F_SP_ENQ | RING_F_SC_DEQ, &ss->ifree_bytes[c]);
         if (ss->iout[c] == NULL || ss->ifree[c] == NULL)
             return MRT_ENOMEM;
         for (uint32_t i = 0; i < cnt; i++)
             atomic_init(&ss->iout[c][i], 0);
         /* Lowest index first out: the first buffers used are the first in memory. */
         for (uint32_t i = 0; i < cnt; i++)
-            (void)rte_ring_enqueue_elem(ss->ifree[c], &i, sizeof i);
+            (void)rte_ring_sp_enqueue_elem(ss->ifree[c], &i, sizeof i);
     }
     return MRT_OK;
+}
+
+/* Take a free index of class c (any thread); false when none is free. */
+static inline bool ifree_take(mrt_svc_shard *ss, unsigned c, uint32_t *idx)
+{
+    mrt_spin_lock(&ss->ifree_get[c]);
+    bool ok = rte_ring_sc_dequeue_elem(ss->ifree[c], idx, sizeof *idx) == 0;
+    mrt_spin_unlock(&ss->ifree_get[c]);
+    return ok;
+}
+
+/*
+ * Put index idx of class c back (the shard, or an injector on its error
+ * path). Never full: one slot per buffer. The tail's release, and the lock
+ * between putters, order everything the putter did with the buffer before
+ * the next taker's acquire.
+ */
+static inline void ifree_put(mrt_svc_shard *ss, unsigned c, uint32_t idx)
+{
+    mrt_spin_lock(&ss->ifree_put[c]);
+    (void)rte_ring_sp_enqueue_elem(ss->ifree[c], &idx, sizeof idx);
+    mrt_spin_unlock(&ss->ifree_put[c]);
 }
 
 void svc_ingress_fini(mrt_svc_shard *ss)
@@ -68,7 +95,7 @@ int mrt_svc_inject_event(mrt_svc *svc, unsigned dst, uint64_t daemon_id,
     if (ss->ifree[c] == NULL)
         return MRT_SVC_EPOOL;
     uint32_t idx;
-    if (rte_ring_dequeue_elem(ss->ifree[c], &idx, sizeof idx) != 0)
+    if (!ifree_take(ss, c, &idx))
         return MRT_SVC_EPOOL;
     uint64_t off = svc->ioff[c] + (uint64_t)idx * svc->class_size[c];
     uint8_t *buf = ss->region + off;
@@ -84,7 +111,7 @@ int mrt_svc_inject_event(mrt_svc *svc, unsigned dst, uint64_t daemon_id,
     int rc = mrt_mesh_inject(svc->mesh, dst, &m);
     if (rc != MRT_OK) {
         atomic_store_explicit(&ss->iout[c][idx], 0, memory_order_relaxed);
-        (void)rte_ring_enqueue_elem(ss->ifree[c], &idx, sizeof idx); /* room: it was ours */
+        ifree_put(ss, c, idx); /* room: it was ours */
     }
     return rc;
 }
@@ -113,8 +140,8 @@ void svc_ingress_deliver(mrt_svc_shard *ss, const mrt_msg *m, uint64_t now)
     ev.payload_len = m->aux;
     ss->st.ingress++;
     (void)svc_deliver(ss, m, &ev, now);
-    /* Multi-producer: an injector's error path puts indices back on the same ring. */
-    (void)rte_ring_enqueue_elem(ss->ifree[c], &idx, sizeof idx);
+    /* Under the put lock: an injector's error path puts indices back on the same ring. */
+    ifree_put(ss, c, idx);
 }
 
 uint32_t mrt_svc_ingress_free(const mrt_svc *svc, unsigned i, unsigned c)

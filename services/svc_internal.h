@@ -3,6 +3,7 @@
 #define MESHRT_SERVICES_SVC_INTERNAL_H
 
 #include "meshrt/mrt_services.h"
+#include "core/spin.h"
 
 #include <stdalign.h>
 #include <stdatomic.h>
@@ -209,7 +210,12 @@ struct mrt_svc_shard {
     mrt_msg *held;
     uint32_t held_cap, held_head, nheld;
     unsigned ninit;                     /* subsystems whose init succeeded */
-    /* Ingress pool: free lists (MPMC rings of u32 indices), per buffer 1 while held. */
+    /*
+     * Ingress pool: free lists (SP/SC rings of u32 indices, each side under
+     * its lock: any injector takes, the shard and an injector's error path
+     * put back; core/spin.h says why not DPDK's MP/MC modes), per buffer 1
+     * while held.
+     */
     struct rte_ring *ifree[SVC_MAX_CLASSES];
     _Atomic uint8_t *iout[SVC_MAX_CLASSES];
     size_t ifree_bytes[SVC_MAX_CLASSES];
@@ -219,6 +225,9 @@ struct mrt_svc_shard {
     mrt_svc_stats st;
     /* Read by the egress thread (mrt_svc_egress_pending): a block of its own. */
     alignas(128) _Atomic uint64_t eg_pushed;
+    /* Ingress free lists' locks: taking (injectors), putting back (the shard, error paths). */
+    alignas(128) mrt_spin ifree_get[SVC_MAX_CLASSES];
+    alignas(128) mrt_spin ifree_put[SVC_MAX_CLASSES];
 };
 
 /* pool.c */

@@ -34,16 +34,21 @@ static inline unsigned ring_put_sp(struct rte_ring *r, const mrt_msg *m, unsigne
 }
 
 /*
- * Multi producer: one whole message or nothing. The MP rings are HTS
- * (head/tail sync): in DPDK's default MP mode a producer waits for the
- * previous one's tail with a relaxed load, so the consumer's acquire of the
- * last tail does not order the earlier producers' element writes (ThreadSanitizer
- * reports it with two injecting threads); HTS producers acquire the
- * previous tail. The generic call dispatches on the ring's mode.
+ * Multi producer: one whole message or nothing. The ingress and control
+ * rings are single-producer rings whose producers (any thread) take the
+ * ring's lock: DPDK's MP modes do not give the ordering a consumer needs
+ * under C11 (default mode: a producer waits for the previous tail with a
+ * relaxed load) or that ThreadSanitizer can see (HTS/RTS: 32-bit halves of
+ * a 64-bit word); see core/spin.h. The lock's release/acquire orders each
+ * producer's slots and tail store before the next producer's tail store,
+ * so the consumer's acquire of the last tail orders every earlier message.
  */
-static inline bool ring_put_mp(struct rte_ring *r, const mrt_msg *m)
+static inline bool ring_put_mp(struct rte_ring *r, mrt_spin *lock, const mrt_msg *m)
 {
-    return rte_ring_enqueue_bulk_elem(r, m, ELEM_SIZE, ELEMS_PER_MSG, NULL) != 0;
+    mrt_spin_lock(lock);
+    bool ok = rte_ring_sp_enqueue_bulk_elem(r, m, ELEM_SIZE, ELEMS_PER_MSG, NULL) != 0;
+    mrt_spin_unlock(lock);
+    return ok;
 }
 
 /* Single consumer: up to max whole messages. */
@@ -304,13 +309,14 @@ int mrt_shard_init_local(mrt_shard *s)
         if (s->out[i].buf == NULL)
             goto fail;
     }
-    /* Ingress and control take producers from any thread: multi-producer, single consumer. */
-    s->ingress = ring_new(a, cfg->ring_size, RING_F_SC_DEQ | RING_F_MP_HTS_ENQ,
-                          &s->mp_ring_bytes, &rc);
+    /* Ingress and control take producers from any thread: SP rings, producers serialised by
+     * ingress_put/control_put (ring_put_mp), single consumer. */
+    mrt_spin_init(&s->ingress_put);
+    mrt_spin_init(&s->control_put);
+    s->ingress = ring_new(a, cfg->ring_size, RING_F_SP_ENQ | RING_F_SC_DEQ, &s->mp_ring_bytes, &rc);
     if (s->ingress == NULL)
         goto fail;
-    s->control = ring_new(a, cfg->ring_size, RING_F_SC_DEQ | RING_F_MP_HTS_ENQ,
-                          &s->mp_ring_bytes, &rc);
+    s->control = ring_new(a, cfg->ring_size, RING_F_SP_ENQ | RING_F_SC_DEQ, &s->mp_ring_bytes, &rc);
     if (s->control == NULL)
         goto fail;
     s->last_tsc = mrt_rdtsc();
@@ -825,7 +831,7 @@ int mrt_mesh_inject(mrt_mesh *m, unsigned dst, const mrt_msg *msg)
     } else {
         /* Counted before the enqueue so no consumer can handle an uncounted message. */
         atomic_fetch_add(&m->ext_accepted, 1);
-        if (!ring_put_mp(d->ingress, msg)) {
+        if (!ring_put_mp(d->ingress, &d->ingress_put, msg)) {
             atomic_fetch_sub(&m->ext_accepted, 1);
             rc = MRT_SHARD_EFULL;
         }
@@ -853,7 +859,7 @@ int mrt_mesh_control(mrt_mesh *m, unsigned dst, const mrt_msg *msg)
     } else {
         /* Counted before the enqueue so the drain never sees a handled, uncounted message. */
         atomic_fetch_add(&m->ctl_accepted, 1);
-        if (!ring_put_mp(d->control, msg)) {
+        if (!ring_put_mp(d->control, &d->control_put, msg)) {
             atomic_fetch_sub(&m->ctl_accepted, 1);
             rc = MRT_SHARD_EFULL;
         }

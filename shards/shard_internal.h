@@ -4,6 +4,7 @@
 
 #include "meshrt/mrt_perf.h"
 #include "meshrt/mrt_shard.h"
+#include "core/spin.h"
 
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
@@ -97,6 +98,14 @@ struct mrt_shard {
     uint64_t pending;               /* mrt_shard_set_pending: published with the counters */
 
     mrt_shard_pub pub;
+
+    /*
+     * Producers on ingress and control come from any thread: DPDK's
+     * single-producer path under a lock each (ring_put_mp in shard.c,
+     * core/spin.h says why not DPDK's MP modes). Written per injection.
+     */
+    alignas(MRT_NO_SHARE) mrt_spin ingress_put;
+    alignas(MRT_NO_SHARE) mrt_spin control_put;
 };
 
 /*
