@@ -1,7 +1,6 @@
 /*
- * The runtime's balancer control plane: a registry — the workload's, one
- * endpoint per shard, or compute's balancer-routed set, one endpoint per
- * member daemon — snapshots compiled here and published through a
+ * The runtime's balancer control plane: a registry — compute's
+ * balancer-routed set, one endpoint per member daemon — snapshots compiled here and published through a
  * quiescent-state domain that every shard syncs with at its poll-iteration
  * boundary (services syncs it for compute), breaker reports coming back
  * from the shards on one SPSC ring each.
@@ -12,14 +11,6 @@
 
 #include <string.h>
 
-void mrt_shard_identity(unsigned i, uint8_t id[MRT_SHARD_ID_LEN])
-{
-    memset(id, 0, MRT_SHARD_ID_LEN);
-    memcpy(id, "meshrt-shard", 12);
-    id[12] = (uint8_t)(i & 0xff);
-    id[13] = (uint8_t)(i >> 8);
-}
-
 int mrt_balance_setup(mrt_runtime *rt, unsigned shards)
 {
     mrt_lb_config lc;
@@ -27,14 +18,6 @@ int mrt_balance_setup(mrt_runtime *rt, unsigned shards)
     lc.strategy = rt->cfg.lb_strategy;
     int rc = mrt_lb_registry_create(NULL, &lc, &rt->lb_registry);
     /* The set starts empty: compute adds its members. */
-    for (unsigned i = 0; rc == MRT_OK && rt->cfg.workload && i < shards; i++) {
-        uint8_t id[MRT_LB_NODE_ID_LEN];
-        mrt_shard_identity(i, id);
-        mrt_lb_endpoint_spec spec;
-        mrt_lb_endpoint_spec_init(&spec, id);
-        spec.user_data = i; /* a selection names the destination shard */
-        rc = mrt_lb_registry_add(rt->lb_registry, &spec, NULL);
-    }
     if (rc == MRT_OK)
         rc = mrt_lb_domain_create(NULL, shards, &rt->lb_domain);
     mrt_lb_snapshot *snap = NULL;
@@ -69,8 +52,7 @@ int mrt_runtime_control_tick(mrt_runtime *rt, bool republish)
     mrt_lb_breaker_report rep[32];
     for (unsigned i = 0; i < rt->sel.count; i++) {
         size_t n;
-        while ((n = rt->compute ? mrt_compute_take_reports_(rt->compute, i, rep, 32)
-                                : mrt_workload_take_reports(rt, i, rep, 32)) > 0) {
+        while ((n = mrt_compute_take_reports_(rt->compute, i, rep, 32)) > 0) {
             for (size_t k = 0; k < n; k++)
                 if (mrt_lb_registry_apply_report(rt->lb_registry, &rep[k]) == MRT_OK) {
                     rt->lb_reports++;

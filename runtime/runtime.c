@@ -353,9 +353,7 @@ int mrt_runtime_create(const mrt_runtime_config *cfg, mrt_runtime **out, char *e
         goto fail;
     }
     rt->threads = mrt_calloc(NULL, sizeof(*rt->threads) * rt->sel.count);
-    if (cfg->workload)
-        rt->workload = mrt_calloc(NULL, sizeof(*rt->workload) * rt->sel.count);
-    if (rt->threads == NULL || (cfg->workload && rt->workload == NULL)) {
+    if (rt->threads == NULL) {
         rc = MRT_ENOMEM;
         goto fail;
     }
@@ -363,7 +361,7 @@ int mrt_runtime_create(const mrt_runtime_config *cfg, mrt_runtime **out, char *e
         seterr(err, errlen, "balancer: %s", mrt_strerror(rc));
         goto fail;
     }
-    if (!cfg->workload && (rc = compute_setup(rt)) != MRT_OK) {
+    if ((rc = compute_setup(rt)) != MRT_OK) {
         seterr(err, errlen, "services: %s", mrt_strerror(rc));
         goto fail;
     }
@@ -401,15 +399,13 @@ static void *shard_main(void *arg)
         /* After binding, so the arena's first pages land on the shard's node. */
         t->init_rc = mrt_shard_init_local(s);
         local = t->init_rc == MRT_OK;
-        if (local && rt->cfg.workload)
-            t->init_rc = mrt_workload_attach(rt, s);
-        else if (local)
+        if (local)
             t->init_rc = mrt_svc_shard_init(rt->svc, s, &t->ss);
     }
     gate_arrive_and_wait(rt);
     if (!rt->abort)
         mrt_shard_run(s);
-    if (!rt->cfg.workload && local) {
+    if (local) {
         /* Drained (or never run): services, compute and the arena go back on this thread. */
         mrt_svc_shard_fini(t->ss);
         t->ss = NULL;
@@ -516,11 +512,6 @@ void mrt_runtime_destroy(mrt_runtime *rt)
     if (rt == NULL)
         return;
     mrt_runtime_stop(rt);
-    if (rt->workload) {
-        for (unsigned i = 0; i < rt->sel.count; i++)
-            mrt_workload_detach(rt, i);
-        mrt_free(NULL, rt->workload, sizeof(*rt->workload) * rt->sel.count);
-    }
     mrt_compute_destroy_(rt->compute);
     mrt_svc_destroy(rt->svc);
     mrt_balance_teardown(rt);

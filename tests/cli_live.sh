@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cli_live.sh MESHRT: the live lines of `meshrt run`. Each block is a total
 # line, then one line per shard in order; every line fits 100 columns; rates
-# carry units; idle is a percentage. --stats-ms sets the interval: with
+# (in, work, out: the producers', workers' and aggregators' deliveries; full:
+# ring-full flushes) carry units; idle is a percentage; lag counts events. --stats-ms sets the interval: with
 # --stats-ms 1100 the first line cannot come before 1.1 s (the old fixed
 # once-a-second line did). Synchronised on the lines (bounded reads, 120 s),
 # stopped with SIGINT.
@@ -43,9 +44,9 @@ awk -v n="$n" '
     { exit 1 }
     END { if (expect != n) exit 1 }' <<<"$live" || fail "blocks are not a total line then shards 0..$((n - 1))"
 unit='[0-9.]+[kMGTPE]?/s'
-grep -Eq "^total +in +$unit +out +$unit +ring_full +$unit +idle +[0-9]+% +unplaced [0-9.]+[kMGTPE]? +at [0-9.]+ s$" \
+grep -Eq "^total +in +$unit +work +$unit +out +$unit +full +$unit +idle +[0-9]+% +lag [0-9.]+[kMGTPE]? +at [0-9.]+ s$" \
     <<<"$live" || fail "total line format"
-grep -Eq "^shard [0-9]+ +in +$unit +out +$unit +ring_full +$unit +idle +[0-9]+%" <<<"$live" \
+grep -Eq "^shard [0-9]+ +in +$unit +work +$unit +out +$unit +idle +[0-9]+%" <<<"$live" \
     || fail "shard line format"
 # Perf counters, when a set is open, are labelled.
 if grep -Eq '^shard .*%  +[^ ]' <<<"$live"; then

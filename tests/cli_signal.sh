@@ -56,7 +56,7 @@ before-main)
         kill $sig, $$;
         exec @ARGV or die "exec: $!";' "$sig" "${run[@]}" >"$dir/summary" 2>"$dir/progress" || rc=$?
     [ "$rc" -ne 137 ] || fail "still running 120 s after SIG$sig"
-    if grep -q '"sent":0,' "$dir/summary"; then
+    if grep -q '"injected":0,' "$dir/summary"; then
         [ "$rc" -eq 1 ] || fail "no events moved, but exit status $rc"
         grep -q '"ok":false' "$dir/summary" || fail "no events moved, but the verdict is OK"
         grep -q '"problems":"no events moved"' "$dir/summary" || fail "no reason given"

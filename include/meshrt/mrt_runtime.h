@@ -54,8 +54,8 @@ typedef struct mrt_runtime_config {
     unsigned stats_interval_ms; /* `meshrt run` live-line and perf-sampling interval (default 1000) */
     double duration_s;          /* `meshrt run` duration; 0 = until SIGINT/SIGTERM (default 5) */
     bool json;                  /* `meshrt run` writes its summary as JSON */
-    bool workload;              /* run the built-in default workload (default true); false:
-                                   the shards run services and compute (mrt_runtime_compute) */
+    bool workload;              /* `meshrt run` runs the built-in workload (default true); the
+                                   runtime hosts compute either way (mrt_runtime_compute) */
     /*
      * Number of shards; 0 = one per CPU of the selection (default). Fewer
      * takes the first CPUs; more needs allow_unbound and runs the shards
@@ -63,7 +63,7 @@ typedef struct mrt_runtime_config {
      * test gets 2 shards on a 1-CPU machine. At most MRT_MAX_SHARDS.
      */
     unsigned shards;
-    mrt_lb_strategy lb_strategy; /* the workload's per-burst pick, or compute's set (default rr) */
+    mrt_lb_strategy lb_strategy; /* how the balancer spreads over compute's set (default rr) */
 } mrt_runtime_config;
 
 /* Fill *cfg with the defaults above. */
@@ -143,8 +143,7 @@ mrt_mesh *mrt_runtime_mesh(mrt_runtime *rt);
 /*
  * The compute object (mrt_compute.h) the embedder registers daemon types
  * on (before mrt_runtime_start) and spawns, subscribes, injects and polls
- * egress through (after). Created by mrt_runtime_create when the built-in
- * workload is off; NULL when it is on (the workload owns the shards' tick).
+ * egress through (after). Created by mrt_runtime_create.
  */
 mrt_compute *mrt_runtime_compute(mrt_runtime *rt);
 /* The resolved shard selection. */
@@ -163,30 +162,125 @@ unsigned mrt_runtime_unbound(const mrt_runtime *rt);
 int mrt_runtime_shard_cpu_ns(const mrt_runtime *rt, unsigned i, uint64_t *ns);
 
 /*
- * Built-in default workload: every shard sends sequenced events, one burst
- * per destination per iteration, to destinations its balancer picks from
- * the current snapshot of the shard registry (round robin by default: every
- * shard, itself included); every receiver checks per-sender ordering and
- * delivers each in-order event to the daemon host it owns (a sampler daemon
- * emitting one causally stamped output per 64 events).
- * Counters of one shard, published once per poll iteration.
+ * The built-in default workload (runtime/workload.c): a pipeline of daemons
+ * built on the public API only (this header and mrt_compute.h), a user of
+ * the runtime like any other. `meshrt run` runs it; an embedder can too,
+ * on a runtime of its own.
+ *
+ *   ingress thread --inject--> producer (one per shard)
+ *     --balancer-routed set--> workers (MRT_WORKLOAD_WORKERS_PER_SHARD on
+ *         every shard; the producer's shard's balancer selects each
+ *         destination with the runtime's strategy, completions come back)
+ *     --subscription--> the aggregator on the worker's shard
+ *     --egress--> the thread that calls mrt_workload_poll
+ *
+ * Each daemon emits one output per event: the causal link of the event it
+ * got followed by that event's payload, so every output egressed carries
+ * the whole path — the injected event, then the producer's, the worker's
+ * and the aggregator's links. The polling thread validates every causal
+ * chain it receives, per emitting daemon, with mrt_causal_chain_accept:
+ * each aggregator's (in egress order), each worker's (its outputs reach
+ * one aggregator in order) and each producer's (its outputs cross
+ * different workers, so they are put back in sequence order first); and it
+ * checks that every injected event comes out exactly once, through the
+ * producer it was injected to and a worker on the aggregator's shard.
+ *
+ * The ingress thread keeps at most MRT_WORKLOAD_WINDOW events between
+ * injection and the polling thread (flow control: the work in flight and
+ * the polling thread's lag stay bounded whatever its speed, and egress
+ * never fills), and offers an event refused for backpressure again.
+ *
+ * Life cycle, every call from one application thread (the one that polls):
+ *   mrt_workload_create (before mrt_runtime_start) -> mrt_runtime_start ->
+ *   mrt_workload_start -> mrt_workload_poll, repeatedly ->
+ *   mrt_workload_stop (stops the ingress thread, then the runtime: the
+ *   outputs still in egress are validated on this thread) ->
+ *   mrt_workload_verdict -> mrt_workload_destroy (before mrt_runtime_destroy).
+ */
+#define MRT_WORKLOAD_WORKERS_PER_SHARD 2u
+#define MRT_WORKLOAD_WINDOW 512u
+
+typedef struct mrt_workload mrt_workload;
+
+/* The pipeline's stages. */
+typedef enum mrt_workload_stage {
+    MRT_WL_PRODUCER = 0,
+    MRT_WL_WORKER = 1,
+    MRT_WL_AGGREGATOR = 2,
+    MRT_WL_STAGES
+} mrt_workload_stage;
+
+/*
+ * Counters of the workload, over all shards or of one shard. Daemon
+ * counters are the daemons' own (published by their shards as they go);
+ * compute's are mrt_compute_stats'; the polling thread's are exact.
  */
 typedef struct mrt_workload_stats {
-    uint64_t sent;          /* events accepted by the mesh */
-    uint64_t received;      /* events received */
-    uint64_t handed_back;   /* events handed back to this shard */
-    uint64_t violations;    /* out-of-order or duplicated events */
-    uint64_t refused;       /* sends refused for backpressure (retried later, not lost) */
-    uint64_t delivered;     /* events the shard's daemon host processed */
-    uint64_t emitted;       /* outputs its daemon emitted (stamped with causal links) */
-    uint64_t daemon_errors; /* events the host refused (counted, never silent) */
-    uint64_t lb_errors;     /* bursts not placed: the balancer had no destination, or gave
-                               one the mesh refused as invalid (not backpressure) */
-    uint64_t lb_adopts;     /* snapshots this shard switched to */
+    uint64_t injected;          /* events the ingress thread had accepted (per shard: compute's) */
+    uint64_t inject_refused;    /* injections refused for backpressure, offered again (total) */
+    uint64_t delivered[MRT_WL_STAGES]; /* events each stage's daemons processed */
+    uint64_t emitted;           /* outputs stamped (compute) */
+    uint64_t routed_set;        /* producer outputs sent to the set (compute) */
+    uint64_t routed_daemon;     /* worker outputs sent to their aggregator (compute) */
+    uint64_t egressed;          /* aggregator outputs handed to egress (compute) */
+    uint64_t drained;           /* outputs the polling thread received */
+    uint64_t links_validated;   /* causal links that passed mrt_causal_chain_accept */
+    uint64_t chains;            /* daemons whose every output so far validated in its chain */
+    uint64_t handed_back;       /* events or outputs handed back, all reasons (compute) */
+    uint64_t daemon_errors;     /* deliveries a daemon or host refused (compute) */
+    uint64_t deferred;          /* sends deferred for backpressure (compute) */
+    uint64_t pushed_back;       /* deliveries retried because deferral was full (compute) */
+    uint64_t completions;       /* routed selections completed (compute) */
+    uint64_t inflight;          /* reservations outstanding: selections awaiting completion */
+    uint64_t buffers_out;       /* pool buffers held away from their shard (compute) */
+    uint64_t problems;          /* inconsistencies the polling thread found */
 } mrt_workload_stats;
 
-/* Workload counters of shard i (any thread); zeros when the workload is off. */
-void mrt_runtime_workload_stats(const mrt_runtime *rt, unsigned i, mrt_workload_stats *out);
+/*
+ * Set up the workload on rt (before mrt_runtime_start; rt must host
+ * compute, mrt_runtime_compute): registers its daemon types, its hand-back
+ * counter and its egress drain. MRT_EINVAL, MRT_ENOMEM, compute's codes;
+ * a message in err.
+ */
+int mrt_workload_create(mrt_runtime *rt, mrt_workload **out, char *err, size_t errlen);
+
+/*
+ * After mrt_runtime_start: spawn the daemons (producer i and aggregator i on
+ * shard i, the workers over every shard), add the workers to the set and
+ * wait until every shard has adopted the snapshot with them, subscribe,
+ * start the ingress thread. MRT_ESTATE when called twice; compute's codes.
+ */
+int mrt_workload_start(mrt_workload *w, char *err, size_t errlen);
+
+/* Take and validate up to `max` egressed outputs. Returns how many. */
+size_t mrt_workload_poll(mrt_workload *w, size_t max);
+
+/*
+ * Stop: the ingress thread, then the runtime (mrt_runtime_stop: every
+ * event in flight is delivered or handed back; outputs still in egress are
+ * validated here), then the final accounting. Idempotent.
+ */
+int mrt_workload_stop(mrt_workload *w);
+
+/* Counters over all shards (shard < 0) or of shard `shard`. */
+void mrt_workload_stats_get(const mrt_workload *w, int shard, mrt_workload_stats *out);
+
+/*
+ * Events handed back by reason, after stop: up to max (status, count)
+ * pairs into why[] and count[], for each status that occurred. Returns how
+ * many statuses occurred (may exceed max).
+ */
+size_t mrt_workload_handbacks(const mrt_workload *w, int *why, uint64_t *count, size_t max);
+
+/*
+ * The verdict, after mrt_workload_stop: 0 when every count balances exactly
+ * and every chain validated, else the number of problems, described
+ * ("; "-separated) in buf.
+ */
+unsigned mrt_workload_verdict(const mrt_workload *w, char *buf, size_t len);
+
+/* Free the workload (after mrt_workload_stop; NULL is a no-op). */
+void mrt_workload_destroy(mrt_workload *w);
 
 /*
  * Balancer control plane, from one thread (the control plane; `meshrt run`

@@ -1,4 +1,7 @@
-/* meshrt: the command. `meshrt run` runs the built-in workload; `meshrt topo` shows the machine. */
+/*
+ * meshrt: the command. `meshrt run` runs the built-in workload (mrt_workload_*,
+ * mrt_runtime.h); `meshrt topo` shows the machine.
+ */
 #include "meshrt/mrt_perf.h"
 #include "meshrt/mrt_runtime.h"
 
@@ -91,8 +94,9 @@ static int finish_stdout(const char *who, int status)
 
 static const char *exit_status_text =
     "exit status:\n"
-    "  0  the run's verdict is OK: events moved, sent == received + handed back, no\n"
-    "     ordering violation, every event delivered, every burst placed\n"
+    "  0  the run's verdict is OK: events moved, every count balances exactly (injected =\n"
+    "     delivered by each stage = egressed = received), nothing handed back, no\n"
+    "     reservation outstanding, every causal chain validated\n"
     "  1  the verdict failed; the summary says why\n"
     "  2  bad flags or configuration (nothing started)\n"
     "  3  the OS refused a CPU or memory binding (see --allow-unbound)\n"
@@ -122,10 +126,13 @@ static void usage_run(FILE *f)
             "usage: meshrt run [--numa-node N | --cpuset LIST] [FLAGS]\n"
             "\n"
             "One pinned shard per core of a NUMA node (or per CPU of --cpuset) runs the built-in\n"
-            "workload: each shard's balancer picks every burst's destination, receivers check\n"
-            "per-sender order and deliver every event to their daemon host. Live lines on stdout\n"
-            "(stderr with --json), then a summary. SIGINT/SIGTERM stop it: every in-flight\n"
-            "event is delivered or handed back first, then the summary.\n"
+            "workload, a pipeline of daemons: an ingress thread injects events into a producer\n"
+            "on every shard; each producer's shard's balancer routes its outputs over the\n"
+            "workers on all shards (completions come back); each worker's outputs go to the\n"
+            "aggregator of its shard, whose outputs are egressed to the main thread, which\n"
+            "validates every causal chain. Live lines on stdout (stderr with --json), then a\n"
+            "summary. SIGINT/SIGTERM stop it: every in-flight event is delivered or handed\n"
+            "back first, then the summary.\n"
             "\n"
             "placement:\n"
             "  --numa-node N       one shard per core of node N (default: the node meshrt starts on)\n"
@@ -140,15 +147,17 @@ static void usage_run(FILE *f)
             "  --idle-sleep-us U   longest idle sleep in microseconds (default: %u)\n"
             "  --stats-ms M        live-line interval, also the perf sampling interval, in ms\n"
             "                      (default: %u)\n"
-            "  --lb STRATEGY       how each burst's destination is picked (default: %s), one of:\n"
+            "  --lb STRATEGY       how producer outputs spread over workers (default: %s), one of:\n"
             "                      %s\n"
             "  --json              the summary as one JSON object on stdout, live lines on\n"
             "                      stderr (default: off)\n"
             "  -h, --help          this text\n"
             "\n"
-            "live lines, every M ms: a total line, then one line per shard. Rates are per second;\n"
-            "idle is the share of wall time a shard's thread was not on a CPU (sleeping or\n"
-            "descheduled), from its thread CPU clock. Perf counters, when available:\n"
+            "live lines, every M ms: a total line, then one line per shard. Rates are per second:\n"
+            "in (producer deliveries), work (worker deliveries), out (outputs egressed), full\n"
+            "(flushes that found a ring full); lag is the events between injection and the main\n"
+            "thread. idle is the share of wall time a shard's thread was not on a CPU (sleeping\n"
+            "or descheduled), from its thread CPU clock. Perf counters, when available:\n"
             "ipc (instructions per cycle), cmiss (cache misses/s), bmiss (branch misses/s);\n"
             "or csw (context switches/s), migr (CPU migrations/s), faults (page faults/s).\n"
             "\n"
@@ -246,22 +255,30 @@ static void print_perf(FILE *out, const mrt_shard_stats *s)
     }
 }
 
+/* A per-second rate of a counter's growth, in human units. */
+static const char *rate(char buf[16], uint64_t cur, uint64_t prev, double dt)
+{
+    return human(buf, (double)(cur - prev) / dt);
+}
+
 /*
  * One block of live lines: totals first, then one line per shard, each at
- * most 100 columns. idle = 1 - (thread CPU time / wall time) over the interval.
+ * most 100 columns. in, work and out are the deliveries of the producers,
+ * workers and aggregators; idle = 1 - (thread CPU time / wall time) over
+ * the interval.
  */
-static void print_interval(FILE *out, mrt_runtime *rt, shard_prev *prev, double dt,
-                           double elapsed)
+static void print_interval(FILE *out, mrt_runtime *rt, mrt_workload *wl, shard_prev *prev,
+                           shard_prev *prev_total, double dt, double elapsed)
 {
     mrt_mesh *mesh = mrt_runtime_mesh(rt);
     unsigned n = mrt_mesh_size(mesh);
-    shard_prev cur[MRT_MAX_SHARDS];
-    double in_sum = 0, out_sum = 0, full_sum = 0, idle_sum = 0;
-    uint64_t unplaced = 0;
+    shard_prev cur[MRT_MAX_SHARDS], total;
+    memset(&total, 0, sizeof total);
+    double idle_sum = 0;
     unsigned idle_n = 0;
     double idle[MRT_MAX_SHARDS];
     for (unsigned i = 0; i < n; i++) {
-        mrt_runtime_workload_stats(rt, i, &cur[i].w);
+        mrt_workload_stats_get(wl, (int)i, &cur[i].w);
         mrt_shard_stats_read(mesh, i, &cur[i].s);
         read_cpu(rt, i, &cur[i]);
         idle[i] = -1;
@@ -271,24 +288,30 @@ static void print_interval(FILE *out, mrt_runtime *rt, shard_prev *prev, double 
             idle_sum += idle[i];
             idle_n++;
         }
-        in_sum += (double)(cur[i].w.received - prev[i].w.received);
-        out_sum += (double)(cur[i].w.sent - prev[i].w.sent);
-        full_sum += (double)(cur[i].s.ring_full - prev[i].s.ring_full);
-        unplaced += cur[i].w.lb_errors;
+        total.s.ring_full += cur[i].s.ring_full;
     }
-    char a[16], b[16], c[16], d[16];
-    fprintf(out, "total     in %5s/s  out %5s/s  ring_full %5s/s  ", human(a, in_sum / dt),
-            human(b, out_sum / dt), human(c, full_sum / dt));
+    mrt_workload_stats_get(wl, -1, &total.w);
+    char a[16], b[16], c[16], d[16], e[16];
+    const mrt_workload_stats *tw = &total.w, *pw = &prev_total->w;
+    fprintf(out, "total     in %5s/s  work %5s/s  out %5s/s  full %5s/s  ",
+            rate(a, tw->delivered[MRT_WL_PRODUCER], pw->delivered[MRT_WL_PRODUCER], dt),
+            rate(b, tw->delivered[MRT_WL_WORKER], pw->delivered[MRT_WL_WORKER], dt),
+            rate(c, tw->drained, pw->drained, dt),
+            rate(d, total.s.ring_full, prev_total->s.ring_full, dt));
     if (idle_n)
         fprintf(out, "idle %3.0f%%", idle_sum / idle_n);
     else
         fputs("idle    ?", out);
-    fprintf(out, "  unplaced %s  at %.1f s\n", human(d, (double)unplaced), elapsed);
+    fprintf(out, "  lag %s  at %.1f s\n",
+            human(e, (double)(tw->injected > tw->drained ? tw->injected - tw->drained : 0)),
+            elapsed);
+    *prev_total = total;
     for (unsigned i = 0; i < n; i++) {
-        fprintf(out, "shard %-3u in %5s/s  out %5s/s  ring_full %5s/s  ", i,
-                human(a, (double)(cur[i].w.received - prev[i].w.received) / dt),
-                human(b, (double)(cur[i].w.sent - prev[i].w.sent) / dt),
-                human(c, (double)(cur[i].s.ring_full - prev[i].s.ring_full) / dt));
+        const mrt_workload_stats *w = &cur[i].w, *p = &prev[i].w;
+        fprintf(out, "shard %-3u in %5s/s  work %5s/s  out %5s/s  ", i,
+                rate(a, w->delivered[MRT_WL_PRODUCER], p->delivered[MRT_WL_PRODUCER], dt),
+                rate(b, w->delivered[MRT_WL_WORKER], p->delivered[MRT_WL_WORKER], dt),
+                rate(c, w->drained, p->drained, dt));
         if (idle[i] >= 0)
             fprintf(out, "idle %3.0f%%", idle[i]);
         else
@@ -299,91 +322,127 @@ static void print_interval(FILE *out, mrt_runtime *rt, shard_prev *prev, double 
     }
 }
 
-typedef struct totals {
-    uint64_t sent, received, handed_back, violations, refused, ring_full;
-    uint64_t delivered, emitted, daemon_errors, unplaced;
-} totals;
+/* Everything the summary prints, taken after the stop. */
+typedef struct run_result {
+    unsigned shards;
+    double elapsed, drain_ms;
+    const char *why_stop;
+    const char *lb;
+    mrt_workload_stats t;
+    uint64_t ring_full;
+    uint64_t worker[MRT_MAX_SHARDS];   /* worker deliveries per shard */
+    int hb_why[16];
+    uint64_t hb_count[16];
+    size_t hb_n;
+    char problems[2048];
+    unsigned nproblems;
+} run_result;
 
-/* Appends one reason to the verdict's list ("; "-separated). */
-static void add_problem(char *buf, size_t len, const char *fmt, ...)
+/* s as a JSON string body: quotes, backslashes and control characters escaped. */
+static void json_text(FILE *f, const char *s)
 {
-    size_t used = strlen(buf);
-    if (used + 3 >= len)
-        return;
-    if (used) {
-        memcpy(buf + used, "; ", 3);
-        used += 2;
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            fprintf(f, "\\%c", ch);
+        else if (ch < 0x20)
+            fprintf(f, "\\u%04x", ch);
+        else
+            fputc(ch, f);
     }
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf + used, len - used, fmt, ap);
-    va_end(ap);
 }
 
-/* The verdict: problems is empty when the run is OK. */
-static void verdict(const totals *t, char *problems, size_t len)
+/* A worker share in percent (0 when no worker event). */
+static double share(const run_result *r, unsigned i)
 {
-    problems[0] = '\0';
-    if (t->sent == 0)
-        add_problem(problems, len, "no events moved");
-    if (t->sent != t->received + t->handed_back)
-        add_problem(problems, len, "sent %llu != received %llu + handed back %llu",
-                    (unsigned long long)t->sent, (unsigned long long)t->received,
-                    (unsigned long long)t->handed_back);
-    if (t->violations)
-        add_problem(problems, len, "%llu ordering violations", (unsigned long long)t->violations);
-    if (t->daemon_errors)
-        add_problem(problems, len, "%llu events refused by a daemon host",
-                    (unsigned long long)t->daemon_errors);
-    if (t->delivered + t->violations + t->daemon_errors != t->received)
-        add_problem(problems, len, "%llu received events neither delivered nor refused",
-                    (unsigned long long)(t->received - t->delivered - t->violations -
-                                         t->daemon_errors));
-    if (t->unplaced)
-        add_problem(problems, len, "%llu bursts the balancer could not place",
-                    (unsigned long long)t->unplaced);
+    uint64_t all = r->t.delivered[MRT_WL_WORKER];
+    return all ? 100.0 * (double)r->worker[i] / (double)all : 0;
 }
 
-static void print_summary(FILE *f, bool json, unsigned n, double elapsed, double drain_ms,
-                          const char *why_stop, const totals *t, const char *problems)
+static void print_summary(FILE *f, bool json, const run_result *r)
 {
-    bool ok = problems[0] == '\0';
-    char a[16];
+    bool ok = r->nproblems == 0;
+    const mrt_workload_stats *t = &r->t;
+    const uint64_t *dv = t->delivered;
+    double per_s = r->elapsed > 0 ? (double)t->drained / r->elapsed : 0;
+#define U(x) ((unsigned long long)(x))
     if (json) {
         fprintf(f,
-                "{\"shards\":%u,\"elapsed_s\":%.3f,\"drain_ms\":%.3f,\"stop\":\"%s\","
-                "\"sent\":%llu,\"received\":%llu,\"handed_back\":%llu,\"violations\":%llu,"
-                "\"refused\":%llu,\"ring_full\":%llu,\"delivered\":%llu,\"emitted\":%llu,"
-                "\"daemon_errors\":%llu,\"unplaced_bursts\":%llu,\"events_per_s\":%.0f,"
-                "\"ok\":%s,\"problems\":\"%s\"}\n",
-                n, elapsed, drain_ms, why_stop, (unsigned long long)t->sent,
-                (unsigned long long)t->received, (unsigned long long)t->handed_back,
-                (unsigned long long)t->violations, (unsigned long long)t->refused,
-                (unsigned long long)t->ring_full, (unsigned long long)t->delivered,
-                (unsigned long long)t->emitted, (unsigned long long)t->daemon_errors,
-                (unsigned long long)t->unplaced, (double)t->received / elapsed,
-                ok ? "true" : "false", problems);
+                "{\"shards\":%u,\"elapsed_s\":%.3f,\"drain_ms\":%.3f,\"stop\":\"%s\",\"lb\":\"%s\","
+                "\"injected\":%llu,\"inject_refused\":%llu,"
+                "\"delivered\":{\"producer\":%llu,\"worker\":%llu,\"aggregator\":%llu},"
+                "\"emitted\":%llu,\"routed_set\":%llu,\"routed_daemon\":%llu,\"egressed\":%llu,"
+                "\"received\":%llu,\"links_validated\":%llu,\"chains_validated\":%llu,"
+                "\"handed_back\":%llu,\"handed_back_by_reason\":{",
+                r->shards, r->elapsed, r->drain_ms, r->why_stop, r->lb, U(t->injected),
+                U(t->inject_refused), U(dv[MRT_WL_PRODUCER]), U(dv[MRT_WL_WORKER]),
+                U(dv[MRT_WL_AGGREGATOR]), U(t->emitted), U(t->routed_set), U(t->routed_daemon),
+                U(t->egressed), U(t->drained), U(t->links_validated), U(t->chains),
+                U(t->handed_back));
+        for (size_t k = 0; k < r->hb_n && k < 16; k++) {
+            fputs(k ? ",\"" : "\"", f);
+            json_text(f, mrt_strerror(r->hb_why[k]));
+            fprintf(f, "\":%llu", U(r->hb_count[k]));
+        }
+        fprintf(f,
+                "},\"daemon_errors\":%llu,\"deferred\":%llu,\"pushed_back\":%llu,"
+                "\"completions\":%llu,\"reservations_outstanding\":%llu,\"buffers_away\":%llu,"
+                "\"ring_full\":%llu,\"worker_events\":[",
+                U(t->daemon_errors), U(t->deferred), U(t->pushed_back), U(t->completions),
+                U(t->inflight), U(t->buffers_out), U(r->ring_full));
+        for (unsigned i = 0; i < r->shards; i++)
+            fprintf(f, "%s%llu", i ? "," : "", U(r->worker[i]));
+        fputs("],\"worker_share\":[", f);
+        for (unsigned i = 0; i < r->shards; i++)
+            fprintf(f, "%s%.4f", i ? "," : "", share(r, i) / 100.0);
+        fprintf(f, "],\"events_per_s\":%.0f,\"ok\":%s,\"problems\":\"", per_s,
+                ok ? "true" : "false");
+        json_text(f, r->problems);
+        fputs("\"}\n", f);
         return;
     }
+    char a[16];
     fprintf(f,
-            "summary: %u shard%s, %.2f s (%s, drained in %.2f ms)\n"
-            "  sent %llu  received %llu  handed back %llu  violations %llu\n"
-            "  daemon hosts: %llu delivered, %llu outputs stamped, %llu errors\n"
-            "  balancer: %llu bursts could not be placed\n"
-            "  backpressure: %llu sends deferred, %llu ring-full flushes\n"
-            "  throughput %s events/s\n",
-            n, n == 1 ? "" : "s", elapsed, why_stop, drain_ms, (unsigned long long)t->sent,
-            (unsigned long long)t->received, (unsigned long long)t->handed_back,
-            (unsigned long long)t->violations, (unsigned long long)t->delivered,
-            (unsigned long long)t->emitted, (unsigned long long)t->daemon_errors,
-            (unsigned long long)t->unplaced, (unsigned long long)t->refused,
-            (unsigned long long)t->ring_full, human(a, (double)t->received / elapsed));
+            "summary: %u shard%s, %.2f s (%s, drained in %.2f ms), --lb %s\n"
+            "  injected %llu (%llu injections refused for backpressure, offered again)\n"
+            "  delivered: producers %llu  workers %llu  aggregators %llu\n"
+            "  routed: %llu to the set, %llu to aggregators; %llu outputs stamped\n"
+            "  egressed %llu, received %llu; %llu causal links validated in %llu chains\n"
+            "  handed back %llu",
+            r->shards, r->shards == 1 ? "" : "s", r->elapsed, r->why_stop, r->drain_ms, r->lb,
+            U(t->injected), U(t->inject_refused), U(dv[MRT_WL_PRODUCER]), U(dv[MRT_WL_WORKER]),
+            U(dv[MRT_WL_AGGREGATOR]), U(t->routed_set), U(t->routed_daemon), U(t->emitted),
+            U(t->egressed), U(t->drained), U(t->links_validated), U(t->chains),
+            U(t->handed_back));
+    for (size_t k = 0; k < r->hb_n && k < 16; k++)
+        fprintf(f, "%s%s: %llu", k ? ", " : " (", mrt_strerror(r->hb_why[k]), U(r->hb_count[k]));
+    fprintf(f,
+            "%s; daemon errors %llu\n"
+            "  backpressure: %llu sends deferred, %llu deliveries pushed back, %llu ring-full "
+            "flushes\n"
+            "  completions %llu, reservations outstanding %llu, pool buffers away %llu\n"
+            "  worker events by shard:",
+            r->hb_n ? ")" : "", U(t->daemon_errors), U(t->deferred), U(t->pushed_back),
+            U(r->ring_full), U(t->completions), U(t->inflight), U(t->buffers_out));
+    int col = 25;
+    for (unsigned i = 0; i < r->shards; i++) {
+        char item[64];
+        int len = snprintf(item, sizeof item, "  %u: %.1f%%", i, share(r, i));
+        if (col + len > 100) {
+            fputs("\n   ", f);
+            col = 3;
+        }
+        fputs(item, f);
+        col += len;
+    }
+    fprintf(f, "\n  throughput %s events/s\n", human(a, per_s));
     if (ok)
-        fputs("  OK: events moved, none lost or out of order, every event delivered, every burst "
-              "placed\n",
+        fputs("  OK: each event through every stage and egressed once; counts balance; every "
+              "chain validated\n",
               f);
     else
-        fprintf(f, "  FAILED: %s\n", problems);
+        fprintf(f, "  FAILED: %s\n", r->problems);
+#undef U
 }
 
 /* Parse a command's flags over the defaults; false (message printed) on a bad flag. */
@@ -398,6 +457,24 @@ static bool parse_config(mrt_runtime_command cmd, int argc, char **argv, mrt_run
     return false;
 }
 
+/* Take the run's results from the stopped workload. */
+static void collect(run_result *r, mrt_runtime *rt, mrt_workload *wl)
+{
+    mrt_mesh *mesh = mrt_runtime_mesh(rt);
+    r->shards = mrt_mesh_size(mesh);
+    mrt_workload_stats_get(wl, -1, &r->t);
+    for (unsigned i = 0; i < r->shards; i++) {
+        mrt_workload_stats w;
+        mrt_shard_stats s;
+        mrt_workload_stats_get(wl, (int)i, &w);
+        mrt_shard_stats_read(mesh, i, &s);
+        r->worker[i] = w.delivered[MRT_WL_WORKER];
+        r->ring_full += s.ring_full;
+    }
+    r->hb_n = mrt_workload_handbacks(wl, r->hb_why, r->hb_count, 16);
+    r->nproblems = mrt_workload_verdict(wl, r->problems, sizeof r->problems);
+}
+
 static int cmd_run(int argc, char **argv)
 {
     if (wants_help(argc, argv)) {
@@ -410,14 +487,19 @@ static int cmd_run(int argc, char **argv)
         return EXIT_USAGE;
 
     mrt_runtime *rt = NULL;
+    mrt_workload *wl = NULL;
     int rc = mrt_runtime_create(&cfg, &rt, err, sizeof err);
+    if (rc == MRT_OK)
+        rc = mrt_workload_create(rt, &wl, err, sizeof err);
     if (rc != MRT_OK) {
         fprintf(stderr, "meshrt run: %s\n", err);
+        mrt_runtime_destroy(rt);
         return EXIT_USAGE;
     }
     rc = mrt_runtime_start(rt, err, sizeof err);
     if (rc != MRT_OK) {
         fprintf(stderr, "meshrt run: %s\n", err);
+        mrt_workload_destroy(wl);
         mrt_runtime_destroy(rt);
         return rc == MRT_RT_EBIND ? EXIT_BIND : EXIT_USAGE;
     }
@@ -426,8 +508,9 @@ static int cmd_run(int argc, char **argv)
     output_state os = { 0 };
     mrt_mesh *mesh = mrt_runtime_mesh(rt);
     unsigned n = mrt_mesh_size(mesh);
-    shard_prev prev[MRT_MAX_SHARDS];
+    shard_prev prev[MRT_MAX_SHARDS], prev_total;
     memset(prev, 0, sizeof prev);
+    memset(&prev_total, 0, sizeof prev_total);
     for (unsigned i = 0; i < n; i++)
         read_cpu(rt, i, &prev[i]);
     const mrt_topo_selection *sel = mrt_runtime_selection(rt);
@@ -444,70 +527,83 @@ static int cmd_run(int argc, char **argv)
     fprintf(progress, "; a line every %u ms\n", cfg.stats_interval_ms);
 
     const char *why_stop = "duration elapsed";
-    double interval = cfg.stats_interval_ms * 1e-3;
-    double last = t0;
     /* A failed write of the preamble stops the run at once; stderr is best effort. */
     if (!flush_ok(stdout, &os))
         why_stop = "output failed";
     else if (progress != stdout)
         fflush(progress);
-    while (!os.failed) {
+    bool started = false;
+    if (!os.failed) {
+        rc = mrt_workload_start(wl, err, sizeof err);
+        if (rc != MRT_OK) {
+            fprintf(stderr, "meshrt run: %s\n", err);
+            why_stop = "the workload did not start";
+        } else {
+            started = true;
+        }
+    }
+    /*
+     * The main thread drains egress (validating every output) and, between
+     * polls, takes SIGINT/SIGTERM with sigtimedwait: at once while outputs
+     * flow (at most once a millisecond), waiting up to 200 us when none came.
+     */
+    double interval = cfg.stats_interval_ms * 1e-3;
+    double last = t0, last_sig = t0;
+    while (started && !os.failed) {
         double now = now_s();
-        double left = cfg.duration_s > 0 ? cfg.duration_s - (now - t0) : interval;
-        if (left <= 0)
+        if (cfg.duration_s > 0 && now - t0 >= cfg.duration_s)
             break;
-        double wait = (last + interval) - now;
-        if (wait > left)
-            wait = left;
-        if (wait < 0)
-            wait = 0;
-        struct timespec ts = { .tv_sec = (time_t)wait,
-                               .tv_nsec = (long)((wait - (double)(time_t)wait) * 1e9) };
+        if (now - last >= interval) {
+            print_interval(progress, rt, wl, prev, &prev_total, now - last, now - t0);
+            /* Control plane: breaker reports in, a new snapshot out when something changed. */
+            (void)mrt_runtime_control_tick(rt, false);
+            last = now;
+            if (progress == stdout && !flush_ok(stdout, &os)) {
+                why_stop = "output failed";
+                break;
+            } else if (progress != stdout) {
+                fflush(progress);
+            }
+        }
+        size_t got = mrt_workload_poll(wl, 512);
+        if (got && now - last_sig < 1e-3)
+            continue;
+        double wait = 0;
+        if (!got) {
+            wait = last + interval - now;
+            if (cfg.duration_s > 0 && t0 + cfg.duration_s - now < wait)
+                wait = t0 + cfg.duration_s - now;
+            if (wait > 200e-6)
+                wait = 200e-6;
+            if (wait < 0)
+                wait = 0;
+        }
+        struct timespec ts = { .tv_sec = 0, .tv_nsec = (long)(wait * 1e9) };
         int sig = sigtimedwait(&stop_signals, NULL, &ts);
+        last_sig = now;
         if (sig == SIGINT || sig == SIGTERM) {
             why_stop = sig == SIGINT ? "SIGINT" : "SIGTERM";
             break;
         }
-        now = now_s();
-        if (now - last >= interval) {
-            print_interval(progress, rt, prev, now - last, now - t0);
-            /* Control plane: breaker reports in, a new snapshot out when something changed. */
-            (void)mrt_runtime_control_tick(rt, false);
-            last = now;
-            if (progress == stdout && !flush_ok(stdout, &os))
-                why_stop = "output failed";
-            else if (progress != stdout)
-                fflush(progress);
-        }
     }
     double t_stop = now_s();
-    mrt_runtime_stop(rt);
+    /* The ingress thread, then the runtime: what is in flight is delivered and validated here. */
+    mrt_workload_stop(wl);
     double elapsed = now_s() - t0;
     double drain_ms = (now_s() - t_stop) * 1e3;
 
-    totals t = { 0 };
-    for (unsigned i = 0; i < n; i++) {
-        mrt_workload_stats w;
-        mrt_shard_stats s;
-        mrt_runtime_workload_stats(rt, i, &w);
-        mrt_shard_stats_read(mesh, i, &s);
-        t.sent += w.sent;
-        t.received += w.received;
-        t.handed_back += w.handed_back;
-        t.violations += w.violations;
-        t.refused += w.refused;
-        t.ring_full += s.ring_full;
-        t.delivered += w.delivered;
-        t.emitted += w.emitted;
-        t.daemon_errors += w.daemon_errors;
-        t.unplaced += w.lb_errors;
-    }
+    static run_result r;
+    memset(&r, 0, sizeof r);
+    r.elapsed = elapsed;
+    r.drain_ms = drain_ms;
+    r.why_stop = why_stop;
+    r.lb = mrt_lb_strategy_name(cfg.lb_strategy);
+    collect(&r, rt, wl);
+    mrt_workload_destroy(wl);
     mrt_runtime_destroy(rt);
-    char problems[512];
-    verdict(&t, problems, sizeof problems);
-    int status = problems[0] == '\0' ? EXIT_RUN_OK : EXIT_VERDICT;
+    int status = r.nproblems == 0 ? EXIT_RUN_OK : EXIT_VERDICT;
     if (!os.failed) {
-        print_summary(stdout, cfg.json, n, elapsed, drain_ms, why_stop, &t, problems);
+        print_summary(stdout, cfg.json, &r);
         if (close_stdout(&os))
             return status;
         fprintf(stderr,
@@ -520,7 +616,7 @@ static int cmd_run(int argc, char **argv)
                 "the summary follows here\n",
                 strerror(os.err), elapsed);
     }
-    print_summary(stderr, cfg.json, n, elapsed, drain_ms, why_stop, &t, problems);
+    print_summary(stderr, cfg.json, &r);
     return EXIT_OUTPUT;
 }
 
