@@ -52,11 +52,10 @@ static bool needs_ring(mrt_lb_strategy s)
     return s == MRT_LB_CONSISTENT_HASH || s == MRT_LB_ADAPTIVE;
 }
 static bool needs_maglev(mrt_lb_strategy s) { return s == MRT_LB_MAGLEV; }
-static bool needs_byload(mrt_lb_strategy s) { return s == MRT_LB_LEAST_LOAD; }
 static bool tree_strategy(mrt_lb_strategy s)
 {
     return s == MRT_LB_LEAST_CONNECTIONS || s == MRT_LB_WEIGHTED_LEAST_CONN ||
-           s == MRT_LB_LEAST_LATENCY;
+           s == MRT_LB_LEAST_LATENCY || s == MRT_LB_LEAST_LOAD;
 }
 
 #define ADAPTIVE_LOAD_THRESHOLD 0.7
@@ -100,7 +99,7 @@ typedef struct pool_plan {
     uint32_t ring_n, dir_bits, mag_m, tree_leaves;
     bool tree;
     double mean_load;
-    size_t o_members, o_alias, o_wrr, o_pts, o_dir, o_mag, o_byload;
+    size_t o_members, o_alias, o_wrr, o_pts, o_dir, o_mag;
 } pool_plan;
 
 static size_t take(size_t *off, size_t bytes)
@@ -403,19 +402,6 @@ static int build_maglev(const mrt_allocator *a, uint32_t n, const uint32_t *mem,
     return MRT_OK;
 }
 
-typedef struct load_key {
-    double load;
-    uint32_t slot;
-} load_key;
-
-static int cmp_load(const void *a, const void *b)
-{
-    const load_key *x = a, *y = b;
-    if (x->load != y->load)
-        return x->load < y->load ? -1 : 1;
-    return (x->slot > y->slot) - (x->slot < y->slot);
-}
-
 static int cmp_ep_node(const void *a, const void *b)
 {
     const lb_ep *const *x = a;
@@ -434,7 +420,6 @@ typedef struct build_tmp {
     uint32_t *all_slot;
     uint64_t *sub_pts;
     uint8_t *mark;
-    load_key *lk;
     pool_plan *plan;
 } build_tmp;
 
@@ -449,7 +434,6 @@ static void tmp_free(const mrt_allocator *a, build_tmp *t)
     mrt_free(a, t->all_slot, 0);
     mrt_free(a, t->sub_pts, 0);
     mrt_free(a, t->mark, 0);
-    mrt_free(a, t->lk, 0);
     mrt_free(a, t->plan, 0);
 }
 
@@ -622,8 +606,6 @@ int mrt_lb_registry_compile(mrt_lb_registry *r, uint64_t now_ns, const mrt_alloc
                 p->mag_m = cfg->maglev_size;
             p->o_mag = take(&off, (size_t)p->mag_m * sizeof(uint32_t));
         }
-        if (needs_byload(strat))
-            p->o_byload = take(&off, (size_t)p->n * sizeof(uint32_t));
         p->tree = tree_strategy(strat) ||
                   (strat == MRT_LB_ADAPTIVE && p->mean_load > ADAPTIVE_LOAD_THRESHOLD);
         if (p->tree) {
@@ -728,11 +710,6 @@ int mrt_lb_registry_compile(mrt_lb_registry *r, uint64_t now_ns, const mrt_alloc
             t.h_skip[s] = XXH3_64bits_withSeed(nid, MRT_LB_NODE_ID_LEN, MAGLEV_SEED_SKIP);
         }
     }
-    if (n > 0 && needs_byload(strat)) {
-        t.lk = mrt_alloc(&al, (size_t)n * sizeof(load_key));
-        if (t.lk == NULL)
-            goto fail_block;
-    }
 
     uint32_t *moff = (uint32_t *)(base + o_moff);
     uint32_t *mpool = (uint32_t *)(base + o_mpool);
@@ -808,17 +785,6 @@ int mrt_lb_registry_compile(mrt_lb_registry *r, uint64_t now_ns, const mrt_alloc
                 goto fail_block;
             P->mag_m = p->mag_m;
             P->mag_slot = tab;
-        }
-        if (needs_byload(strat)) {
-            uint32_t *bl = (uint32_t *)(base + p->o_byload);
-            for (uint32_t i = 0; i < p->n; i++) {
-                t.lk[i].load = ltmp[mem[i]];
-                t.lk[i].slot = mem[i];
-            }
-            qsort(t.lk, p->n, sizeof(load_key), cmp_load);
-            for (uint32_t i = 0; i < p->n; i++)
-                bl[i] = t.lk[i].slot;
-            P->by_load = bl;
         }
         if (p->tree) {
             P->flags |= LB_POOL_TREE;

@@ -119,7 +119,6 @@ typedef struct lb_pool {
     const uint32_t *ring_dir;   /* 2^dir_bits + 1: first ring index of each bucket */
     uint32_t mag_m;             /* Maglev table size (prime) */
     const uint32_t *mag_slot;
-    const uint32_t *by_load;    /* least load: slots by ascending load_score */
     double mean_load;
     uint32_t tree_base;         /* per-shard tree node offset, LB_NONE without a tree */
     uint32_t tree_leaves;       /* power of two >= n */

@@ -85,6 +85,19 @@ static inline lb_live *live_of(mrt_lb_shard *sh, uint32_t id)
 
 /* ------------------------------------------------------------------ least-* trees */
 
+/*
+ * Least latency and least load weigh their metric by what is in flight
+ * ("peak EWMA": cost = (metric + floor) x (in-flight + 1)). On the metric
+ * alone every shard would send everything to the one endpoint that looked
+ * best, which then never gets a new sample (a slower one is never measured
+ * again, a loaded one never relieved) — with load scores that no one
+ * reports, all traffic would go to the first endpoint. The floor keeps an
+ * endpoint whose metric reads 0 (a coarse clock's 0 ns, no metrics yet)
+ * from absorbing everything: equal metrics reduce to least connections.
+ */
+#define LB_LATENCY_FLOOR_NS 1000.0 /* about one poll iteration: the coarse clock's grain */
+#define LB_LOAD_FLOOR 0.01         /* load scores are in [0, 1] */
+
 static inline double tree_key(const mrt_lb_snapshot *S, const mrt_lb_shard *sh, uint32_t slot)
 {
     const lb_live *h = &sh->live[slot];
@@ -96,7 +109,10 @@ static inline double tree_key(const mrt_lb_snapshot *S, const mrt_lb_shard *sh, 
     case MRT_LB_WEIGHTED_LEAST_CONN:
         return ((double)h->inflight + 1.0) / (double)S->weights[slot];
     case MRT_LB_LEAST_LATENCY:
-        return sh->cold[sh->slot_id[slot]].ewma;
+        return (sh->cold[sh->slot_id[slot]].ewma + LB_LATENCY_FLOOR_NS) *
+               ((double)h->inflight + 1.0);
+    case MRT_LB_LEAST_LOAD:
+        return (S->load[slot] + LB_LOAD_FLOOR) * ((double)h->inflight + 1.0);
     default: /* least connections, adaptive */
         return (double)h->inflight;
     }
@@ -565,22 +581,6 @@ static uint32_t pick_tree(const mrt_lb_snapshot *S, mrt_lb_shard *sh, uint32_t p
     return LB_NONE;
 }
 
-static uint32_t pick_load(const mrt_lb_snapshot *S, mrt_lb_shard *sh, const lb_pool *P,
-                          uint32_t *why)
-{
-    for (uint32_t k = 0; k < P->n; k++) {
-        uint32_t s = P->by_load[k];
-        uint32_t b = blocked(S, sh, s);
-        if (__builtin_expect(b == 0, 1)) {
-            sh->st.skipped_candidates += k;
-            return s;
-        }
-        *why |= b;
-    }
-    sh->st.skipped_candidates += P->n;
-    return LB_NONE;
-}
-
 /* The request's hash key (XXH3-64, as lb_key_hash): routing key, then session id, then request id. */
 static inline bool request_key(const mrt_lb_request *rq, uint64_t *h)
 {
@@ -636,9 +636,8 @@ pick(const mrt_lb_snapshot *S, mrt_lb_shard *sh, uint32_t pi, const mrt_lb_reque
     case MRT_LB_LEAST_CONNECTIONS:
     case MRT_LB_WEIGHTED_LEAST_CONN:
     case MRT_LB_LEAST_LATENCY:
-        return pick_tree(S, sh, pi, P, why);
     case MRT_LB_LEAST_LOAD:
-        return pick_load(S, sh, P, why);
+        return pick_tree(S, sh, pi, P, why);
     case MRT_LB_ADAPTIVE:
         if (P->flags & LB_POOL_TREE) { /* pool mean load > 0.7 */
             *used = MRT_LB_LEAST_CONNECTIONS;
@@ -712,7 +711,7 @@ static void take_probe(mrt_lb_shard *sh, lb_live *h, uint32_t id, uint64_t now_n
 static inline bool uses_trees(mrt_lb_strategy st)
 {
     return st == MRT_LB_LEAST_CONNECTIONS || st == MRT_LB_WEIGHTED_LEAST_CONN ||
-           st == MRT_LB_LEAST_LATENCY || st == MRT_LB_ADAPTIVE;
+           st == MRT_LB_LEAST_LATENCY || st == MRT_LB_LEAST_LOAD || st == MRT_LB_ADAPTIVE;
 }
 
 /*

@@ -497,8 +497,8 @@ static double lkey(mrt_lb_strategy st, fx *f, uint32_t id)
 {
     mrt_lb_endpoint_shard_info inf;
     OK(mrt_lb_shard_endpoint(f->sh, id, 0, &inf));
-    if (st == MRT_LB_LEAST_LATENCY)
-        return inf.latency_ewma_ns;
+    if (st == MRT_LB_LEAST_LATENCY) /* peak EWMA: (ewma + 1 us) x (in-flight + 1) */
+        return (inf.latency_ewma_ns + 1000.0) * (inf.inflight + 1.0);
     if (st == MRT_LB_WEIGHTED_LEAST_CONN) {
         int64_t slot = mrt_lb_snapshot_slot_of(f->S, id);
         return (inf.inflight + 1.0) / f->S->weights[slot];

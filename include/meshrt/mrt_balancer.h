@@ -19,9 +19,10 @@
  * mrt_lb_select() reads a snapshot and writes only its shard's state: no
  * lock, no atomic, no allocation, no clock read (time is passed in), no walk
  * over the endpoints for round robin, smooth WRR, random, weighted random,
- * power of two, Maglev, consistent hash and least load. Least connections,
- * weighted least connections and least latency keep a per-shard tournament
- * tree per pool: O(1) to read, O(log n) to update on select/complete.
+ * power of two, Maglev and consistent hash. Least connections, weighted
+ * least connections, least latency and least load keep a per-shard
+ * tournament tree per pool: O(1) to read, O(log n) to update on
+ * select/complete.
  * When the picked endpoint cannot take the request on this shard (its
  * breaker is open or it reached max_connections) the select moves to the
  * next candidate; that walk is bounded by the pool size and is the only
@@ -107,8 +108,8 @@ typedef enum mrt_lb_strategy {
     MRT_LB_WEIGHTED_RANDOM,
     MRT_LB_CONSISTENT_HASH,        /* sorted ring, binary search */
     MRT_LB_MAGLEV,
-    MRT_LB_LEAST_LATENCY,          /* smallest latency EWMA on this shard */
-    MRT_LB_LEAST_LOAD,             /* smallest load_score (from the registry metrics) */
+    MRT_LB_LEAST_LATENCY,          /* smallest (latency EWMA + 1 us) x (in-flight + 1) */
+    MRT_LB_LEAST_LOAD,             /* smallest (load_score + 0.01) x (in-flight + 1) */
     MRT_LB_POWER_OF_TWO,           /* two random picks, fewer in-flight wins */
     MRT_LB_ADAPTIVE,               /* mean load > 0.7: LC; else key: CH; else WRR */
     MRT_LB_STRATEGY_COUNT
