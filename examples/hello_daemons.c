@@ -40,8 +40,9 @@
 enum { TEXT_MAX = 64, PRINT_MAX = 20 };
 /*
  * Texts between injection and egress at most. Egress is bounded (a ring per
- * shard): an output that finds it full is handed back, counted, not kept,
- * so an application that injects faster than it drains paces itself.
+ * shard, then a deferral queue; past both, the shard holds its input, and
+ * an output that still finds no room is handed back): pacing keeps the work
+ * in flight and this thread's lag small, and egress never fills.
  */
 enum { WINDOW = 256 };
 
@@ -266,10 +267,9 @@ int main(int argc, char **argv)
     if (!a.upper_text || !a.upper_len || !a.upper_seq || !a.counter_out)
         goto out;
 
-    /* A runtime with no built-in workload: the shards run only what we put on them. */
+    /* A runtime runs nothing of its own: the shards run only what we put on them. */
     mrt_runtime_config cfg;
     mrt_runtime_config_default(&cfg);
-    cfg.workload = false;
     cfg.allow_unbound = true; /* containers and CI may refuse CPU pinning */
     char err[256] = "";
     int rc = mrt_runtime_create(&cfg, &rt, err, sizeof err);
