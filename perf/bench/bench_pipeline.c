@@ -22,7 +22,18 @@
  *                  pipeline.
  *   *_unrouted_<len>  one_ and shard_ with mrt_svc_send to the same alternating
  *                  shards: no selection, no in-flight slot, no completion.
- *                  routing share = 1 - routed/unrouted, paired per repetition.
+ *                  routing share = 1 - routed/unrouted, paired per repetition
+ *                  (selection + completion: what routing costs in all).
+ *   *_routed_local_<len>  one_ and shard_ with the same selection as the
+ *                  routed send (this shard's balancer, mrt_lb_select on its
+ *                  adopted snapshot with the same NULL request and the shard's
+ *                  clock, the daemon read from node_id bytes 0..7 LE), completed
+ *                  at once on the sending shard (mrt_lb_complete, ok, latency
+ *                  0: what meshrt did before completions travelled back), then
+ *                  mrt_svc_send to the selected shard and daemon.
+ *                  completion share = 1 - routed/routed_local, paired per
+ *                  repetition: the in-flight slot and the completion travelling
+ *                  back and being applied, the selection cancelled out.
  * Baselines in the same run, measured the same way: raw_ring_32B_1t (one
  * thread enqueues a burst of 32 messages of 32 bytes and dequeues it, CPU
  * clock), raw_ring_32B (SPSC between the two pinned CPUs, wall clock) and
@@ -32,7 +43,8 @@
  * pass in a forked child (mrt_bench_counted), never in a timed run.
  *
  * --only VARIANT [--len L]: repeat one variant (--reps times, each printed),
- * for profiling: one, one_unrouted, shard, shard_unrouted, ingress, raw_1t.
+ * for profiling: one, one_unrouted, one_routed_local, shard, shard_unrouted,
+ * shard_routed_local, ingress, raw_1t, raw, raw_duplex.
  */
 #include "bench.h"
 
@@ -55,12 +67,22 @@
 
 typedef enum pl_mode { PL_ONE, PL_SHARD, PL_INGRESS } pl_mode;
 
+/*
+ * How a producer sends: routed (mrt_svc_send_routed: select, in-flight slot,
+ * completion back), unrouted (mrt_svc_send to alternating shards: nothing of
+ * the balancer) or local (the routed send's selection, completed at once on
+ * this shard, then mrt_svc_send: everything but the completion path).
+ */
+typedef enum pl_route { RT_ROUTED, RT_UNROUTED, RT_LOCAL } pl_route;
+
 typedef struct pl_ctx pl_ctx;
 
 typedef struct pl_shard {
     pl_ctx *c;
     unsigned i;
     mrt_svc_shard *ss;
+    mrt_lb_shard *lb;          /* mrt_svc_lb(ss) and */
+    mrt_shard *shard;          /* mrt_svc_shard_get(ss), read once (routed_local) */
     mrt_host *router, *worker;
     int rc;
     mrt_alloc_counts a0, a1;   /* allocation counters at the phase mark and at the end */
@@ -82,7 +104,8 @@ struct pl_ctx {
     mrt_mesh *mesh;
     mrt_svc *svc;
     mrt_lb_domain *dom;
-    bool routed, latency;
+    pl_route route;
+    bool latency;
     uint32_t len;
     uint64_t router_id, worker_id[NSH];
     const mrt_topo *topo;
@@ -123,6 +146,41 @@ static int worker_process(void *state, const mrt_event *ev, mrt_daemon_sink *sin
 static const mrt_daemon_vtable router_vt = { .name = "router", .process = router_process };
 static const mrt_daemon_vtable worker_vt = { .name = "worker", .process = worker_process };
 
+/*
+ * routed_local: the selection mrt_svc_send_routed makes (this shard's
+ * balancer state and adopted snapshot, the same NULL request, the shard's
+ * clock, destination = user_data, daemon = node_id bytes 0..7 little endian),
+ * completed at once on this shard as a success with latency 0, then an
+ * unrouted send. Against the routed send this leaves out only the in-flight
+ * slot, the token and the completion travelling back and being applied.
+ * A refused send (no buffer, full ring: a few per run) has still completed
+ * as a success: reporting it as a failure would feed the breaker, which
+ * opens after 5 in a row and fails every later select (MRT_LB_ECIRCUITOPEN),
+ * where the routed send refuses for want of a buffer before it selects. It
+ * costs a select + complete per refusal that the routed send does not pay,
+ * which only lowers routed_local's figure (and the completion share).
+ * `lb` and `shard` are this shard's (mrt_svc_lb, mrt_svc_shard_get), read
+ * once by the caller: the routed send reads both from its own struct, so
+ * two calls per event here would be cost the routed send does not have.
+ */
+static inline int send_local(mrt_svc_shard *ss, mrt_lb_shard *lb, mrt_shard *shard,
+                             const mrt_causal_link *link, const void *payload, size_t len)
+{
+    const mrt_lb_snapshot *snap = lb ? mrt_lb_shard_snapshot(lb) : NULL;
+    if (snap == NULL)
+        return MRT_SVC_ENOBALANCER;
+    mrt_lb_selection sel;
+    uint64_t now = mrt_shard_now(shard);
+    int rc = mrt_lb_select(snap, lb, NULL, now, &sel);
+    if (rc != MRT_OK)
+        return rc;
+    uint64_t daemon_id = 0;
+    for (int b = 7; b >= 0; b--)
+        daemon_id = daemon_id << 8 | sel.node_id[b];
+    (void)mrt_lb_complete(lb, &sel, true, 0, now);
+    return mrt_svc_send(ss, (unsigned)sel.user_data, daemon_id, link, payload, len);
+}
+
 /* Ingress mode: the router's outputs go on, routed or to the same shards directly. */
 static void on_output(mrt_svc_shard *ss, mrt_host *host, const mrt_event *outs, size_t n,
                       void *ctx)
@@ -132,9 +190,12 @@ static void on_output(mrt_svc_shard *ss, mrt_host *host, const mrt_event *outs, 
     static _Thread_local unsigned rr;
     for (size_t k = 0; k < n; k++) {
         int rc;
-        if (c->routed) {
+        if (c->route == RT_ROUTED) {
             rc = mrt_svc_send_routed(ss, NULL, 0, &outs[k].link, outs[k].payload,
                                      outs[k].payload_len, NULL);
+        } else if (c->route == RT_LOCAL) {
+            rc = send_local(ss, mrt_svc_lb(ss), mrt_svc_shard_get(ss), &outs[k].link,
+                            outs[k].payload, outs[k].payload_len);
         } else {
             unsigned d = rr++ & 1u;
             rc = mrt_svc_send(ss, d, c->worker_id[d], &outs[k].link, outs[k].payload,
@@ -200,8 +261,10 @@ static void produce_hook(mrt_svc_shard *ss, bool draining, void *ctx)
     for (unsigned k = 0; k < PROD_BURST && p->produced < quota; k++) {
         mrt_causal_link link = { .origin_hash = p->i + 1, .sequence = p->produced };
         int rc;
-        if (c->routed) {
+        if (c->route == RT_ROUTED) {
             rc = mrt_svc_send_routed(ss, NULL, 0, &link, c->payload, c->len, NULL);
+        } else if (c->route == RT_LOCAL) {
+            rc = send_local(ss, p->lb, p->shard, &link, c->payload, c->len);
         } else {
             unsigned dst = p->rr++ & 1u;
             rc = mrt_svc_send(ss, dst, c->worker_id[dst], &link, c->payload, c->len);
@@ -242,6 +305,10 @@ static int shard_setup(pl_shard *p)
 {
     pl_ctx *c = p->c;
     int rc = mrt_svc_shard_init(c->svc, mrt_mesh_shard(c->mesh, p->i), &p->ss);
+    if (rc == MRT_OK) {
+        p->lb = mrt_svc_lb(p->ss);
+        p->shard = mrt_svc_shard_get(p->ss);
+    }
     if (rc == MRT_OK && c->mode == PL_INGRESS && p->i == 0)
         rc = make_host(p, p->ss, 0, &p->router);
     if (rc == MRT_OK)
@@ -263,6 +330,8 @@ static void shard_teardown(pl_shard *p)
     mrt_host_destroy(p->router);
     mrt_host_destroy(p->worker);
     p->ss = NULL;
+    p->lb = NULL;
+    p->shard = NULL;
     p->router = p->worker = NULL;
 }
 
@@ -466,13 +535,13 @@ static void run_threads(pl_ctx *c, uint64_t events, uint64_t warm, pl_result *re
 
 /* One whole run: set up, warm up, time `events`, drain, tear down. */
 static pl_result pipeline_once(pl_mode mode, const mrt_topo *topo, const mrt_cpu *cpu, bool pinned,
-                               bool routed, uint32_t len, uint64_t events, uint64_t *lat)
+                               pl_route route, uint32_t len, uint64_t events, uint64_t *lat)
 {
     pl_result res = { 0 };
     static pl_ctx c; /* large and aligned; one run at a time */
     memset(&c, 0, sizeof c);
     c.mode = mode;
-    c.routed = routed;
+    c.route = route;
     c.len = len;
     c.latency = lat != NULL;
     c.lat = lat;
@@ -687,11 +756,16 @@ static uint64_t raw_1t(uint64_t total)
 static const uint32_t lens[] = { 16, 64, 1024 };
 #define NLEN (sizeof lens / sizeof lens[0])
 
-enum { V_ONE, V_ONE_U, V_SHARD, V_SHARD_U, V_INGRESS, V_COUNT };
-static const char *const vname[V_COUNT] = { "one", "one_unrouted", "shard", "shard_unrouted",
-                                            "ingress" };
-static const pl_mode vmode[V_COUNT] = { PL_ONE, PL_ONE, PL_SHARD, PL_SHARD, PL_INGRESS };
-static const bool vrouted[V_COUNT] = { true, false, true, false, true };
+/* Each routed variant v is followed by its twins: v + 1 unrouted, v + 2 routed_local. */
+enum { V_ONE, V_ONE_U, V_ONE_L, V_SHARD, V_SHARD_U, V_SHARD_L, V_INGRESS, V_COUNT };
+#define V_UNROUTED(v) ((v) + 1)
+#define V_LOCAL(v) ((v) + 2)
+static const char *const vname[V_COUNT] = { "one", "one_unrouted", "one_routed_local", "shard",
+                                            "shard_unrouted", "shard_routed_local", "ingress" };
+static const pl_mode vmode[V_COUNT] = { PL_ONE, PL_ONE, PL_ONE, PL_SHARD, PL_SHARD, PL_SHARD,
+                                        PL_INGRESS };
+static const pl_route vroute[V_COUNT] = { RT_ROUTED, RT_UNROUTED, RT_LOCAL, RT_ROUTED,
+                                          RT_UNROUTED, RT_LOCAL, RT_ROUTED };
 
 enum { R_1T, R_1WAY, R_DUPLEX, R_COUNT };
 static const char *const rname[R_COUNT] = { "raw_ring_32B_1t", "raw_ring_32B",
@@ -706,7 +780,7 @@ typedef struct pl_setup {
 
 static pl_result run_variant(const pl_setup *s, int v, uint32_t len)
 {
-    return pipeline_once(vmode[v], s->topo, s->cpu, s->pinned, vrouted[v], len,
+    return pipeline_once(vmode[v], s->topo, s->cpu, s->pinned, vroute[v], len,
                          vmode[v] == PL_INGRESS ? s->ingress_events : s->events, NULL);
 }
 
@@ -730,12 +804,12 @@ static void count_allocs(void *arg, double *out)
     const pl_setup *s = arg;
     int k = 0;
     for (unsigned l = 0; l < NLEN; l++)
-        for (int v = V_ONE; v <= V_SHARD; v += 2) {
-            pl_result r = pipeline_once(vmode[v], s->topo, s->cpu, s->pinned, true, lens[l],
+        for (int v = V_ONE; v <= V_SHARD; v += V_SHARD - V_ONE) {
+            pl_result r = pipeline_once(vmode[v], s->topo, s->cpu, s->pinned, RT_ROUTED, lens[l],
                                         s->events, NULL);
             out[k++] = r.ok && r.events ? (double)r.allocs / (double)r.events : -1;
         }
-    pl_result r = pipeline_once(PL_INGRESS, s->topo, s->cpu, s->pinned, true, 16,
+    pl_result r = pipeline_once(PL_INGRESS, s->topo, s->cpu, s->pinned, RT_ROUTED, 16,
                                 s->ingress_events, NULL);
     out[k] = r.ok && r.events ? (double)r.allocs / (double)r.events : -1;
 }
@@ -757,8 +831,9 @@ static double med_of(const double *v, int reps)
 static int pl_usage(const char *why, const char *arg)
 {
     fprintf(stderr, "meshrt-bench pipeline: %s%s%s\n", why, arg ? " " : "", arg ? arg : "");
-    fprintf(stderr, "usage: meshrt-bench pipeline [--only one|one_unrouted|shard|shard_unrouted|"
-                    "ingress|raw_1t|raw|raw_duplex [--len 16|64|1024]]\n");
+    fprintf(stderr, "usage: meshrt-bench pipeline [--only one|one_unrouted|one_routed_local|shard|"
+                    "shard_unrouted|shard_routed_local|ingress|raw_1t|raw|raw_duplex "
+                    "[--len 16|64|1024]]\n");
     return 2;
 }
 
@@ -847,6 +922,11 @@ int mrt_bench_pipeline(const mrt_bench_opts *o, int argc, char **argv)
         for (unsigned l = 0; l < NLEN; l++)
             for (int v = 0; v < V_COUNT; v++) {
                 pl_result res = run_variant(&s, v, lens[l]);
+                if (!res.ok)
+                    fprintf(stderr, "meshrt-bench pipeline: %s_%uB failed: events %llu lost %llu "
+                                    "refused %llu\n", vname[v], lens[l],
+                            (unsigned long long)res.events, (unsigned long long)res.lost,
+                            (unsigned long long)res.refused);
                 ok &= res.ok;
                 mops[v][l][k] = mops_of(&res);
                 oncpu[v][l][k] = vmode[v] == PL_SHARD ? res.oncpu : 1.0;
@@ -864,7 +944,7 @@ int mrt_bench_pipeline(const mrt_bench_opts *o, int argc, char **argv)
     uint64_t *lat = calloc(nlat, sizeof *lat);
     pl_result lr = { 0 };
     if (lat)
-        lr = pipeline_once(PL_INGRESS, topo, s.cpu, s.pinned, true, 16, nlat, lat);
+        lr = pipeline_once(PL_INGRESS, topo, s.cpu, s.pinned, RT_ROUTED, 16, nlat, lat);
     /* Allocations: a separate, untimed pass in a forked child. */
     double al[MRT_BENCH_MAX_COUNTS];
     pl_setup cs = s;
@@ -899,7 +979,7 @@ int mrt_bench_pipeline(const mrt_bench_opts *o, int argc, char **argv)
             mrt_bench_result(o, "pipeline", name, params, "mops", med_of(mops[v][l], reps), a);
         }
     for (unsigned l = 0; l < NLEN; l++)
-        for (int v = V_ONE; v <= V_SHARD; v += 2) {
+        for (int v = V_ONE; v <= V_SHARD; v += V_SHARD - V_ONE) {
             double a = al[2 * l + (v == V_SHARD)];
             if (a < 0)
                 continue; /* counting unavailable */
@@ -957,39 +1037,42 @@ int mrt_bench_pipeline(const mrt_bench_opts *o, int argc, char **argv)
                         mrt_bench_median(q, reps), 0, true);
         if (judged < reps)
             fprintf(stderr, "meshrt-bench pipeline: %d of %d repetitions had both CPUs for the "
-                            "two-thread runs; only those are judged (shard_ against the raw ring, "
-                            "shard_ completion shares)\n",
+                            "two-thread runs; only those are judged (shard_ against the raw ring; "
+                            "shard_ completion shares, on their own pairs)\n",
                     judged, reps);
     }
-    /* Routing share of the per-event cost: 1 - routed/unrouted throughput, paired per repetition. */
+    /*
+     * Shares of the routed per-event cost, paired per repetition:
+     *   routing_share_*    1 - routed/unrouted: selection + in-flight slot +
+     *                      completion back (what routing costs in all);
+     *                      reported, no target: the selection is paid by any
+     *                      balanced send, and was before completions travelled.
+     *   completion_share_* 1 - routed/routed_local: the same selection on both
+     *                      sides, so only the in-flight slot and the completion
+     *                      travelling back and being applied; target <= 10 %.
+     * shard_: only the pairs in which all four threads had a CPU (>= 90 %),
+     * as above; with none, every pair and no verdict.
+     */
     for (unsigned l = 0; l < NLEN; l++)
-        for (int v = V_ONE; v <= V_SHARD; v += 2) {
-            /*
-             * shard_: only the pairs in which all four threads had a CPU
-             * (>= 90 %), as above; with none, every pair and no verdict.
-             */
-            double q[64];
-            int n = 0;
-            for (int pass = 0; pass < 2 && n == 0; pass++)
+        for (int v = V_ONE; v <= V_SHARD; v += V_SHARD - V_ONE)
+            for (int twin = 0; twin < 2; twin++) {
+                int w = twin == 0 ? V_UNROUTED(v) : V_LOCAL(v);
+                double q[64];
+                int n = 0, good = 0;
                 for (int k = 0; k < reps; k++)
-                    if (pass == 1 || v == V_ONE ||
-                        (oncpu[v][l][k] >= 0.9 && oncpu[v + 1][l][k] >= 0.9))
-                        q[n++] = mops[v + 1][l][k] > 0 ? 1.0 - mops[v][l][k] / mops[v + 1][l][k]
-                                                       : 1;
-            bool judge = true;
-            if (v == V_SHARD) {
-                int good = 0;
+                    good += oncpu[v][l][k] >= 0.9 && oncpu[w][l][k] >= 0.9;
                 for (int k = 0; k < reps; k++)
-                    good += oncpu[v][l][k] >= 0.9 && oncpu[v + 1][l][k] >= 0.9;
-                judge = good > 0;
+                    if (v == V_ONE || good == 0 || (oncpu[v][l][k] >= 0.9 && oncpu[w][l][k] >= 0.9))
+                        q[n++] = mops[w][l][k] > 0 ? 1.0 - mops[v][l][k] / mops[w][l][k] : 1;
+                bool judge = twin == 1 && (v == V_ONE || good > 0);
+                char name[64], num[32], den[48];
+                snprintf(name, sizeof name, "%s_share_%s_%uB", twin ? "completion" : "routing",
+                         vname[v], lens[l]);
+                snprintf(num, sizeof num, "%s_%uB", vname[v], lens[l]);
+                snprintf(den, sizeof den, "%s_%uB", vname[w], lens[l]);
+                mrt_bench_ratio(o, "pipeline", name, num, den, mrt_bench_median(q, n),
+                                judge ? 0.10 : 0, false);
             }
-            char name[48], num[32], den[40];
-            snprintf(name, sizeof name, "completion_share_%s_%uB", vname[v], lens[l]);
-            snprintf(num, sizeof num, "%s_%uB", vname[v], lens[l]);
-            snprintf(den, sizeof den, "%s_%uB", vname[v + 1], lens[l]);
-            mrt_bench_ratio(o, "pipeline", name, num, den, mrt_bench_median(q, n),
-                            judge ? 0.10 : 0, false);
-        }
     if (lat && lr.ok) {
         qsort(lat, nlat, sizeof *lat, cmp_u64);
         snprintf(params, sizeof params, "{\"events\":%llu,\"payload\":16,\"in_flight\":1,"
