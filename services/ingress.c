@@ -6,12 +6,15 @@
  * base). Its free lists are rte_rings of buffer indices shared by many
  * threads on both sides: an injector dequeues an index, fills the buffer
  * and injects the 32-byte message through the shard's ingress ring; the
- * shard delivers and enqueues the index back (so does an injector whose
- * injection failed). The rings are single-producer/single-consumer with a
- * lock per side (ifree_get, ifree_put): DPDK's MP/MC and HTS modes do not
- * order a put-back before the next take under C11 or visibly to
- * ThreadSanitizer (core/spin.h). The shard allocates and frees the
- * memory; the rings only move indices, so no thread ever frees another's.
+ * shard delivers and enqueues the index back. The rings are
+ * single-producer/single-consumer: the shard is the only putter, so it
+ * never takes a lock; injectors share the taking side under a lock
+ * (ifree_get): DPDK's MP/MC and HTS modes do not order a put-back before
+ * the next take under C11 or visibly to ThreadSanitizer (core/spin.h). An
+ * injector whose injection failed puts its index on the orphan ring
+ * (iorphan, the injectors' side under iorphan_put), from which the shard
+ * moves it back each iteration. The shard allocates and frees the memory;
+ * the rings only move indices, so no thread ever frees another's.
  */
 #include "services/svc_internal.h"
 
@@ -27,12 +30,14 @@ int svc_ingress_init(mrt_svc_shard *ss)
         if (cnt == 0)
             continue;
         ss->iout[c] = mrt_calloc(ss->alloc, cnt);
-        /* SP/SC, each side serialised by its lock (ifree_take, ifree_put below). */
+        /* SP/SC; the injectors' side of each under its lock (ifree_take, orphan_put). */
         mrt_spin_init(&ss->ifree_get[c]);
-        mrt_spin_init(&ss->ifree_put[c]);
+        mrt_spin_init(&ss->iorphan_put[c]);
         ss->ifree[c] = svc_ring_new(ss->alloc, sizeof(uint32_t), cnt,
                                     RING_F_SP_ENQ | RING_F_SC_DEQ, &ss->ifree_bytes[c]);
-        if (ss->iout[c] == NULL || ss->ifree[c] == NULL)
+        ss->iorphan[c] = svc_ring_new(ss->alloc, sizeof(uint32_t), cnt,
+                                      RING_F_SP_ENQ | RING_F_SC_DEQ, &ss->ifree_bytes[c]);
+        if (ss->iout[c] == NULL || ss->ifree[c] == NULL || ss->iorphan[c] == NULL)
             return MRT_ENOMEM;
         for (uint32_t i = 0; i < cnt; i++)
             atomic_init(&ss->iout[c][i], 0);
@@ -53,16 +58,35 @@ static inline bool ifree_take(mrt_svc_shard *ss, unsigned c, uint32_t *idx)
 }
 
 /*
- * Put index idx of class c back (the shard, or an injector on its error
- * path). Never full: one slot per buffer. The tail's release, and the lock
- * between putters, order everything the putter did with the buffer before
- * the next taker's acquire.
+ * Put index idx of class c back (the shard only: no lock). Never full: one
+ * slot per buffer. The tail's release orders everything the shard did with
+ * the buffer before the next taker's acquire.
  */
 static inline void ifree_put(mrt_svc_shard *ss, unsigned c, uint32_t idx)
 {
-    mrt_spin_lock(&ss->ifree_put[c]);
     (void)rte_ring_sp_enqueue_elem(ss->ifree[c], &idx, sizeof idx);
-    mrt_spin_unlock(&ss->ifree_put[c]);
+}
+
+/* An injector that took idx but could not inject it hands it to the shard. Never full. */
+static inline void orphan_put(mrt_svc_shard *ss, unsigned c, uint32_t idx)
+{
+    mrt_spin_lock(&ss->iorphan_put[c]);
+    (void)rte_ring_sp_enqueue_elem(ss->iorphan[c], &idx, sizeof idx);
+    mrt_spin_unlock(&ss->iorphan_put[c]);
+}
+
+/* Shard thread, each iteration: orphaned indices back on the free lists. */
+void svc_ingress_reclaim(mrt_svc_shard *ss)
+{
+    for (unsigned c = 0; c < ss->svc->nclasses; c++) {
+        uint32_t idx[32];
+        unsigned n;
+        if (ss->iorphan[c] == NULL)
+            continue;
+        while ((n = rte_ring_sc_dequeue_burst_elem(ss->iorphan[c], idx, sizeof idx[0], 32,
+                                                   NULL)) > 0)
+            (void)rte_ring_sp_enqueue_burst_elem(ss->ifree[c], idx, sizeof idx[0], n, NULL);
+    }
 }
 
 void svc_ingress_fini(mrt_svc_shard *ss)
@@ -71,6 +95,8 @@ void svc_ingress_fini(mrt_svc_shard *ss)
     for (unsigned c = 0; c < svc->nclasses; c++) {
         mrt_free(ss->alloc, (void *)ss->iout[c], svc->icount[c]);
         svc_ring_free(ss->alloc, ss->ifree[c], ss->ifree_bytes[c]);
+        svc_ring_free(ss->alloc, ss->iorphan[c], ss->ifree_bytes[c]); /* same size */
+        ss->iorphan[c] = NULL;
         ss->iout[c] = NULL;
         ss->ifree[c] = NULL;
     }
@@ -111,7 +137,7 @@ int mrt_svc_inject_event(mrt_svc *svc, unsigned dst, uint64_t daemon_id,
     int rc = mrt_mesh_inject(svc->mesh, dst, &m);
     if (rc != MRT_OK) {
         atomic_store_explicit(&ss->iout[c][idx], 0, memory_order_relaxed);
-        ifree_put(ss, c, idx); /* room: it was ours */
+        orphan_put(ss, c, idx); /* the shard puts it back: it is the free list's only putter */
     }
     return rc;
 }
@@ -140,8 +166,16 @@ void svc_ingress_deliver(mrt_svc_shard *ss, const mrt_msg *m, uint64_t now)
     ev.payload_len = m->aux;
     ss->st.ingress++;
     (void)svc_deliver(ss, m, &ev, now);
-    /* Under the put lock: an injector's error path puts indices back on the same ring. */
     ifree_put(ss, c, idx);
+}
+
+/* Entries in r (any thread): rte_ring_count reads the tails with plain loads, a race here. */
+static uint32_t ring_entries(const struct rte_ring *r)
+{
+    uint32_t prod = __atomic_load_n(&r->prod.tail, __ATOMIC_ACQUIRE);
+    uint32_t cons = __atomic_load_n(&r->cons.tail, __ATOMIC_ACQUIRE);
+    uint32_t n = (prod - cons) & r->mask;
+    return n > r->capacity ? r->capacity : n;
 }
 
 uint32_t mrt_svc_ingress_free(const mrt_svc *svc, unsigned i, unsigned c)
@@ -149,12 +183,8 @@ uint32_t mrt_svc_ingress_free(const mrt_svc *svc, unsigned i, unsigned c)
     mrt_svc_shard *ss = svc && i < svc->n ? atomic_load(&svc->shards[i]) : NULL;
     if (ss == NULL || c >= svc->nclasses || ss->ifree[c] == NULL)
         return 0;
-    /* rte_ring_count reads the tails with plain loads: a race while others use the ring. */
-    const struct rte_ring *r = ss->ifree[c];
-    uint32_t prod = __atomic_load_n(&r->prod.tail, __ATOMIC_ACQUIRE);
-    uint32_t cons = __atomic_load_n(&r->cons.tail, __ATOMIC_ACQUIRE);
-    uint32_t n = (prod - cons) & r->mask;
-    return n > r->capacity ? r->capacity : n;
+    /* An orphaned index is free too: the shard just has not moved it back yet. */
+    return ring_entries(ss->ifree[c]) + ring_entries(ss->iorphan[c]);
 }
 
 uint32_t mrt_svc_ingress_class(const mrt_svc *svc, unsigned c)

@@ -244,6 +244,7 @@ static void on_tick(mrt_shard *s, bool draining, void *ctx)
         (void)mrt_lb_domain_sync(ss->svc->cfg.domain, ss->id, ss->lb);
     if (ss->st.egress_out)
         svc_egress_returns(ss);
+    svc_ingress_reclaim(ss);
     if (ss->npend_dirty)
         svc_flush_owed(ss);
     for (unsigned i = 0; i < ss->nhooks; i++)

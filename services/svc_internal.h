@@ -211,12 +211,14 @@ struct mrt_svc_shard {
     uint32_t held_cap, held_head, nheld;
     unsigned ninit;                     /* subsystems whose init succeeded */
     /*
-     * Ingress pool: free lists (SP/SC rings of u32 indices, each side under
-     * its lock: any injector takes, the shard and an injector's error path
-     * put back; core/spin.h says why not DPDK's MP/MC modes), per buffer 1
-     * while held.
+     * Ingress pool: free lists (SP/SC rings of u32 indices: the shard puts
+     * back lock-free, injectors take under ifree_get; core/spin.h says why
+     * not DPDK's MP/MC modes), orphan lists the other way round, per buffer
+     * 1 while held.
      */
     struct rte_ring *ifree[SVC_MAX_CLASSES];
+    /* Indices an injector took but could not inject: the shard moves them back to ifree. */
+    struct rte_ring *iorphan[SVC_MAX_CLASSES];
     _Atomic uint8_t *iout[SVC_MAX_CLASSES];
     size_t ifree_bytes[SVC_MAX_CLASSES];
     /* Egress: handles to the application, and back (both SPSC, 8-byte handles). */
@@ -225,9 +227,12 @@ struct mrt_svc_shard {
     mrt_svc_stats st;
     /* Read by the egress thread (mrt_svc_egress_pending): a block of its own. */
     alignas(128) _Atomic uint64_t eg_pushed;
-    /* Ingress free lists' locks: taking (injectors), putting back (the shard, error paths). */
+    /*
+     * Injectors' locks (never taken by the shard): taking from ifree, and
+     * putting an index they could not inject on iorphan.
+     */
     alignas(128) mrt_spin ifree_get[SVC_MAX_CLASSES];
-    alignas(128) mrt_spin ifree_put[SVC_MAX_CLASSES];
+    alignas(128) mrt_spin iorphan_put[SVC_MAX_CLASSES];
 };
 
 /* pool.c */
@@ -288,6 +293,7 @@ void svc_hand_back(mrt_svc_shard *ss, const mrt_msg *m, const mrt_event *ev,
 int svc_ingress_init(mrt_svc_shard *ss);
 void svc_ingress_fini(mrt_svc_shard *ss);
 void svc_ingress_deliver(mrt_svc_shard *ss, const mrt_msg *m, uint64_t now);
+void svc_ingress_reclaim(mrt_svc_shard *ss);
 
 /* egress.c */
 int svc_egress_init(mrt_svc_shard *ss);
