@@ -1,6 +1,6 @@
 /*
  * A test-and-test-and-set lock in C11 atomics, for the one side of an
- * rte_ring that several threads share (see shards/shard.c, ring_put_mp).
+ * rte_ring that several threads share (see shards/drain.c, ring_put_mp).
  *
  * Why not DPDK's own multi-producer/consumer modes: in the default MP/MC
  * mode a thread waits for the previous one's tail with a relaxed load and
