@@ -901,6 +901,47 @@ int mrt_lb_complete(mrt_lb_shard *sh, mrt_lb_selection *sel, bool ok, uint64_t l
     return MRT_OK;
 }
 
+/*
+ * Release a selection's reservation without an outcome: the request never
+ * reached the endpoint (the sender's own backpressure), so neither the
+ * latency EWMA nor the breaker learn anything from it. A half-open probe
+ * released this way was never tried: the endpoint is half-open again and
+ * the next select probes it.
+ */
+int mrt_lb_release(mrt_lb_shard *sh, mrt_lb_selection *sel)
+{
+    if (sh == NULL || sel == NULL || sh->select == NULL)
+        return MRT_LB_EINVAL;
+    if (sel->flags & MRT_LB_SEL_DONE)
+        return MRT_LB_ECOMPLETED;
+    sel->flags |= MRT_LB_SEL_DONE;
+    sh->st.completes++;
+    uint32_t id = sel->endpoint_id;
+    bool known = id < sh->cap && sh->cold[id].gen == sel->generation;
+    bool probe = (sel->flags & MRT_LB_SEL_PROBE) != 0;
+    if (known && probe && sel->probe_epoch != sh->cold[id].probe_epoch) {
+        sh->st.stale_completes++; /* reclaimed: released at reclaim time */
+        return MRT_LB_ESTALE;
+    }
+    if (sh->st.outstanding > 0)
+        sh->st.outstanding--;
+    if (!known) {
+        sh->st.stale_completes++;
+        return MRT_LB_ESTALE;
+    }
+    lb_live *h = live_of(sh, id);
+    lb_cold *c = &sh->cold[id];
+    if (h->inflight > 0)
+        h->inflight--;
+    if (probe && h->brk == LB_BRK_PROBING) {
+        h->brk = LB_BRK_HALF; /* the reclaim scan drops it from the tripped list */
+        c->probe_epoch++;
+    }
+    if (sh->snap != NULL && sh->snap->tree_nodes > 0)
+        tree_update_id(sh, id);
+    return MRT_OK;
+}
+
 /* ------------------------------------------------------------------ reports, stats */
 
 size_t mrt_lb_shard_drain_reports(mrt_lb_shard *sh, mrt_lb_breaker_report *out, size_t max)

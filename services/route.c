@@ -111,8 +111,16 @@ int mrt_svc_send_routed(mrt_svc_shard *ss, const mrt_lb_request *rq, uint64_t da
         rc = put_event(ss, dst, daemon_id, h, buf, link, payload, len,
                        svc_token(ss->id, slot, e->gen));
     if (rc != MRT_OK) {
-        /* Never reached the owner: a failure for the balancer, the reservation released now. */
-        (void)mrt_lb_complete(ss->lb, &e->sel, false, 0, now);
+        /*
+         * Never reached the owner; the reservation is released now. A full
+         * ring is this shard's backpressure, not the endpoint's failure: no
+         * outcome for the balancer (a breaker fed with it would open on a
+         * healthy endpoint). Anything else is the endpoint's failure.
+         */
+        if (rc == MRT_SHARD_EFULL)
+            (void)mrt_lb_release(ss->lb, &e->sel);
+        else
+            (void)mrt_lb_complete(ss->lb, &e->sel, false, 0, now);
         svc_slot_drop(ss, slot);
         svc_pool_push(ss, h);
         count_refusal(ss, rc);

@@ -192,6 +192,59 @@ START_TEST(breaker_transitions)
 }
 END_TEST
 
+/* A release (the sender's own backpressure) frees the reservation and teaches the balancer nothing. */
+START_TEST(release_feeds_neither_breaker_nor_latency)
+{
+    mrt_lb_config c = cfg_of(MRT_LB_ROUND_ROBIN);
+    fx f;
+    fx_init(&f, &c);
+    fx_add(&f, 0, NULL, NULL, 0);
+    fx_compile_at(&f, 0);
+    uint64_t t = 100;
+    mrt_lb_selection sel;
+    mrt_lb_endpoint_shard_info inf;
+    mrt_lb_shard_stats st;
+    OK(cycle(&f, true, t, NULL)); /* latency EWMA 1000 */
+    /* far beyond the threshold: released, never failed */
+    for (int i = 0; i < 100; i++) {
+        OK(mrt_lb_select(f.S, f.sh, NULL, t, &sel));
+        ck_assert_uint_eq(mrt_lb_shard_inflight(f.sh, 0), 1);
+        OK(mrt_lb_release(f.sh, &sel));
+        ck_assert_int_eq(mrt_lb_release(f.sh, &sel), MRT_LB_ECOMPLETED);
+        ck_assert_int_eq(mrt_lb_complete(f.sh, &sel, false, 0, t), MRT_LB_ECOMPLETED);
+    }
+    OK(mrt_lb_shard_endpoint(f.sh, 0, t, &inf));
+    ck_assert_int_eq(inf.breaker, MRT_LB_BREAKER_CLOSED);
+    ck_assert_uint_eq(inf.consecutive_failures, 0);
+    ck_assert_uint_eq(inf.inflight, 0);
+    ck_assert(inf.latency_ewma_ns == 1000.0);
+    mrt_lb_shard_stats_get(f.sh, &st);
+    ck_assert_uint_eq(st.outstanding, 0);
+    ck_assert_uint_eq(st.breaker_opens, 0);
+    /* a released probe was never tried: half-open again, the next select probes */
+    for (int i = 0; i < 5; i++)
+        OK(cycle(&f, false, t, NULL));
+    ck_assert_int_eq(brk(&f, 0, t), MRT_LB_BREAKER_OPEN);
+    OK(mrt_lb_select(f.S, f.sh, NULL, t + SEC, &sel));
+    ck_assert(sel.flags & MRT_LB_SEL_PROBE);
+    OK(mrt_lb_release(f.sh, &sel));
+    ck_assert_int_eq(brk(&f, 0, t + SEC), MRT_LB_BREAKER_HALF_OPEN);
+    ck_assert_uint_eq(mrt_lb_shard_inflight(f.sh, 0), 0);
+    OK(mrt_lb_select(f.S, f.sh, NULL, t + SEC + 1, &sel));
+    ck_assert(sel.flags & MRT_LB_SEL_PROBE);
+    OK(mrt_lb_complete(f.sh, &sel, true, 1000, t + SEC + 2));
+    ck_assert_int_eq(brk(&f, 0, t + SEC + 2), MRT_LB_BREAKER_CLOSED);
+    mrt_lb_shard_stats_get(f.sh, &st);
+    ck_assert_uint_eq(st.outstanding, 0);
+    ck_assert_uint_eq(st.breaker_opens, 1);
+    /* the reclaim scan, later, finds nothing to reclaim */
+    ck_assert_int_eq(brk(&f, 0, t + 5 * SEC), MRT_LB_BREAKER_CLOSED);
+    mrt_lb_shard_stats_get(f.sh, &st);
+    ck_assert_uint_eq(st.probes_reclaimed, 0);
+    fx_free(&f);
+}
+END_TEST
+
 START_TEST(breaker_skips_open_endpoint)
 {
     mrt_lb_config c = cfg_of(MRT_LB_ROUND_ROBIN);
@@ -703,6 +756,7 @@ int main(void)
     TCase *tc = tcase_create("safety");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, breaker_transitions);
+    tcase_add_test(tc, release_feeds_neither_breaker_nor_latency);
     tcase_add_test(tc, breaker_skips_open_endpoint);
     tcase_add_test(tc, breaker_report_reaches_next_snapshot);
     tcase_add_test(tc, report_buffer_bounded);

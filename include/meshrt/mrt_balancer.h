@@ -412,6 +412,16 @@ int mrt_lb_complete(mrt_lb_shard *sh, mrt_lb_selection *sel, bool ok, uint64_t l
                     uint64_t now_ns);
 
 /*
+ * Release a selection that never reached its endpoint (the caller's own
+ * backpressure, e.g. a full ring): its reservation goes, like a complete,
+ * but no outcome is recorded — the latency EWMA and the breaker are left as
+ * they were (a probe released this way leaves the endpoint half-open, to be
+ * probed by the next select). Marks *sel done; ECOMPLETED / ESTALE as for
+ * mrt_lb_complete.
+ */
+int mrt_lb_release(mrt_lb_shard *sh, mrt_lb_selection *sel);
+
+/*
  * Move up to `max` breaker-open reports (oldest first) into out; returns
  * how many. The buffer holds 64; older reports are dropped (counted in
  * stats) when the shard does not drain.

@@ -284,8 +284,10 @@ int mrt_svc_send(mrt_svc_shard *ss, unsigned dst, uint64_t daemon_id,
  * is kept in the in-flight table until the owner's completion returns:
  * delivered = success, any failure (no host, daemon error, bad handle) =
  * failure, latency = delivery time - send time on the shards' coarse
- * clocks. A full forward ring completes the selection as a failure and
- * returns MRT_SHARD_EFULL. *dst_out (may be NULL) receives the shard.
+ * clocks. A full forward ring is backpressure, not the endpoint's failure:
+ * the reservation is released with no outcome (mrt_lb_release: the breaker
+ * and latency are not fed) and MRT_SHARD_EFULL is returned, for the caller
+ * to retry or defer. *dst_out (may be NULL) receives the shard.
  * Errors as mrt_svc_send, plus MRT_SVC_EINFLIGHT, MRT_SVC_ENOBALANCER, the
  * balancer's select errors, and MRT_SHARD_EDEST for a user_data that is not
  * a shard (the reservation is then released as a failure).
