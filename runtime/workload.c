@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- payloads ------------------------------------------------------------ */
 
@@ -414,16 +415,32 @@ static void on_handback(void *ctx, mrt_compute_ref to, const mrt_event *ev, int 
  * a refused event is offered to the next producer (same number), the thread
  * yields when every producer refused.
  */
+/*
+ * Waiting for the pipeline: yield a few times, then sleep with a doubling
+ * back-off. A thread spinning on sched_yield keeps its CPU busy, and on a
+ * machine with as many CPUs as shards that is a shard's CPU.
+ */
+static void ingress_wait(unsigned *rounds)
+{
+    if (++*rounds <= 16) {
+        sched_yield();
+        return;
+    }
+    unsigned shift = *rounds - 16 > 6 ? 6 : *rounds - 16;
+    struct timespec ts = { 0, 1000L << shift }; /* 2 .. 64 us */
+    nanosleep(&ts, NULL);
+}
+
 static void *ingress_main(void *arg)
 {
     mrt_workload *w = arg;
     uint64_t n = 0, refused = 0;
-    unsigned p = 0, refusals_in_row = 0;
+    unsigned p = 0, refusals_in_row = 0, waits = 0;
     while (!atomic_load_explicit(&w->ingress_stop, memory_order_relaxed)) {
         uint64_t ended = atomic_load_explicit(&w->drained_pub, memory_order_acquire) +
                          atomic_load_explicit(&w->hb_total, memory_order_acquire);
         if (n - ended >= MRT_WORKLOAD_WINDOW) {
-            sched_yield();
+            ingress_wait(&waits);
             continue;
         }
         wl_in in = { .n = n, .producer = p };
@@ -431,11 +448,12 @@ static void *ingress_main(void *arg)
         if (rc == MRT_OK) {
             atomic_store_explicit(&w->injected, ++n, memory_order_relaxed);
             refusals_in_row = 0;
+            waits = 0;
         } else if (rc == MRT_SHARD_EFULL || rc == MRT_SVC_EPOOL) {
             atomic_store_explicit(&w->inject_refused, ++refused, memory_order_relaxed);
             if (++refusals_in_row >= w->n) {
                 refusals_in_row = 0;
-                sched_yield();
+                ingress_wait(&waits);
             }
         } else {
             atomic_store_explicit(&w->inject_error, rc, memory_order_relaxed);
