@@ -847,8 +847,13 @@ int mrt_lb_select(const mrt_lb_snapshot *S, mrt_lb_shard *sh, const mrt_lb_reque
 
 /* ------------------------------------------------------------------ complete */
 
-int mrt_lb_complete(mrt_lb_shard *sh, mrt_lb_selection *sel, bool ok, uint64_t latency_ns,
-                    uint64_t now_ns)
+/*
+ * What complete and release share: mark sel done and give its reservation
+ * back (the shard's outstanding count and the endpoint's in-flight count).
+ * MRT_LB_ESTALE when the probe was reclaimed (released then) or the id was
+ * re-keyed to another endpoint (that reservation went with it).
+ */
+static inline int give_back(mrt_lb_shard *sh, mrt_lb_selection *sel)
 {
     if (sh == NULL || sel == NULL || sh->select == NULL)
         return MRT_LB_EINVAL;
@@ -858,23 +863,39 @@ int mrt_lb_complete(mrt_lb_shard *sh, mrt_lb_selection *sel, bool ok, uint64_t l
     sh->st.completes++;
     uint32_t id = sel->endpoint_id;
     bool known = id < sh->cap && sh->cold[id].gen == sel->generation;
-    bool probe = (sel->flags & MRT_LB_SEL_PROBE) != 0;
-    if (known && probe && sel->probe_epoch != sh->cold[id].probe_epoch) {
-        /* reclaimed: its reservation was released at reclaim time */
+    if (known && (sel->flags & MRT_LB_SEL_PROBE) && sel->probe_epoch != sh->cold[id].probe_epoch) {
         sh->st.stale_completes++;
         return MRT_LB_ESTALE;
     }
     if (sh->st.outstanding > 0)
         sh->st.outstanding--;
     if (!known) {
-        /* the id was re-keyed to another endpoint: that reservation is gone with it */
         sh->st.stale_completes++;
         return MRT_LB_ESTALE;
     }
     lb_live *h = live_of(sh, id);
-    lb_cold *c = &sh->cold[id];
     if (h->inflight > 0)
         h->inflight--;
+    return MRT_OK;
+}
+
+/* Detached (reader offline): the snapshot may be gone; no tree to maintain. */
+static inline void tree_touch(mrt_lb_shard *sh, uint32_t id)
+{
+    if (sh->snap != NULL && sh->snap->tree_nodes > 0)
+        tree_update_id(sh, id);
+}
+
+int mrt_lb_complete(mrt_lb_shard *sh, mrt_lb_selection *sel, bool ok, uint64_t latency_ns,
+                    uint64_t now_ns)
+{
+    int rc = give_back(sh, sel);
+    if (rc != MRT_OK)
+        return rc;
+    uint32_t id = sel->endpoint_id;
+    bool probe = (sel->flags & MRT_LB_SEL_PROBE) != 0;
+    lb_live *h = live_of(sh, id);
+    lb_cold *c = &sh->cold[id];
     double lat = (double)latency_ns;
     c->ewma = c->ewma == 0.0 ? lat : c->ewma + sh->latency_alpha * (lat - c->ewma);
     if (sh->breaker_threshold > 0) {
@@ -895,9 +916,7 @@ int mrt_lb_complete(mrt_lb_shard *sh, mrt_lb_selection *sel, bool ok, uint64_t l
         }
         /* open / half-open: late results of requests sent before it opened change nothing */
     }
-    /* Detached (reader offline): the snapshot may be gone; no tree to maintain. */
-    if (sh->snap != NULL && sh->snap->tree_nodes > 0)
-        tree_update_id(sh, id);
+    tree_touch(sh, id);
     return MRT_OK;
 }
 
@@ -910,35 +929,16 @@ int mrt_lb_complete(mrt_lb_shard *sh, mrt_lb_selection *sel, bool ok, uint64_t l
  */
 int mrt_lb_release(mrt_lb_shard *sh, mrt_lb_selection *sel)
 {
-    if (sh == NULL || sel == NULL || sh->select == NULL)
-        return MRT_LB_EINVAL;
-    if (sel->flags & MRT_LB_SEL_DONE)
-        return MRT_LB_ECOMPLETED;
-    sel->flags |= MRT_LB_SEL_DONE;
-    sh->st.completes++;
+    int rc = give_back(sh, sel);
+    if (rc != MRT_OK)
+        return rc;
     uint32_t id = sel->endpoint_id;
-    bool known = id < sh->cap && sh->cold[id].gen == sel->generation;
-    bool probe = (sel->flags & MRT_LB_SEL_PROBE) != 0;
-    if (known && probe && sel->probe_epoch != sh->cold[id].probe_epoch) {
-        sh->st.stale_completes++; /* reclaimed: released at reclaim time */
-        return MRT_LB_ESTALE;
-    }
-    if (sh->st.outstanding > 0)
-        sh->st.outstanding--;
-    if (!known) {
-        sh->st.stale_completes++;
-        return MRT_LB_ESTALE;
-    }
     lb_live *h = live_of(sh, id);
-    lb_cold *c = &sh->cold[id];
-    if (h->inflight > 0)
-        h->inflight--;
-    if (probe && h->brk == LB_BRK_PROBING) {
+    if ((sel->flags & MRT_LB_SEL_PROBE) && h->brk == LB_BRK_PROBING) {
         h->brk = LB_BRK_HALF; /* the reclaim scan drops it from the tripped list */
-        c->probe_epoch++;
+        sh->cold[id].probe_epoch++;
     }
-    if (sh->snap != NULL && sh->snap->tree_nodes > 0)
-        tree_update_id(sh, id);
+    tree_touch(sh, id);
     return MRT_OK;
 }
 
