@@ -109,6 +109,54 @@ uint64_t mrt_rdtsc(void);
  */
 uint64_t mrt_tsc_hz(void);
 
+/*
+ * Log-linear histogram of unsigned values (ns, or a count such as ring
+ * occupancy): 0..3 exact, then 4 sub-buckets per power of two, so a
+ * bucket's width is at most 25 % of its lower bound; values from 2^40 up
+ * share the last bucket. One writer (a shard) records with plain stores;
+ * readers take published copies (see mrt_runtime_hist_read). Recording
+ * never allocates, locks or reads a clock.
+ */
+#define MRT_HIST_SUB_BITS 2
+#define MRT_HIST_MAX_EXP 40
+#define MRT_HIST_BUCKETS (4 + (MRT_HIST_MAX_EXP - 2) * 4 + 1)
+
+typedef struct mrt_hist {
+    uint64_t count;                     /* values recorded (the sum of bucket[]) */
+    uint64_t sum;                       /* their sum (wraps after 2^64) */
+    uint64_t bucket[MRT_HIST_BUCKETS];  /* counts per bucket, not cumulative */
+} mrt_hist;
+
+/* Bucket index of value v. */
+static inline unsigned mrt_hist_index(uint64_t v)
+{
+    if (v < 4)
+        return (unsigned)v;
+    unsigned e = 63u - (unsigned)__builtin_clzll(v);
+    if (e >= MRT_HIST_MAX_EXP)
+        return MRT_HIST_BUCKETS - 1;
+    unsigned sub = (unsigned)(v >> (e - MRT_HIST_SUB_BITS)) & 3u;
+    return 4u + (e - 2u) * 4u + sub;
+}
+
+/* Record one value (owner thread). */
+static inline void mrt_hist_record(mrt_hist *h, uint64_t v)
+{
+    h->bucket[mrt_hist_index(v)]++;
+    h->count++;
+    h->sum += v;
+}
+
+/* Largest value bucket b holds (UINT64_MAX for the last; 0 for b out of range). */
+uint64_t mrt_hist_upper(unsigned b);
+/* Add src's counts to dst. */
+void mrt_hist_merge(mrt_hist *dst, const mrt_hist *src);
+/*
+ * Upper bound of the bucket holding quantile q (0..1) of the recorded
+ * values: an estimate within the bucket's 25 %. 0 for an empty histogram.
+ */
+uint64_t mrt_hist_quantile(const mrt_hist *h, double q);
+
 #ifdef __cplusplus
 }
 #endif

@@ -9,6 +9,9 @@
 #include "meshrt/mrt_balancer.h"
 #include "meshrt/mrt_compute.h"
 #include "meshrt/mrt_core.h"
+#include "meshrt/mrt_daemon.h"
+#include "meshrt/mrt_perf.h"
+#include "meshrt/mrt_services.h"
 #include "meshrt/mrt_shard.h"
 #include "meshrt/mrt_topo.h"
 
@@ -305,6 +308,48 @@ typedef struct mrt_balancer_counters {
 
 /* Control-plane counters (control thread). */
 void mrt_runtime_balancer_stats(const mrt_runtime *rt, mrt_balancer_counters *out);
+
+/* ---- observation: per-shard stats and histograms (any thread) ---- */
+
+/*
+ * Everything one shard publishes, as one consistent block: every field of
+ * one read comes from the same publication (the shard writes the block
+ * once per poll iteration; a reader never sees a half-written one).
+ */
+typedef struct mrt_runtime_shard_stats {
+    uint64_t version;           /* publications of this block so far (0: never published) */
+    mrt_shard_stats shard;      /* rings, dispatch, busy/idle cycles, perf counters */
+    mrt_svc_stats svc;          /* events, pool buffers, returns, completions */
+    mrt_compute_stats compute;  /* daemons hosted, delivered, emitted, routed, deferred */
+    mrt_lb_shard_stats lb;      /* this shard's balancer: selections, errors, breaker */
+    mrt_host_stats hosts;       /* summed over the daemons this shard hosts and hosted */
+    uint64_t stalls;            /* poll iterations the stall detector reported */
+    uint64_t stall_max_ns;      /* the longest of them so far */
+} mrt_runtime_shard_stats;
+
+/* Published stats of shard i. MRT_EINVAL for a NULL argument or i out of range. */
+int mrt_runtime_stats_read(const mrt_runtime *rt, unsigned i, mrt_runtime_shard_stats *out);
+
+/* Number of shards (the same as mrt_mesh_size of the runtime's mesh). */
+unsigned mrt_runtime_shards(const mrt_runtime *rt);
+
+/* The histograms each shard records. */
+typedef enum mrt_runtime_hist_kind {
+    MRT_RT_HIST_ROUTE_DELIVER,  /* ns from a routed send to its delivery (recorded by the receiver) */
+    MRT_RT_HIST_COMPLETION_RTT, /* ns from a selection to its completion applied (by the selector) */
+    MRT_RT_HIST_ITER_BUSY,      /* ns of each poll iteration that did work */
+    MRT_RT_HIST_RING_OCCUPANCY, /* messages waiting in the shard's inbound rings, once per iteration */
+    MRT_RT_HIST_KINDS
+} mrt_runtime_hist_kind;
+
+/* Name of a histogram kind ("route_deliver_ns", ...); NULL out of range. */
+const char *mrt_runtime_hist_name(mrt_runtime_hist_kind kind);
+
+/*
+ * Copy histogram `kind` of shard i, or of all shards merged for i = -1.
+ * MRT_EINVAL for a NULL argument, a kind or shard out of range.
+ */
+int mrt_runtime_hist_read(const mrt_runtime *rt, int i, mrt_runtime_hist_kind kind, mrt_hist *out);
 
 #ifdef __cplusplus
 }
