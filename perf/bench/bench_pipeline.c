@@ -828,18 +828,54 @@ static double med_of(const double *v, int reps)
     return mrt_bench_median(tmp, reps);
 }
 
+/*
+ * --only latency: one event in flight through ingress, `n` events; prints
+ * p50/p90/p99/p99.9/max and writes every sample (ns, sorted) to `path`.
+ */
+static int only_latency(const pl_setup *s, uint32_t len, uint64_t n, const char *path)
+{
+    if (n < 1000)
+        n = 1000;
+    uint64_t *lat = calloc(n, sizeof *lat);
+    if (lat == NULL)
+        return 1;
+    pl_result r = pipeline_once(PL_INGRESS, s->topo, s->cpu, s->pinned, RT_ROUTED, len, n, lat);
+    int rc = r.ok ? 0 : 1;
+    if (r.ok) {
+        qsort(lat, n, sizeof *lat, cmp_u64);
+        printf("latency_%uB events %llu p50 %llu p90 %llu p99 %llu p99.9 %llu max %llu ns\n", len,
+               (unsigned long long)n, (unsigned long long)lat[n / 2],
+               (unsigned long long)lat[n * 9 / 10], (unsigned long long)lat[n * 99 / 100],
+               (unsigned long long)lat[n * 999 / 1000], (unsigned long long)lat[n - 1]);
+        FILE *f = path ? fopen(path, "w") : NULL;
+        if (path && f == NULL) {
+            fprintf(stderr, "meshrt-bench pipeline: cannot write %s\n", path);
+            rc = 1;
+        }
+        for (uint64_t k = 0; f && k < n; k++)
+            fprintf(f, "%llu\n", (unsigned long long)lat[k]);
+        if (f && fclose(f) != 0)
+            rc = 1;
+    } else {
+        fprintf(stderr, "meshrt-bench pipeline: latency pass failed\n");
+    }
+    free(lat);
+    return rc;
+}
+
 static int pl_usage(const char *why, const char *arg)
 {
     fprintf(stderr, "meshrt-bench pipeline: %s%s%s\n", why, arg ? " " : "", arg ? arg : "");
     fprintf(stderr, "usage: meshrt-bench pipeline [--only one|one_unrouted|one_routed_local|shard|"
-                    "shard_unrouted|shard_routed_local|ingress|raw_1t|raw|raw_duplex "
-                    "[--len 16|64|1024]]\n");
+                    "shard_unrouted|shard_routed_local|ingress|raw_1t|raw|raw_duplex|latency "
+                    "[--len 0..4096] [--samples FILE (latency)]]\n");
     return 2;
 }
 
 int mrt_bench_pipeline(const mrt_bench_opts *o, int argc, char **argv)
 {
     const char *only = NULL;
+    const char *samples_path = NULL;
     uint32_t only_len = 16;
     for (int i = 1; i < argc; i++) {
         bool has_value = i + 1 < argc;
@@ -848,10 +884,13 @@ int mrt_bench_pipeline(const mrt_bench_opts *o, int argc, char **argv)
         } else if (strcmp(argv[i], "--len") == 0 && has_value) {
             char *end;
             unsigned long v = strtoul(argv[++i], &end, 10);
-            if (*end || (v != 16 && v != 64 && v != 1024))
-                return pl_usage("--len must be 16, 64 or 1024, not", argv[i]);
+            if (*end || end == argv[i] || v > 4096)
+                return pl_usage("--len must be a payload size 0..4096, not", argv[i]);
             only_len = (uint32_t)v;
-        } else if (strcmp(argv[i], "--only") == 0 || strcmp(argv[i], "--len") == 0) {
+        } else if (strcmp(argv[i], "--samples") == 0 && has_value) {
+            samples_path = argv[++i];
+        } else if (strcmp(argv[i], "--only") == 0 || strcmp(argv[i], "--len") == 0 ||
+                   strcmp(argv[i], "--samples") == 0) {
             return pl_usage("missing value after", argv[i]);
         } else {
             return pl_usage("unknown option", argv[i]);
@@ -865,8 +904,11 @@ int mrt_bench_pipeline(const mrt_bench_opts *o, int argc, char **argv)
     for (int r = 0; only != NULL && r < R_COUNT; r++)
         if (strcmp(only, ronly[r]) == 0)
             only_r = r;
-    if (only != NULL && only_v < 0 && only_r < 0)
+    bool only_lat = only != NULL && strcmp(only, "latency") == 0;
+    if (only != NULL && only_v < 0 && only_r < 0 && !only_lat)
         return pl_usage("no such variant for --only:", only);
+    if (samples_path != NULL && !only_lat)
+        return pl_usage("--samples goes with --only latency", NULL);
 
     mrt_topo *topo = NULL;
     static mrt_topo_selection sel;
@@ -890,6 +932,11 @@ int mrt_bench_pipeline(const mrt_bench_opts *o, int argc, char **argv)
         s.raw_events = 64;
     int reps = o->reps < 1 ? 1 : (o->reps > 64 ? 64 : o->reps);
 
+    if (only_lat) {
+        int rc = only_latency(&s, only_len, mrt_bench_iters(o, 20000), samples_path);
+        mrt_topo_destroy(topo);
+        return rc;
+    }
     if (only != NULL) { /* profiling: one variant, each repetition printed */
         int rc = 0;
         for (int k = 0; k < reps; k++) {
