@@ -96,40 +96,19 @@ void svc_release(mrt_svc_shard *ss, uint64_t h)
     mark_owed(ss, owner);
 }
 
-bool svc_slot_take(mrt_svc_shard *ss, uint32_t *slot)
-{
-    if (ss->nfree_slots == 0)
-        return false;
-    uint32_t i = ss->slot_free[--ss->nfree_slots];
-    ss->slots[i].busy = 1;
-    ss->st.inflight++;
-    *slot = i;
-    return true;
-}
-
-/* Free a slot; its generation moves on, so a late token for it is stale. */
-void svc_slot_drop(mrt_svc_shard *ss, uint32_t slot)
-{
-    svc_slot *e = &ss->slots[slot];
-    e->busy = 0;
-    e->gen = (e->gen + 1) & SVC_GEN_MASK;
-    if (e->gen == 0)
-        e->gen = 1;
-    ss->slot_free[ss->nfree_slots++] = slot;
-    ss->st.inflight--;
-}
-
-void svc_complete_local(mrt_svc_shard *ss, uint64_t key, bool ok, uint32_t latency)
+/* A completion for one of this shard's selections; `now`: the shard's clock, read once per burst. */
+static inline void complete_local(mrt_svc_shard *ss, uint64_t key, bool ok, uint32_t latency,
+                                  uint64_t now)
 {
     uint32_t slot = (uint32_t)(key >> SVC_SLOT_BITS) & SVC_GEN_MASK;
     uint32_t gen = (uint32_t)key & SVC_GEN_MASK;
-    if (ss->slots == NULL || slot >= ss->svc->cfg.inflight || !ss->slots[slot].busy ||
-        ss->slots[slot].gen != gen) {
+    if (__builtin_expect(ss->slots == NULL || slot >= ss->svc->cfg.inflight ||
+                         !ss->slots[slot].busy || ss->slots[slot].gen != gen, 0)) {
         ss->st.completions_stale++;
         return;
     }
     /* ESTALE / ECOMPLETED from the balancer are accounted there; the slot is done either way. */
-    (void)mrt_lb_complete(ss->lb, &ss->slots[slot].sel, ok, latency, mrt_shard_now(ss->shard));
+    (void)mrt_lb_complete(ss->lb, &ss->slots[slot].sel, ok, latency, now);
     ss->st.completions++;
     svc_slot_drop(ss, slot);
 }
@@ -140,7 +119,7 @@ void svc_complete(mrt_svc_shard *ss, uint64_t token, bool ok, uint32_t latency)
     unsigned sel = (unsigned)(token >> 48) - 1u;
     uint64_t key = token & SVC_KEY_MASK;
     if (sel == ss->id) {
-        svc_complete_local(ss, key, ok, latency);
+        complete_local(ss, key, ok, latency, mrt_shard_now(ss->shard));
         return;
     }
     if (sel >= ss->n || ss->pend[sel].done == NULL) {
@@ -200,12 +179,13 @@ static bool send_completions(mrt_svc_shard *ss, unsigned d, svc_pend *p)
         uint32_t i = done;
         while (k < 32 && i < p->ndone) {
             uint32_t c = p->ndone - i < SVC_DONE_PER_MSG ? p->ndone - i : SVC_DONE_PER_MSG;
-            const svc_done *a = &p->done[i], *b = &p->done[i + c - 1];
             /* aux: count in bits 0..7, ok flags from bit 8 */
-            m[k] = (mrt_msg){ .type = ss->t_done,
-                              .aux = c | (a->ok << 8) | (c > 1 ? b->ok << 9 : 0),
-                              .w = { a->key, c > 1 ? b->key : 0,
-                                     a->latency | (c > 1 ? (uint64_t)b->latency << 32 : 0) } };
+            m[k] = (mrt_msg){ .type = ss->t_done, .aux = c };
+            for (uint32_t j = 0; j < c; j++) {
+                const svc_done *x = &p->done[i + j];
+                m[k].aux |= (uint32_t)x->ok << (8 + j);
+                m[k].w[j] = x->key | (uint64_t)x->latency << 32;
+            }
             i += c;
             k++;
         }
@@ -248,16 +228,25 @@ void svc_flush_owed(mrt_svc_shard *ss)
 
 void svc_on_returns(mrt_shard *s, const mrt_msg *m, unsigned n, void *ctx)
 {
-    (void)s;
     mrt_svc_shard *ss = ctx;
+    uint64_t now = mrt_shard_now(s);
     for (unsigned i = 0; i < n; i++) {
         unsigned c = m[i].aux;
         if (m[i].src == MRT_SRC_EXTERNAL || c == 0 || c > SVC_RET_PER_MSG) {
             ss->st.returns_invalid++;
             continue;
         }
-        for (unsigned j = 0; j < c; j++)
-            svc_pool_push(ss, m[i].w[j]);
+        for (unsigned j = 0; j < c; j++) {
+            uint8_t *b = svc_pool_push(ss, m[i].w[j]);
+            uint64_t key, outcome;
+            if (b == NULL)
+                continue;
+            memcpy(&key, b + SVC_BUF_KEY, sizeof key);
+            if (key == 0)
+                continue;
+            memcpy(&outcome, b + SVC_BUF_SENT, sizeof outcome);
+            complete_local(ss, key, (outcome >> 32) & 1u, (uint32_t)outcome, now);
+        }
         ss->st.returns_received += c;
     }
 }
@@ -266,14 +255,15 @@ void svc_on_done(mrt_shard *s, const mrt_msg *m, unsigned n, void *ctx)
 {
     (void)s;
     mrt_svc_shard *ss = ctx;
+    uint64_t now = mrt_shard_now(ss->shard);
     for (unsigned i = 0; i < n; i++) {
         unsigned c = m[i].aux & 0xffu;
         if (m[i].src == MRT_SRC_EXTERNAL || c == 0 || c > SVC_DONE_PER_MSG) {
             ss->st.completions_stale++;
             continue;
         }
-        svc_complete_local(ss, m[i].w[0], (m[i].aux >> 8) & 1u, (uint32_t)m[i].w[2]);
-        if (c > 1)
-            svc_complete_local(ss, m[i].w[1], (m[i].aux >> 9) & 1u, (uint32_t)(m[i].w[2] >> 32));
+        for (unsigned j = 0; j < c; j++)
+            complete_local(ss, m[i].w[j] & SVC_KEY_MASK, (m[i].aux >> (8 + j)) & 1u,
+                           (uint32_t)(m[i].w[j] >> 32), now);
     }
 }

@@ -125,7 +125,7 @@ bool svc_resolve(const mrt_svc *svc, uint64_t h, uint32_t len, uint8_t **buf)
 }
 
 /* A handle of this shard's pool comes home. Anything not handed out is counted, not freed. */
-void svc_pool_push(mrt_svc_shard *ss, uint64_t h)
+uint8_t *svc_pool_push(mrt_svc_shard *ss, uint64_t h)
 {
     const mrt_svc *svc = ss->svc;
     unsigned c = svc_h_class(h);
@@ -134,12 +134,13 @@ void svc_pool_push(mrt_svc_shard *ss, uint64_t h)
     if (svc_h_owner(h) != ss->id || c >= svc->nclasses || off < svc->class_off[c] ||
         !class_index(svc, c, off - svc->class_off[c], &idx) || !ss->cls[c].out[idx]) {
         ss->st.returns_invalid++;
-        return;
+        return NULL;
     }
     svc_class *k = &ss->cls[c];
     k->out[idx] = 0;
     k->stack[k->top++] = idx;
     ss->st.pool_out--;
+    return ss->region + off;
 }
 
 int svc_pool_init(mrt_svc_shard *ss)

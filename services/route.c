@@ -12,9 +12,10 @@ static inline int put_event(mrt_svc_shard *ss, unsigned dst, uint64_t daemon_id,
                             uint8_t *buf, const mrt_causal_link *link, const void *payload,
                             size_t len, uint64_t token)
 {
-    uint64_t now = mrt_shard_now(ss->shard);
+    uint64_t now = mrt_shard_now(ss->shard), key = token & SVC_KEY_MASK;
     memcpy(buf + SVC_BUF_LINK, link, sizeof *link);
     memcpy(buf + SVC_BUF_SENT, &now, sizeof now);
+    memcpy(buf + SVC_BUF_KEY, &key, sizeof key);
     if (len)
         memcpy(buf + SVC_BUF_HDR, payload, len);
     mrt_msg m = { .type = ss->t_event, .aux = (uint32_t)len, .w = { daemon_id, h, token } };
@@ -88,7 +89,7 @@ int mrt_svc_send_routed(mrt_svc_shard *ss, const mrt_lb_request *rq, uint64_t da
         ss->st.refused_pool++;
         return MRT_SVC_EPOOL;
     }
-    uint32_t slot;
+    uint32_t slot = 0;
     (void)svc_slot_take(ss, &slot);
     svc_slot *e = &ss->slots[slot];
     uint64_t now = mrt_shard_now(ss->shard);
@@ -208,6 +209,14 @@ void svc_event_one(mrt_svc_shard *ss, const mrt_msg *x, const mrt_msg *next, uin
         memcpy(&sent, buf + SVC_BUF_SENT, sizeof sent);
         uint64_t d = now > sent ? now - sent : 0;
         lat = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+    }
+    if (token && (unsigned)(token >> 48) - 1u == svc_h_owner(x->w[1]) &&
+        svc_h_owner(x->w[1]) != ss->id) {
+        /* The completion rides the buffer home (see SVC_BUF_KEY). */
+        uint64_t outcome = lat | (uint64_t)ok << 32;
+        memcpy(buf + SVC_BUF_SENT, &outcome, sizeof outcome);
+        svc_release(ss, x->w[1]);
+        return;
     }
     svc_release(ss, x->w[1]);
     if (token)

@@ -38,23 +38,29 @@ static inline unsigned svc_h_class(uint64_t h) { return (unsigned)(h >> SVC_H_OF
 static inline uint64_t svc_h_off(uint64_t h) { return h & SVC_H_OFF_MASK; }
 
 /*
- * Token: selecting shard + 1 (16 bits) | in-flight slot (24) | generation
- * (24, never 0). The low 48 bits ("key") travel back in completions.
+ * Token: selecting shard + 1 (16 bits) | 0 (16) | in-flight slot (16) |
+ * generation (16, never 0). The low 32 bits ("key") travel back in
+ * completions, so one 24-byte message carries three (key, latency) pairs.
  */
-#define SVC_SLOT_BITS 24
-#define SVC_GEN_MASK 0xffffffu
+#define SVC_SLOT_BITS 16
+#define SVC_GEN_MASK 0xffffu
 static inline uint64_t svc_token(unsigned shard, uint32_t slot, uint32_t gen)
 {
     return ((uint64_t)(shard + 1) << 48) | ((uint64_t)slot << SVC_SLOT_BITS) | gen;
 }
-#define SVC_KEY_MASK ((1ull << 48) - 1)
+#define SVC_KEY_MASK 0xffffffffull
 
 /*
  * Buffer layout: the causal link (32 bytes), the send time on the sender's
- * coarse clock (8), padding (8), the payload (16-byte aligned).
+ * coarse clock (8), the selection's key (8; 0 when unrouted), the payload
+ * (16-byte aligned). A routed event's completion rides its buffer home:
+ * the receiver overwrites the send time with the outcome (latency | ok <<
+ * 32) and the owner, which is the selector, completes the key it finds
+ * when the handle comes back — no completion message of its own.
  */
 #define SVC_BUF_LINK 0
 #define SVC_BUF_SENT 32
+#define SVC_BUF_KEY 40
 #define SVC_BUF_HDR 48
 /* Egress buffers: the send-time word holds the payload length, the pad the emitting daemon. */
 #define SVC_BUF_EG_LEN 32
@@ -62,9 +68,9 @@ static inline uint64_t svc_token(unsigned shard, uint32_t slot, uint32_t gen)
 #define SVC_MIN_CLASS 64u
 #define SVC_MAX_CLASSES 24
 
-/* Per message: 3 returned handles, or 2 completions (keys in w[0..1], latencies in w[2]). */
+/* Per message: 3 returned handles, or 3 completions (w[i] = key | latency << 32). */
 #define SVC_RET_PER_MSG 3u
-#define SVC_DONE_PER_MSG 2u
+#define SVC_DONE_PER_MSG 3u
 
 typedef struct svc_type {
     char name[MRT_SVC_NAME_MAX + 1];
@@ -243,7 +249,8 @@ unsigned svc_class_of(const mrt_svc *svc, size_t len);
 bool svc_resolve(const mrt_svc *svc, uint64_t h, uint32_t len, uint8_t **buf);
 /* An ingress handle's class and index (any owner: the caller checks it), len checked too. */
 bool svc_ingress_index(const mrt_svc *svc, uint64_t h, uint32_t len, unsigned *cls, uint32_t *idx);
-void svc_pool_push(mrt_svc_shard *ss, uint64_t h);
+/* Take back one of this shard's handles: its buffer, or NULL (not handed out: counted, ignored). */
+uint8_t *svc_pool_push(mrt_svc_shard *ss, uint64_t h);
 
 /* Pop a free buffer of class c: its handle, or false when the class is empty. */
 static inline bool svc_pool_pop(mrt_svc_shard *ss, unsigned c, uint64_t *h, uint8_t **buf)
@@ -260,6 +267,30 @@ static inline bool svc_pool_pop(mrt_svc_shard *ss, unsigned c, uint64_t *h, uint
     return true;
 }
 
+/* In-flight slots: inline, as every routed send takes one and every completion drops one. */
+static inline bool svc_slot_take(mrt_svc_shard *ss, uint32_t *slot)
+{
+    if (ss->nfree_slots == 0)
+        return false;
+    uint32_t i = ss->slot_free[--ss->nfree_slots];
+    ss->slots[i].busy = 1;
+    ss->st.inflight++;
+    *slot = i;
+    return true;
+}
+
+/* Free a slot; its generation moves on, so a late token for it is stale. */
+static inline void svc_slot_drop(mrt_svc_shard *ss, uint32_t slot)
+{
+    svc_slot *e = &ss->slots[slot];
+    e->busy = 0;
+    e->gen = (e->gen + 1) & SVC_GEN_MASK;
+    if (e->gen == 0)
+        e->gen = 1;
+    ss->slot_free[ss->nfree_slots++] = slot;
+    ss->st.inflight--;
+}
+
 /* hosts.c */
 int svc_hosts_init(mrt_svc_shard *ss);
 void svc_hosts_fini(mrt_svc_shard *ss);
@@ -269,9 +300,6 @@ int svc_flow_init(mrt_svc_shard *ss);
 void svc_flow_fini(mrt_svc_shard *ss);
 void svc_release(mrt_svc_shard *ss, uint64_t h);
 void svc_complete(mrt_svc_shard *ss, uint64_t token, bool ok, uint32_t latency);
-void svc_complete_local(mrt_svc_shard *ss, uint64_t key, bool ok, uint32_t latency);
-bool svc_slot_take(mrt_svc_shard *ss, uint32_t *slot);
-void svc_slot_drop(mrt_svc_shard *ss, uint32_t slot);
 void svc_flush_owed(mrt_svc_shard *ss);
 void svc_on_returns(mrt_shard *s, const mrt_msg *m, unsigned n, void *ctx);
 void svc_on_done(mrt_shard *s, const mrt_msg *m, unsigned n, void *ctx);

@@ -80,7 +80,7 @@ typedef struct mrt_svc_config {
     uint32_t pool_class_bytes;  /* bytes per size class at most, which caps big classes (1 MiB) */
     uint32_t pool_min_buffers;  /* buffers per size class at least (16) */
     uint32_t host_capacity;     /* hosts per shard, 1..2^24 (1024) */
-    uint32_t inflight;          /* pending routed selections per shard, 1..2^24 (4096) */
+    uint32_t inflight;          /* pending routed selections per shard, 1..65536 (4096) */
     mrt_lb_domain *domain;      /* snapshot publication (borrowed); NULL: no routed sends */
     uint64_t lb_seed;           /* per-shard PRNG seeds derive from it (0: a fixed default) */
     uint16_t shard_type_base;   /* first shard message type services may use (32) */
