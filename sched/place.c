@@ -7,24 +7,57 @@
 
 #include <math.h>
 
-/* Required tags: user bits and built-in equalities. */
-static inline bool passes(const mrt_sched *s, const mrt_sched_filter *f, uint32_t i)
+/*
+ * A request made ready for the pass: the filter's fields hoisted, the
+ * optional-tag weights precomputed so the per-shard work is bit tests, a
+ * table load and a multiply.
+ */
+struct plan {
+    const mrt_sched_request *rq;
+    const mrt_sched_filter *f;
+    uint64_t req, opt;
+    bool builtin_req;  /* a required built-in (or a contradiction): check them */
+    bool weighted;     /* optional tags asked */
+    double weight[MRT_SCHED_MAX_TAGS + MRT_SCHED_MAX_OPT_BUILTIN + 1]; /* [have] */
+};
+
+static void plan_init(struct plan *p, const mrt_sched_request *rq)
 {
-    if (f == NULL)
+    const mrt_sched_filter *f = rq->filter;
+    p->rq = rq;
+    p->f = f;
+    p->req = f ? f->required : 0;
+    p->opt = f ? f->optional : 0;
+    p->builtin_req = f && (f->never || f->req_numa != MRT_SCHED_NONE ||
+                           f->req_core != MRT_SCHED_NONE || f->req_shard != MRT_SCHED_NONE);
+    p->weighted = f && (f->optional != 0 || f->n_opt_builtin != 0);
+    if (p->weighted) {
+        unsigned asked = (unsigned)__builtin_popcountll(f->optional) + f->n_opt_builtin;
+        for (unsigned h = 0; h <= asked; h++)
+            p->weight[h] = (1.0 + h) / (1.0 + asked);
+    }
+}
+
+/* Required tags: user bits and built-in equalities. */
+static inline bool passes(const mrt_sched *s, const struct plan *p, uint32_t i)
+{
+    if ((s->tags[i] & p->req) != p->req)
+        return false;
+    if (!p->builtin_req)
         return true;
-    return !f->never && (s->tags[i] & f->required) == f->required &&
-           (f->req_numa == MRT_SCHED_NONE || f->req_numa == s->numa[i]) &&
+    const mrt_sched_filter *f = p->f;
+    return !f->never && (f->req_numa == MRT_SCHED_NONE || f->req_numa == s->numa[i]) &&
            (f->req_core == MRT_SCHED_NONE || f->req_core == s->core[i]) &&
            (f->req_shard == MRT_SCHED_NONE || f->req_shard == i);
 }
 
 /* The weight of the optional tags: (1 + present) / (1 + asked); 1 when none are asked. */
-static inline double optional_weight(const mrt_sched *s, const mrt_sched_filter *f, uint32_t i)
+static inline double optional_weight(const mrt_sched *s, const struct plan *p, uint32_t i)
 {
-    if (f == NULL || (f->optional == 0 && f->n_opt_builtin == 0))
+    if (!p->weighted)
         return 1.0;
-    unsigned asked = (unsigned)__builtin_popcountll(f->optional) + f->n_opt_builtin;
-    unsigned have = (unsigned)__builtin_popcountll(s->tags[i] & f->optional);
+    const mrt_sched_filter *f = p->f;
+    unsigned have = (unsigned)__builtin_popcountll(s->tags[i] & p->opt);
     for (unsigned k = 0; k < f->n_opt_builtin; k++) {
         uint32_t v = f->opt_builtin[k].value;
         switch (f->opt_builtin[k].kind) {
@@ -33,7 +66,7 @@ static inline double optional_weight(const mrt_sched *s, const mrt_sched_filter 
         default: have += i == v; break;
         }
     }
-    return (1.0 + have) / (1.0 + asked);
+    return p->weight[have];
 }
 
 /*
@@ -42,25 +75,25 @@ static inline double optional_weight(const mrt_sched *s, const mrt_sched_filter 
  * *pre_excl those of them that are excluded: they tell "everything is
  * excluded" from "nothing matches".
  */
-static inline double shard_score(const mrt_sched *s, const mrt_sched_request *rq, uint32_t i,
+static inline double shard_score(const mrt_sched *s, const struct plan *p, uint32_t i,
                                  uint32_t *pre, uint32_t *pre_excl)
 {
-    if (s->state[i] != 0 || !passes(s, rq->filter, i))
+    if (s->state[i] != 0 || !passes(s, p, i))
         return NAN;
     (*pre)++;
     if (s->mark[i] & MARK_EXCLUDED) {
         (*pre_excl)++;
         return NAN;
     }
-    double p = 1.0;
-    if (rq->score != NULL) {
-        p = rq->score(rq->score_ctx, i, s->free[i]);
-        if (!isfinite(p) || p < 0.0) /* veto, NaN, +-inf: dropped */
+    double sc = 1.0;
+    if (p->rq->score != NULL) {
+        sc = p->rq->score(p->rq->score_ctx, i, s->free[i]);
+        if (!isfinite(sc) || sc < 0.0) /* veto, NaN, +-inf: dropped */
             return NAN;
-        if (p > 1.0)
-            p = 1.0;
+        if (sc > 1.0)
+            sc = 1.0;
     }
-    return p * optional_weight(s, rq->filter, i);
+    return sc * optional_weight(s, p, i);
 }
 
 /*
@@ -132,17 +165,22 @@ int mrt_sched_filter_matches(const mrt_sched *s, const mrt_sched_filter *f, uint
         return MRT_SCHED_EINVAL;
     if (shard >= s->n)
         return MRT_SCHED_ESHARD;
-    *pass = passes(s, f, shard);
+    mrt_sched_request rq;
+    mrt_sched_request_init(&rq);
+    rq.filter = f;
+    struct plan p;
+    plan_init(&p, &rq);
+    *pass = passes(s, &p, shard);
     return MRT_OK;
 }
 
 /* The single best shard (one pass); exclusion marks already set. */
-static int pick_one(const mrt_sched *s, const mrt_sched_request *rq, uint32_t *out)
+static int pick_one(const mrt_sched *s, const struct plan *p, uint32_t *out)
 {
     uint32_t best = MRT_SCHED_NONE, pre = 0, pre_excl = 0;
     double bs = 0.0;
     for (uint32_t i = 0; i < s->n; i++) {
-        double sc = shard_score(s, rq, i, &pre, &pre_excl);
+        double sc = shard_score(s, p, i, &pre, &pre_excl);
         if (sc != sc)
             continue;
         if (best == MRT_SCHED_NONE || better(s, sc, i, bs, best)) {
@@ -182,11 +220,12 @@ static uint32_t least_loaded(const mrt_sched *s)
     return best;
 }
 
-static int place_many(mrt_sched *s, const mrt_sched_request *rq, uint32_t k, uint32_t *out)
+static int place_many(mrt_sched *s, const struct plan *p, uint32_t k, uint32_t *out)
 {
+    const mrt_sched_request *rq = p->rq;
     uint32_t pre = 0, pre_excl = 0, eligible = 0;
     for (uint32_t i = 0; i < s->n; i++) {
-        s->score[i] = shard_score(s, rq, i, &pre, &pre_excl);
+        s->score[i] = shard_score(s, p, i, &pre, &pre_excl);
         eligible += s->score[i] == s->score[i];
     }
     if (eligible == 0)
@@ -227,8 +266,10 @@ int mrt_sched_place(mrt_sched *s, const mrt_sched_request *rq, uint32_t k, uint3
         return rc;
     if (k == 0 || out == NULL)
         return MRT_SCHED_EINVAL;
+    struct plan p;
+    plan_init(&p, rq);
     mark_excluded(s, rq);
-    rc = k == 1 ? pick_one(s, rq, out) : place_many(s, rq, k, out);
+    rc = k == 1 ? pick_one(s, &p, out) : place_many(s, &p, k, out);
     clear_excluded(s, rq);
     return rc;
 }
@@ -244,6 +285,8 @@ int mrt_sched_pick_from(mrt_sched *s, const mrt_sched_request *rq, const uint32_
     for (uint32_t j = 0; j < n; j++)
         if (cands[j] >= s->n)
             return MRT_SCHED_ESHARD;
+    struct plan pl, *p = &pl;
+    plan_init(p, rq);
     mark_excluded(s, rq);
     uint32_t best = MRT_SCHED_NONE, pre = 0, pre_excl = 0;
     double bs = 0.0;
@@ -252,7 +295,7 @@ int mrt_sched_pick_from(mrt_sched *s, const mrt_sched_request *rq, const uint32_
         if (s->mark[i] & MARK_CHOSEN)
             continue; /* a repeated candidate is scored once */
         s->mark[i] |= MARK_CHOSEN;
-        double sc = shard_score(s, rq, i, &pre, &pre_excl);
+        double sc = shard_score(s, p, i, &pre, &pre_excl);
         if (sc != sc)
             continue;
         if (best == MRT_SCHED_NONE || better(s, sc, i, bs, best)) {
@@ -279,6 +322,8 @@ int mrt_sched_migration_target(mrt_sched *s, const mrt_sched_request *rq, uint32
         return MRT_SCHED_EINVAL;
     if (source >= s->n || (local != MRT_SCHED_NONE && local >= s->n))
         return MRT_SCHED_ESHARD;
+    struct plan pl, *p = &pl;
+    plan_init(p, rq);
     mark_excluded(s, rq);
     /* The source is never a target; its mark is restored below. */
     uint8_t source_mark = s->mark[source];
@@ -287,7 +332,7 @@ int mrt_sched_migration_target(mrt_sched *s, const mrt_sched_request *rq, uint32
     rc = MRT_SCHED_ENOCANDIDATE;
     if (local != MRT_SCHED_NONE && local != source) {
         uint32_t pre = 0, pre_excl = 0;
-        double sc = shard_score(s, rq, local, &pre, &pre_excl);
+        double sc = shard_score(s, p, local, &pre, &pre_excl);
         /* Only a real, positive score earns the fast path (notes §16.15). */
         if (isfinite(sc) && sc > 0.0) {
             *out = local;
@@ -296,7 +341,7 @@ int mrt_sched_migration_target(mrt_sched *s, const mrt_sched_request *rq, uint32
         }
     }
     if (rc != MRT_OK) {
-        rc = pick_one(s, rq, out);
+        rc = pick_one(s, p, out);
         /* The source is excluded only by this call: "all excluded" must not blame it alone. */
         if (rc == MRT_SCHED_EEXCLUDED && source_mark == 0 && rq->nexclude == 0)
             rc = MRT_SCHED_ENOCANDIDATE;
