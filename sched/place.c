@@ -232,28 +232,37 @@ static int place_many(mrt_sched *s, const struct plan *p, uint32_t k, uint32_t *
         return none_error(pre, pre_excl);
     if (k > eligible && rq->spread == MRT_SCHED_SPREAD_STRICT)
         return MRT_SCHED_ESPREAD;
-    /* From here every member gets a shard: out is written only now. */
-    uint32_t distinct = k < eligible ? k : eligible;
-    for (uint32_t m = 0; m < distinct; m++) {
-        uint32_t best = MRT_SCHED_NONE;
-        for (uint32_t i = 0; i < s->n; i++) {
-            double sc = s->score[i];
-            if (sc != sc || (s->mark[i] & MARK_CHOSEN))
+    /*
+     * From here every member gets a shard: out is written only now. The
+     * `distinct` best, in rank order, kept in out[] as the pass goes: a
+     * shard below the current last costs one comparison, so this is O(N)
+     * plus the insertions (about distinct x ln(N / distinct) on random
+     * order), not one pass per member.
+     */
+    uint32_t distinct = k < eligible ? k : eligible, c = 0;
+    for (uint32_t i = 0; i < s->n; i++) {
+        double sc = s->score[i];
+        if (sc != sc)
+            continue;
+        if (c == distinct) {
+            uint32_t last = out[c - 1];
+            if (!better(s, sc, i, s->score[last], last))
                 continue;
-            if (best == MRT_SCHED_NONE || better(s, sc, i, s->score[best], best))
-                best = i;
+            c--; /* the last one drops out */
         }
-        s->mark[best] |= MARK_CHOSEN;
-        s->extra[best] = 1;
-        out[m] = best;
+        uint32_t j = c++;
+        for (; j > 0 && better(s, sc, i, s->score[out[j - 1]], out[j - 1]); j--)
+            out[j] = out[j - 1];
+        out[j] = i;
     }
+    for (uint32_t m = 0; m < distinct; m++)
+        s->extra[out[m]] = 1;
     for (uint32_t m = distinct; m < k; m++) {
         uint32_t best = least_loaded(s);
         s->extra[best]++;
         out[m] = best;
     }
     for (uint32_t m = 0; m < distinct; m++) {
-        s->mark[out[m]] = 0;
         s->extra[out[m]] = 0;
     }
     return MRT_OK;
@@ -292,9 +301,9 @@ int mrt_sched_pick_from(mrt_sched *s, const mrt_sched_request *rq, const uint32_
     double bs = 0.0;
     for (uint32_t j = 0; j < n; j++) {
         uint32_t i = cands[j];
-        if (s->mark[i] & MARK_CHOSEN)
+        if (s->mark[i] & MARK_SEEN)
             continue; /* a repeated candidate is scored once */
-        s->mark[i] |= MARK_CHOSEN;
+        s->mark[i] |= MARK_SEEN;
         double sc = shard_score(s, p, i, &pre, &pre_excl);
         if (sc != sc)
             continue;
@@ -304,7 +313,7 @@ int mrt_sched_pick_from(mrt_sched *s, const mrt_sched_request *rq, const uint32_
         }
     }
     for (uint32_t j = 0; j < n; j++)
-        s->mark[cands[j]] &= (uint8_t)~MARK_CHOSEN;
+        s->mark[cands[j]] &= (uint8_t)~MARK_SEEN;
     clear_excluded(s, rq);
     if (best == MRT_SCHED_NONE)
         return none_error(pre, pre_excl);

@@ -11,7 +11,7 @@ enum {
 /* Scratch marks, set and cleared within one placement call. */
 enum {
     MARK_EXCLUDED = 1u << 0,
-    MARK_CHOSEN = 1u << 1,
+    MARK_SEEN = 1u << 1,     /* a candidate already scored (mrt_sched_pick_from) */
 };
 enum { BUILTIN_NUMA = 0, BUILTIN_CORE = 1, BUILTIN_SHARD = 2 };
 

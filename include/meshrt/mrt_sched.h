@@ -257,7 +257,9 @@ void mrt_sched_request_init(mrt_sched_request *rq);
  * each member goes to the eligible shard with the most free capacity,
  * counting the members this call already put there as hosted daemons (ties:
  * score, latency, id). Excluded shards are never chosen in either mode.
- * O(N) per member; no allocation.
+ * One scoring pass, then one pass keeping the k best in out[] (O(N) plus
+ * the insertions); each overflow member of best-effort is one more O(N)
+ * pass. No allocation.
  */
 int mrt_sched_place(mrt_sched *s, const mrt_sched_request *rq, uint32_t k, uint32_t *out);
 

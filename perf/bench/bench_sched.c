@@ -1,6 +1,6 @@
 /*
- * meshrt-bench sched: one placement (mrt_sched_place, k = 1) over 16, 256
- * and 4,096 candidate shards against the naive pattern of the seed system
+ * meshrt-bench sched: placement (mrt_sched_place) over 16, 256 and 4,096
+ * candidate shards against the naive pattern of the seed system
  * before audit #151: collect the eligible candidates into a fresh array,
  * sort it by score and the tie-breakers (qsort), take the first, free.
  *
@@ -9,10 +9,13 @@
  * that they agree on every exclusion used, so the ratio compares the
  * selection method alone (one O(N) pass against collect + O(N log N) sort).
  *
- * Two request shapes:
+ * Three request shapes:
  *   uniform  required tag (3 of 4 shards), one optional tag (1 in 7), no
  *            score function: many equal scores, the tie-breaker decides;
- *   scored   the same plus a score function (8 levels from a table).
+ *   scored   the same plus a score function (8 levels from a table);
+ *   spread8  scored, a group of 8 with strict spread: ours makes 8 passes
+ *            (O(8N)), the naive one sorts once and takes the first 8 — the
+ *            case where sorting is least wasteful.
  * Each iteration excludes one shard (rotating), so the winner changes.
  * Times: per repetition both sides back to back, medians of each and of
  * the per-repetition ratios. Allocations per placement: both sides counted
@@ -31,6 +34,7 @@
 static const uint32_t SIZES[] = { 16, 256, 4096 };
 #define NSIZES (sizeof SIZES / sizeof SIZES[0])
 #define MAX_REPS 64
+#define MAX_K 8
 
 struct world {
     uint32_t n;
@@ -41,6 +45,7 @@ struct world {
     uint64_t *tags, req, opt;
     double *latency, *free, *table;
     bool scored;
+    uint32_t k;         /* members per placement */
     uint32_t excl;      /* the shard excluded in the current iteration */
     uint64_t sink;
     mrt_allocator alloc;
@@ -60,10 +65,10 @@ static void run_ours(void *p, uint64_t iters)
     uint64_t acc = 0;
     for (uint64_t i = 0; i < iters; i++) {
         w->excl = (uint32_t)(i % w->n);
-        uint32_t out;
-        if (mrt_sched_place(w->s, &w->rq, 1, &out) != MRT_OK)
+        uint32_t out[MAX_K];
+        if (mrt_sched_place(w->s, &w->rq, w->k, out) != MRT_OK)
             abort();
-        acc += out;
+        acc += out[w->k - 1];
     }
     w->sink += acc;
 }
@@ -92,7 +97,8 @@ static int cand_cmp(const void *a_, const void *b_)
     return a->id < b->id ? -1 : a->id > b->id;
 }
 
-static uint32_t naive_place(struct world *w)
+/* The first k of the sorted candidates into out[0..k); false when fewer. */
+static bool naive_place(struct world *w, uint32_t *out)
 {
     struct cand *v = mrt_alloc(&w->alloc, sizeof *v * w->n);
     if (v == NULL)
@@ -107,9 +113,11 @@ static uint32_t naive_place(struct world *w)
         v[m++] = (struct cand){ i, sc, w->latency[i], w->free[i] };
     }
     qsort(v, m, sizeof *v, cand_cmp);
-    uint32_t best = m > 0 ? v[0].id : MRT_SCHED_NONE;
+    bool ok = m >= w->k;
+    for (uint32_t j = 0; ok && j < w->k; j++)
+        out[j] = v[j].id;
     mrt_free(&w->alloc, v, sizeof *v * w->n);
-    return best;
+    return ok;
 }
 
 static void run_naive(void *p, uint64_t iters)
@@ -118,7 +126,10 @@ static void run_naive(void *p, uint64_t iters)
     uint64_t acc = 0;
     for (uint64_t i = 0; i < iters; i++) {
         w->excl = (uint32_t)(i % w->n);
-        acc += naive_place(w);
+        uint32_t out[MAX_K];
+        if (!naive_place(w, out))
+            abort();
+        acc += out[w->k - 1];
     }
     w->sink += acc;
 }
@@ -142,10 +153,11 @@ static void world_free(struct world *w)
     free(w->table);
 }
 
-static int world_init(struct world *w, uint32_t n, bool scored)
+static int world_init(struct world *w, uint32_t n, bool scored, uint32_t k)
 {
     memset(w, 0, sizeof *w);
     w->n = n;
+    w->k = k;
     w->scored = scored;
     w->alloc = mrt_allocator_or_default(NULL);
     w->tags = calloc(n, sizeof *w->tags);
@@ -198,8 +210,9 @@ static int world_init(struct world *w, uint32_t n, bool scored)
     /* Both sides must choose alike for every exclusion. */
     for (uint32_t e = 0; e < n; e++) {
         w->excl = e;
-        uint32_t out;
-        if (mrt_sched_place(w->s, &w->rq, 1, &out) != MRT_OK || out != naive_place(w)) {
+        uint32_t a[MAX_K], b[MAX_K];
+        if (mrt_sched_place(w->s, &w->rq, k, a) != MRT_OK || !naive_place(w, b) ||
+            memcmp(a, b, sizeof a[0] * k) != 0) {
             fprintf(stderr, "meshrt-bench sched: ours and naive disagree (n=%u, excluded %u)\n",
                     n, e);
             return -1;
@@ -241,19 +254,24 @@ int mrt_bench_sched(const mrt_bench_opts *o, int argc, char **argv)
                 argv[1]);
         return 2;
     }
-    mrt_bench_section(o, "sched: one placement (k = 1), ours (O(N) max) vs collect + qsort + "
+    static const struct {
+        const char *name;
+        bool scored;
+        uint32_t k;
+    } SHAPES[] = { { "uniform", false, 1 }, { "scored", true, 1 }, { "spread8", true, MAX_K } };
+    mrt_bench_section(o, "sched: placement, ours (O(N) pass per member) vs collect + qsort + "
                          "take first; ns per placement");
-    for (int shape = 0; shape < 2; shape++) {
-        const char *sname = shape ? "scored" : "uniform";
+    for (size_t sh = 0; sh < sizeof SHAPES / sizeof SHAPES[0]; sh++) {
+        const char *sname = SHAPES[sh].name;
         for (size_t si = 0; si < NSIZES; si++) {
             uint32_t n = SIZES[si];
             static struct world w;
-            if (world_init(&w, n, shape == 1) != 0) {
+            if (world_init(&w, n, SHAPES[sh].scored, SHAPES[sh].k) != 0) {
                 world_free(&w);
                 fprintf(stderr, "meshrt-bench sched: set-up failed (n=%u)\n", n);
                 return 1;
             }
-            uint64_t iters = mrt_bench_iters(o, 4000000 / n);
+            uint64_t iters = mrt_bench_iters(o, 4000000 / n / SHAPES[sh].k);
             uint64_t niters = mrt_bench_iters(o, 400000 / n);
             double ours[MAX_REPS], naive[MAX_REPS], ratio[MAX_REPS];
             run_ours(&w, iters / 8 + 1); /* warm both */
@@ -266,8 +284,9 @@ int mrt_bench_sched(const mrt_bench_opts *o, int argc, char **argv)
             double al[2];
             struct count_arg ca = { &w, mrt_bench_iters(o, 2000) };
             (void)mrt_bench_counted(count_both, &ca, al, 2);
-            char pj[64], nm[64], nn[64];
-            snprintf(pj, sizeof pj, "{\"n\":%u,\"shape\":\"%s\"}", n, sname);
+            char pj[80], nm[64], nn[64];
+            snprintf(pj, sizeof pj, "{\"n\":%u,\"shape\":\"%s\",\"k\":%u}", n, sname,
+                     SHAPES[sh].k);
             snprintf(nm, sizeof nm, "place_%s_n%u", sname, n);
             snprintf(nn, sizeof nn, "naive_sort_%s_n%u", sname, n);
             mrt_bench_result(o, SUITE, nm, pj, "median_ns", mrt_bench_median(ours, o->reps), al[0]);
