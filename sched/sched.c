@@ -256,6 +256,8 @@ int mrt_sched_set_hosted_ref(mrt_sched *s, double hosted_ref)
     if (s == NULL || !isfinite(hosted_ref) || !(hosted_ref > 0.0))
         return MRT_SCHED_EINVAL;
     s->hosted_ref = hosted_ref;
+    for (uint32_t i = 0; i < s->n; i++) /* the stored capacities follow the new reference */
+        s->free[i] = s->headroom[i] * hosted_ref / (hosted_ref + (double)s->hosted[i]);
     return MRT_OK;
 }
 

@@ -9,6 +9,7 @@
 
 #include <check.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define OK(x) ck_assert_int_eq((x), MRT_OK)
@@ -262,6 +263,10 @@ START_TEST(free_capacity_formula)
     load(s, 1, 0.0, 2, 0, 0, 0);
     OK(mrt_sched_shard_capacity(s, 1, &f));
     ck_assert_double_eq_tol(f, 0.5, 1e-12);
+    OK(mrt_sched_set_hosted_ref(s, 6.0)); /* recomputed from the last load: 6 / (6 + 2) */
+    OK(mrt_sched_shard_capacity(s, 1, &f));
+    ck_assert_double_eq_tol(f, 0.75, 1e-12);
+    OK(mrt_sched_set_hosted_ref(s, 2.0));
     /* A rejected load leaves the previous one. */
     l = (mrt_sched_load){ .busy = NAN };
     RC(mrt_sched_shard_set_load(s, 1, &l), MRT_SCHED_ELOAD);
@@ -404,6 +409,66 @@ START_TEST(spread_never_falls_back_to_excluded)
         for (uint32_t m = 0; m < k; m++)
             for (uint32_t j = 0; j < nex; j++)
                 ck_assert_uint_ne(got[m], ex[j]);
+    }
+    mrt_sched_destroy(s);
+}
+END_TEST
+
+/* The documented ranking, written out independently: score, latency (0 = unmeasured), free, id. */
+struct ranked {
+    uint32_t id;
+    double score, lat, free;
+};
+
+static int rank_cmp(const void *a_, const void *b_)
+{
+    const struct ranked *a = a_, *b = b_;
+    if (a->score != b->score)
+        return a->score > b->score ? -1 : 1;
+    if (a->lat != b->lat) {
+        if (a->lat == 0.0 || b->lat == 0.0)
+            return a->lat == 0.0 ? 1 : -1;
+        return a->lat < b->lat ? -1 : 1;
+    }
+    if (a->free != b->free)
+        return a->free > b->free ? -1 : 1;
+    return a->id < b->id ? -1 : 1;
+}
+
+START_TEST(spread_order_matches_full_ranking)
+{
+    /* A group's k shards are the first k of the full ranking, in order, ties included. */
+    mrt_sched *s = mk(64);
+    struct table t;
+    uint64_t x = 12345;
+    for (int round = 0; round < 300; round++) {
+        memset(&t, 0, sizeof t);
+        struct ranked r[64];
+        uint32_t m = 0;
+        for (uint32_t i = 0; i < 64; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            double lat = (double)(x % 3) * 100.0, busy = (double)((x >> 8) % 3) / 4.0;
+            load(s, i, busy, 0, 0, 0, lat);
+            t.v[i] = (x >> 16) % 5 == 0 ? MRT_SCHED_VETO : (double)((x >> 20) % 3) / 2.0;
+            double fc;
+            OK(mrt_sched_shard_capacity(s, i, &fc));
+            if (t.v[i] >= 0)
+                r[m++] = (struct ranked){ i, t.v[i], lat, fc };
+        }
+        qsort(r, m, sizeof r[0], rank_cmp);
+        mrt_sched_request rq;
+        mrt_sched_request_init(&rq);
+        rq.score = table_score;
+        rq.score_ctx = &t;
+        uint32_t k = 1 + (uint32_t)(x >> 40) % 20, out[20];
+        if (k > m) {
+            RC(mrt_sched_place(s, &rq, k, out), MRT_SCHED_ESPREAD);
+            continue;
+        }
+        OK(mrt_sched_place(s, &rq, k, out));
+        for (uint32_t j = 0; j < k; j++)
+            ck_assert_msg(out[j] == r[j].id, "round %d k %u: member %u on %u, ranking says %u",
+                          round, k, j, out[j], r[j].id);
     }
     mrt_sched_destroy(s);
 }
@@ -751,6 +816,7 @@ int main(void)
     tcase_add_test(tc, strict_spread);
     tcase_add_test(tc, best_effort_spread);
     tcase_add_test(tc, spread_never_falls_back_to_excluded);
+    tcase_add_test(tc, spread_order_matches_full_ranking);
     tcase_add_test(tc, drained_and_failed_never_chosen);
     tcase_add_test(tc, migration_target_local_fast_path);
     tcase_add_test(tc, pick_from_candidates);

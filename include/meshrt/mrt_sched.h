@@ -147,7 +147,8 @@ int mrt_sched_free_capacity(const mrt_sched_load *load, double hosted_ref, doubl
 
 /*
  * Set the hosted-daemon reference H of the capacity formula (> 0, finite;
- * default MRT_SCHED_HOSTED_REF). Applies to loads set afterwards.
+ * default MRT_SCHED_HOSTED_REF). The stored capacities are recomputed from
+ * the shards' last loads (configuration time: O(N)).
  */
 int mrt_sched_set_hosted_ref(mrt_sched *s, double hosted_ref);
 
