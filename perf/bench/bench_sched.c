@@ -18,8 +18,9 @@
  *            (O(8N)), the naive one sorts once and takes the first 8 — the
  *            case where sorting is least wasteful.
  * Each iteration excludes one shard (rotating), so the winner changes.
- * Times: per repetition both sides back to back, medians of each and of
- * the per-repetition ratios. Allocations per placement: both sides counted
+ * Times: on the thread's CPU clock (stable on a shared machine: time spent
+ * preempted is not counted), per repetition both sides back to back,
+ * medians of each and of the per-repetition ratios. Allocations per placement: both sides counted
  * in one forked pass (mrt_bench_counted), never in a timed run.
  */
 #include "bench.h"
@@ -30,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define SUITE "sched"
 static const uint32_t SIZES[] = { 16, 256, 4096 };
@@ -241,11 +243,19 @@ static void count_both(void *p, double *out)
     out[1] = (double)(e.allocs - m.allocs) / (double)a->iters;
 }
 
+/* The thread's CPU clock: time this thread was off the CPU (a shared machine) is not counted. */
+static uint64_t cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static double time_once(mrt_bench_fn fn, void *ctx, uint64_t iters)
 {
-    uint64_t t0 = mrt_bench_now_ns();
+    uint64_t t0 = cpu_ns();
     fn(ctx, iters);
-    return (double)(mrt_bench_now_ns() - t0) / (double)iters;
+    return (double)(cpu_ns() - t0) / (double)iters;
 }
 
 int mrt_bench_sched(const mrt_bench_opts *o, int argc, char **argv)
