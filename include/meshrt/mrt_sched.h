@@ -59,7 +59,7 @@ enum mrt_sched_status {
     MRT_SCHED_EFILTERFULL = -907,  /* more than MRT_SCHED_MAX_OPT_BUILTIN optional built-in tags */
     /* placement errors (nothing chosen, nothing written) */
     MRT_SCHED_ENOCANDIDATE = -920, /* no shard is eligible (filter, veto, drain, failure) */
-    MRT_SCHED_EEXCLUDED = -921,    /* shards pass the filter and score, but every one is excluded */
+    MRT_SCHED_EEXCLUDED = -921,    /* shards pass the filter (not drained/failed), but all are excluded */
     MRT_SCHED_ESPREAD = -922,      /* strict spread: more members than eligible distinct shards */
 };
 
@@ -109,7 +109,10 @@ int mrt_sched_tag_intern(mrt_sched *s, const char *name, unsigned *bit);
 /* Give user tag `name` to `shard` (interning it). Errors as mrt_sched_tag_intern, plus ESHARD. */
 int mrt_sched_shard_add_tag(mrt_sched *s, uint32_t shard, const char *name);
 
-/* Take user tag `name` from `shard` (absent or never interned: no-op, MRT_OK). */
+/*
+ * Take user tag `name` from `shard` (absent or never interned: no-op,
+ * MRT_OK). Name errors as mrt_sched_tag_intern, plus EINVAL / ESHARD.
+ */
 int mrt_sched_shard_remove_tag(mrt_sched *s, uint32_t shard, const char *name);
 
 /*
@@ -250,7 +253,8 @@ void mrt_sched_request_init(mrt_sched_request *rq);
  * order they were chosen (best first), or nothing is written and an error
  * is returned:
  *   MRT_SCHED_ENOCANDIDATE  no eligible shard at all;
- *   MRT_SCHED_EEXCLUDED     every shard that would be eligible is excluded;
+ *   MRT_SCHED_EEXCLUDED     every shard that passes the filter and is neither drained
+ *                           nor failed is excluded (scores are not consulted);
  *   MRT_SCHED_ESPREAD       strict spread and k > the eligible shards;
  *   MRT_SCHED_EINVAL / ESHARD  bad arguments (an excluded index out of range).
  * Strict: k distinct shards, each the best of those not yet chosen.
