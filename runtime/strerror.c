@@ -4,6 +4,7 @@
 #include "meshrt/mrt_daemon.h"
 #include "meshrt/mrt_perf.h"
 #include "meshrt/mrt_runtime.h"
+#include "meshrt/mrt_sched.h"
 #include "meshrt/mrt_services.h"
 
 static const char *runtime_strerror(int status)
@@ -46,5 +47,7 @@ const char *mrt_strerror(int status)
         s = mrt_svc_strerror(status);
     else if (status <= MRT_ERANGE_SVC_MIN - 1 && status >= MRT_ERANGE_COMPUTE_MIN)
         s = mrt_compute_strerror(status);
+    else if (status <= MRT_ERANGE_COMPUTE_MIN - 1 && status >= MRT_ERANGE_SCHED_MIN)
+        s = mrt_sched_strerror(status);
     return s ? s : "unknown status";
 }

@@ -1,0 +1,827 @@
+/*
+ * The shard scheduler (sched/): capability matching, placement scores and
+ * vetoes, the tie-breaker, spread, exclusion, drain and failure, migration
+ * targets, bad input, and no allocation on the placement path.
+ */
+#include "meshrt/mrt_runtime.h"
+#include "meshrt/mrt_sched.h"
+#include "tests/check_main.h"
+
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OK(x) ck_assert_int_eq((x), MRT_OK)
+#define RC(x, want) ck_assert_int_eq((x), (want))
+
+static mrt_sched *mk(uint32_t n)
+{
+    mrt_sched *s = NULL;
+    OK(mrt_sched_create(NULL, n, &s));
+    ck_assert_ptr_nonnull(s);
+    return s;
+}
+
+static void load(mrt_sched *s, uint32_t shard, double busy, uint32_t hosted, uint32_t used,
+                 uint32_t size, double lat)
+{
+    mrt_sched_load l = { .busy = busy, .hosted = hosted, .ring_used = used, .ring_size = size,
+                         .latency_ns = lat };
+    OK(mrt_sched_shard_set_load(s, shard, &l));
+}
+
+static uint32_t place1(mrt_sched *s, const mrt_sched_request *rq)
+{
+    uint32_t out = 12345;
+    OK(mrt_sched_place(s, rq, 1, &out));
+    return out;
+}
+
+/* A score function reading a per-shard table; counts its calls. */
+struct table {
+    double v[64];
+    unsigned calls[64];
+};
+
+static double table_score(void *ctx, uint32_t shard, double free_capacity)
+{
+    (void)free_capacity;
+    struct table *t = ctx;
+    t->calls[shard]++;
+    return t->v[shard];
+}
+
+/* ------------------------------------------------------------------ capabilities */
+
+START_TEST(capability_required_and_builtin)
+{
+    mrt_sched *s = mk(8);
+    for (uint32_t i = 0; i < 8; i++)
+        OK(mrt_sched_shard_set_topology(s, i, i / 4, 100 + i));
+    OK(mrt_sched_shard_add_tag(s, 5, "gpu"));
+    OK(mrt_sched_shard_add_tag(s, 6, "gpu"));
+    OK(mrt_sched_shard_add_tag(s, 6, "ssd"));
+
+    bool has;
+    OK(mrt_sched_shard_has_tag(s, 5, "numa:1", &has));
+    ck_assert(has);
+    OK(mrt_sched_shard_has_tag(s, 5, "numa:0", &has));
+    ck_assert(!has);
+    OK(mrt_sched_shard_has_tag(s, 5, "core:105", &has));
+    ck_assert(has);
+    OK(mrt_sched_shard_has_tag(s, 5, "shard:5", &has));
+    ck_assert(has);
+    OK(mrt_sched_shard_has_tag(s, 5, "gpu", &has));
+    ck_assert(has);
+    OK(mrt_sched_shard_has_tag(s, 5, "ssd", &has));
+    ck_assert(!has);
+    OK(mrt_sched_shard_has_tag(s, 5, "never-interned", &has));
+    ck_assert(!has);
+
+    mrt_sched_filter f;
+    mrt_sched_request rq;
+    mrt_sched_request_init(&rq);
+    rq.filter = &f;
+
+    OK(mrt_sched_filter_init(&f));
+    ck_assert_uint_eq(place1(s, &rq), 0); /* empty filter: everyone, lowest id on ties */
+
+    OK(mrt_sched_filter_require(s, &f, "gpu"));
+    ck_assert_uint_eq(place1(s, &rq), 5);
+    OK(mrt_sched_filter_require(s, &f, "ssd"));
+    ck_assert_uint_eq(place1(s, &rq), 6);
+    bool pass;
+    OK(mrt_sched_filter_matches(s, &f, 5, &pass));
+    ck_assert(!pass);
+    OK(mrt_sched_filter_matches(s, &f, 6, &pass));
+    ck_assert(pass);
+
+    OK(mrt_sched_filter_init(&f));
+    OK(mrt_sched_filter_require(s, &f, "numa:1"));
+    ck_assert_uint_eq(place1(s, &rq), 4);
+    OK(mrt_sched_filter_require(s, &f, "core:107"));
+    ck_assert_uint_eq(place1(s, &rq), 7);
+    OK(mrt_sched_filter_require(s, &f, "shard:7"));
+    ck_assert_uint_eq(place1(s, &rq), 7);
+    /* Two values of one built-in at once: nothing can match. */
+    OK(mrt_sched_filter_require(s, &f, "numa:0"));
+    uint32_t out = 99;
+    RC(mrt_sched_place(s, &rq, 1, &out), MRT_SCHED_ENOCANDIDATE);
+    ck_assert_uint_eq(out, 99);
+
+    /* A required tag no shard carries yet: no candidate, until a shard gets it. */
+    OK(mrt_sched_filter_init(&f));
+    OK(mrt_sched_filter_require(s, &f, "fpga"));
+    RC(mrt_sched_place(s, &rq, 1, &out), MRT_SCHED_ENOCANDIDATE);
+    OK(mrt_sched_shard_add_tag(s, 3, "fpga"));
+    ck_assert_uint_eq(place1(s, &rq), 3);
+    OK(mrt_sched_shard_remove_tag(s, 3, "fpga"));
+    RC(mrt_sched_place(s, &rq, 1, &out), MRT_SCHED_ENOCANDIDATE);
+    mrt_sched_destroy(s);
+}
+END_TEST
+
+START_TEST(capability_optional_raises_score)
+{
+    mrt_sched *s = mk(6);
+    for (uint32_t i = 0; i < 6; i++) {
+        OK(mrt_sched_shard_add_tag(s, i, "cpu"));
+        OK(mrt_sched_shard_set_topology(s, i, i % 2, i));
+    }
+    OK(mrt_sched_shard_add_tag(s, 4, "ssd"));
+    OK(mrt_sched_shard_add_tag(s, 3, "ssd"));
+    OK(mrt_sched_shard_add_tag(s, 3, "avx512"));
+    mrt_sched_filter f;
+    OK(mrt_sched_filter_init(&f));
+    OK(mrt_sched_filter_require(s, &f, "cpu"));
+    OK(mrt_sched_filter_prefer(s, &f, "ssd"));
+    mrt_sched_request rq;
+    mrt_sched_request_init(&rq);
+    rq.filter = &f;
+    ck_assert_uint_eq(place1(s, &rq), 3); /* both 3 and 4 have ssd; lower id */
+    OK(mrt_sched_filter_prefer(s, &f, "numa:0"));
+    ck_assert_uint_eq(place1(s, &rq), 4); /* 4: ssd + numa:0 (2 of 2); 3: ssd (1 of 2) */
+    OK(mrt_sched_filter_prefer(s, &f, "avx512"));
+    /* 3: ssd + avx512, 4: ssd + numa:0 — equal (3 of 4): lower id. */
+    ck_assert_uint_eq(place1(s, &rq), 3);
+    /* Optional tags multiply the placement score: a weak placement loses to a lower-weighted strong one. */
+    struct table t = { .v = { 1, 1, 1, 0.1, 0.1, 1 } };
+    rq.score = table_score;
+    rq.score_ctx = &t;
+    ck_assert_uint_eq(place1(s, &rq), 0); /* 0: 1.0 x 2/4 (ssd no, numa:0 yes) > 3: 0.1 x 3/4 */
+    /* Too many optional built-ins. */
+    for (uint32_t i = 0; i < MRT_SCHED_MAX_OPT_BUILTIN - 1; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "core:%u", i);
+        OK(mrt_sched_filter_prefer(s, &f, name));
+    }
+    mrt_sched_filter before = f;
+    RC(mrt_sched_filter_prefer(s, &f, "core:77"), MRT_SCHED_EFILTERFULL);
+    ck_assert(memcmp(&before, &f, sizeof f) == 0);
+    OK(mrt_sched_filter_prefer(s, &f, "core:0")); /* already there: fine */
+    mrt_sched_destroy(s);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ scores and vetoes */
+
+START_TEST(veto_nan_inf_dropped)
+{
+    mrt_sched *s = mk(8);
+    struct table t = { .v = { NAN, MRT_SCHED_VETO, INFINITY, -INFINITY, 0.5, 0.7, -0.0001, 0.7 } };
+    mrt_sched_request rq;
+    mrt_sched_request_init(&rq);
+    rq.score = table_score;
+    rq.score_ctx = &t;
+    ck_assert_uint_eq(place1(s, &rq), 5); /* 0.7 at 5 and 7: lower id */
+    for (uint32_t i = 0; i < 8; i++)
+        ck_assert_uint_eq(t.calls[i], 1);
+    /* Strict spread counts only the three scoring shards. */
+    uint32_t out[4] = { 99, 99, 99, 99 };
+    RC(mrt_sched_place(s, &rq, 4, out), MRT_SCHED_ESPREAD);
+    ck_assert_uint_eq(out[0], 99);
+    OK(mrt_sched_place(s, &rq, 3, out));
+    ck_assert_uint_eq(out[0], 5);
+    ck_assert_uint_eq(out[1], 7);
+    ck_assert_uint_eq(out[2], 4);
+    /* Everything vetoed or non-finite. */
+    t.v[4] = t.v[5] = t.v[7] = NAN;
+    RC(mrt_sched_place(s, &rq, 1, out), MRT_SCHED_ENOCANDIDATE);
+    /* Above 1 counts as 1: 5.0 does not beat 1.0 with a lower latency. */
+    t.v[4] = 5.0;
+    t.v[5] = 1.0;
+    load(s, 5, 0, 0, 0, 0, 100.0);
+    load(s, 4, 0, 0, 0, 0, 200.0);
+    ck_assert_uint_eq(place1(s, &rq), 5);
+    /* A score of 0 is still a score (not a veto). */
+    t.v[4] = 0.0;
+    t.v[5] = NAN;
+    ck_assert_uint_eq(place1(s, &rq), 4);
+    mrt_sched_destroy(s);
+}
+END_TEST
+
+START_TEST(tie_break_latency_capacity_id)
+{
+    mrt_sched *s = mk(6);
+    mrt_sched_request rq;
+    mrt_sched_request_init(&rq);
+    /* Latency first: measured beats unmeasured, lower beats higher, whatever the capacity. */
+    load(s, 1, 0.9, 0, 0, 0, 300.0);
+    load(s, 2, 0.9, 0, 0, 0, 200.0);
+    load(s, 3, 0.0, 0, 0, 0, 0.0); /* idle but unmeasured */
+    ck_assert_uint_eq(place1(s, &rq), 2);
+    /* Equal latency: more free capacity wins. */
+    load(s, 4, 0.5, 0, 0, 0, 200.0);
+    ck_assert_uint_eq(place1(s, &rq), 4);
+    /* Capacity from the ring and hosted terms too. */
+    load(s, 5, 0.5, 0, 0, 0, 200.0);
+    ck_assert_uint_eq(place1(s, &rq), 4); /* equal in everything: lower id */
+    load(s, 4, 0.5, 0, 10, 100, 200.0);
+    ck_assert_uint_eq(place1(s, &rq), 5);
+    load(s, 4, 0.5, 0, 0, 100, 200.0);
+    load(s, 5, 0.5, 1, 0, 0, 200.0);
+    ck_assert_uint_eq(place1(s, &rq), 4);
+    /* Score beats all of them. */
+    struct table t = { .v = { 0.5, 0.5, 0.5, 0.9, 0.5, 0.5 } };
+    rq.score = table_score;
+    rq.score_ctx = &t;
+    ck_assert_uint_eq(place1(s, &rq), 3);
+    /* Nothing measured, all idle: the lowest id. */
+    mrt_sched_destroy(s);
+    s = mk(6);
+    rq.score = NULL;
+    ck_assert_uint_eq(place1(s, &rq), 0);
+    mrt_sched_destroy(s);
+}
+END_TEST
+
+START_TEST(free_capacity_formula)
+{
+    mrt_sched_load l = { .busy = 0.5, .hosted = 8, .ring_used = 25, .ring_size = 100 };
+    double f;
+    OK(mrt_sched_free_capacity(&l, 8.0, &f));
+    ck_assert_double_eq_tol(f, 0.5 * 0.75 * 0.5, 1e-12);
+    l.ring_size = 0; /* unknown ring: no ring term (ring_used ignored) */
+    OK(mrt_sched_free_capacity(&l, 8.0, &f));
+    ck_assert_double_eq_tol(f, 0.25, 1e-12);
+    l.busy = 1.0;
+    OK(mrt_sched_free_capacity(&l, 8.0, &f));
+    ck_assert_double_eq(f, 0.0);
+    l = (mrt_sched_load){ .busy = 0.0, .ring_used = 64, .ring_size = 64 };
+    OK(mrt_sched_free_capacity(&l, 8.0, &f));
+    ck_assert_double_eq(f, 0.0); /* full ring: no capacity however idle */
+    l = (mrt_sched_load){ .hosted = 4 };
+    OK(mrt_sched_free_capacity(&l, 4.0, &f));
+    ck_assert_double_eq_tol(f, 0.5, 1e-12);
+
+    mrt_sched *s = mk(2);
+    OK(mrt_sched_shard_capacity(s, 1, &f));
+    ck_assert_double_eq(f, 1.0);
+    OK(mrt_sched_set_hosted_ref(s, 2.0));
+    load(s, 1, 0.0, 2, 0, 0, 0);
+    OK(mrt_sched_shard_capacity(s, 1, &f));
+    ck_assert_double_eq_tol(f, 0.5, 1e-12);
+    OK(mrt_sched_set_hosted_ref(s, 6.0)); /* recomputed from the last load: 6 / (6 + 2) */
+    OK(mrt_sched_shard_capacity(s, 1, &f));
+    ck_assert_double_eq_tol(f, 0.75, 1e-12);
+    OK(mrt_sched_set_hosted_ref(s, 2.0));
+    /* A rejected load leaves the previous one. */
+    l = (mrt_sched_load){ .busy = NAN };
+    RC(mrt_sched_shard_set_load(s, 1, &l), MRT_SCHED_ELOAD);
+    OK(mrt_sched_shard_capacity(s, 1, &f));
+    ck_assert_double_eq_tol(f, 0.5, 1e-12);
+    mrt_sched_destroy(s);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ spread */
+
+START_TEST(strict_spread)
+{
+    mrt_sched *s = mk(5);
+    for (uint32_t i = 1; i < 5; i++)
+        OK(mrt_sched_shard_add_tag(s, i, "w"));
+    mrt_sched_filter f;
+    OK(mrt_sched_filter_init(&f));
+    OK(mrt_sched_filter_require(s, &f, "w"));
+    mrt_sched_request rq;
+    mrt_sched_request_init(&rq);
+    rq.filter = &f;
+    load(s, 3, 0.0, 0, 0, 0, 50.0); /* best by latency */
+    uint32_t out[6] = { 99, 99, 99, 99, 99, 99 };
+    OK(mrt_sched_place(s, &rq, 4, out));
+    ck_assert_uint_eq(out[0], 3);
+    ck_assert_uint_eq(out[1], 1);
+    ck_assert_uint_eq(out[2], 2);
+    ck_assert_uint_eq(out[3], 4);
+    ck_assert_uint_eq(out[4], 99);
+    for (int i = 0; i < 6; i++)
+        out[i] = 99;
+    RC(mrt_sched_place(s, &rq, 5, out), MRT_SCHED_ESPREAD);
+    for (int i = 0; i < 6; i++)
+        ck_assert_uint_eq(out[i], 99); /* nothing partially chosen */
+    /* The call left no scratch state behind: the same request places the same. */
+    OK(mrt_sched_place(s, &rq, 4, out));
+    ck_assert_uint_eq(out[0], 3);
+    ck_assert_uint_eq(out[3], 4);
+    /* Drain one: three eligible. */
+    OK(mrt_sched_shard_set_drained(s, 2, true));
+    RC(mrt_sched_place(s, &rq, 4, out), MRT_SCHED_ESPREAD);
+    OK(mrt_sched_place(s, &rq, 3, out));
+    for (int i = 0; i < 3; i++)
+        ck_assert_uint_ne(out[i], 2);
+    mrt_sched_destroy(s);
+}
+END_TEST
+
+START_TEST(best_effort_spread)
+{
+    mrt_sched *s = mk(4);
+    mrt_sched_request rq;
+    mrt_sched_request_init(&rq);
+    rq.spread = MRT_SCHED_SPREAD_BEST_EFFORT;
+    OK(mrt_sched_shard_set_failed(s, 3, true));
+    uint32_t out[7];
+    OK(mrt_sched_place(s, &rq, 7, out));
+    unsigned count[4] = { 0 };
+    ck_assert_uint_eq(out[0], 0);
+    ck_assert_uint_eq(out[1], 1);
+    ck_assert_uint_eq(out[2], 2); /* distinct first */
+    for (int i = 0; i < 7; i++)
+        count[out[i]]++;
+    ck_assert_uint_eq(count[3], 0);
+    ck_assert_uint_eq(count[0], 3); /* then least loaded, counting this call's members */
+    ck_assert_uint_eq(count[1], 2);
+    ck_assert_uint_eq(count[2], 2);
+    /* An idler shard takes the overflow until it is as loaded as the others. */
+    load(s, 0, 0.0, 6, 0, 0, 0);
+    load(s, 1, 0.0, 6, 0, 0, 0);
+    load(s, 2, 0.0, 0, 0, 0, 0);
+    OK(mrt_sched_place(s, &rq, 7, out));
+    memset(count, 0, sizeof count);
+    for (int i = 0; i < 7; i++)
+        count[out[i]]++;
+    /* Distinct first (2, 0, 1), then every overflow member to 2: 8/(8+0+e) > 8/(8+6+1) while e < 7. */
+    ck_assert_uint_eq(count[2], 5);
+    ck_assert_uint_eq(count[0], 1);
+    ck_assert_uint_eq(count[1], 1);
+    /* Best-effort with no eligible shard is still an error. */
+    for (uint32_t i = 0; i < 3; i++)
+        OK(mrt_sched_shard_set_drained(s, i, true));
+    RC(mrt_sched_place(s, &rq, 2, out), MRT_SCHED_ENOCANDIDATE);
+    mrt_sched_destroy(s);
+}
+END_TEST
+
+START_TEST(spread_never_falls_back_to_excluded)
+{
+    mrt_sched *s = mk(4);
+    uint32_t excl[2] = { 0, 1 };
+    mrt_sched_request rq;
+    mrt_sched_request_init(&rq);
+    rq.exclude = excl;
+    rq.nexclude = 2;
+    OK(mrt_sched_shard_set_failed(s, 3, true));
+    ck_assert_uint_eq(place1(s, &rq), 2);
+    uint32_t out[5] = { 99, 99, 99, 99, 99 };
+    RC(mrt_sched_place(s, &rq, 2, out), MRT_SCHED_ESPREAD);
+    ck_assert_uint_eq(out[0], 99);
+    rq.spread = MRT_SCHED_SPREAD_BEST_EFFORT;
+    OK(mrt_sched_place(s, &rq, 5, out));
+    for (int i = 0; i < 5; i++)
+        ck_assert_uint_eq(out[i], 2);
+    /* Every shard that matches is excluded: a specific error, nothing chosen. */
+    OK(mrt_sched_shard_set_drained(s, 2, true));
+    RC(mrt_sched_place(s, &rq, 1, out), MRT_SCHED_EEXCLUDED);
+    RC(mrt_sched_place(s, &rq, 3, out), MRT_SCHED_EEXCLUDED);
+    mrt_sched_destroy(s);
+
+    /* Randomised: whatever the exclusion set, load and mode, no excluded shard comes back. */
+    s = mk(16);
+    uint64_t x = 0x9e3779b97f4a7c15u;
+    for (int round = 0; round < 2000; round++) {
+        uint32_t ex[16], nex = 0;
+        for (uint32_t i = 0; i < 16; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            load(s, i, (double)(x % 100) / 100.0, (uint32_t)(x >> 8) % 5, 0, 0,
+                 (double)((x >> 16) % 3) * 100.0);
+            if ((x >> 24) % 3 == 0)
+                ex[nex++] = i;
+        }
+        mrt_sched_request r2;
+        mrt_sched_request_init(&r2);
+        r2.exclude = ex;
+        r2.nexclude = nex;
+        r2.spread = (round & 1) ? MRT_SCHED_SPREAD_BEST_EFFORT : MRT_SCHED_SPREAD_STRICT;
+        uint32_t k = 1 + (uint32_t)(x >> 32) % 20, got[20];
+        int rc = mrt_sched_place(s, &r2, k, got);
+        if (nex == 16) {
+            RC(rc, MRT_SCHED_EEXCLUDED);
+            continue;
+        }
+        if (r2.spread == MRT_SCHED_SPREAD_STRICT && k > 16 - nex) {
+            RC(rc, MRT_SCHED_ESPREAD);
+            continue;
+        }
+        OK(rc);
+        for (uint32_t m = 0; m < k; m++)
+            for (uint32_t j = 0; j < nex; j++)
+                ck_assert_uint_ne(got[m], ex[j]);
+    }
+    mrt_sched_destroy(s);
+}
+END_TEST
+
+/* The documented ranking, written out independently: score, latency (0 = unmeasured), free, id. */
+struct ranked {
+    uint32_t id;
+    double score, lat, free;
+};
+
+static int rank_cmp(const void *a_, const void *b_)
+{
+    const struct ranked *a = a_, *b = b_;
+    if (a->score != b->score)
+        return a->score > b->score ? -1 : 1;
+    if (a->lat != b->lat) {
+        if (a->lat == 0.0 || b->lat == 0.0)
+            return a->lat == 0.0 ? 1 : -1;
+        return a->lat < b->lat ? -1 : 1;
+    }
+    if (a->free != b->free)
+        return a->free > b->free ? -1 : 1;
+    return a->id < b->id ? -1 : 1;
+}
+
+START_TEST(spread_order_matches_full_ranking)
+{
+    /* A group's k shards are the first k of the full ranking, in order, ties included. */
+    mrt_sched *s = mk(64);
+    struct table t;
+    uint64_t x = 12345;
+    for (int round = 0; round < 300; round++) {
+        memset(&t, 0, sizeof t);
+        struct ranked r[64];
+        uint32_t m = 0;
+        for (uint32_t i = 0; i < 64; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            double lat = (double)(x % 3) * 100.0, busy = (double)((x >> 8) % 3) / 4.0;
+            load(s, i, busy, 0, 0, 0, lat);
+            t.v[i] = (x >> 16) % 5 == 0 ? MRT_SCHED_VETO : (double)((x >> 20) % 3) / 2.0;
+            double fc;
+            OK(mrt_sched_shard_capacity(s, i, &fc));
+            if (t.v[i] >= 0)
+                r[m++] = (struct ranked){ i, t.v[i], lat, fc };
+        }
+        qsort(r, m, sizeof r[0], rank_cmp);
+        mrt_sched_request rq;
+        mrt_sched_request_init(&rq);
+        rq.score = table_score;
+        rq.score_ctx = &t;
+        uint32_t k = 1 + (uint32_t)(x >> 40) % 20, out[20];
+        if (k > m) {
+            RC(mrt_sched_place(s, &rq, k, out), MRT_SCHED_ESPREAD);
+            continue;
+        }
+        OK(mrt_sched_place(s, &rq, k, out));
+        for (uint32_t j = 0; j < k; j++)
+            ck_assert_msg(out[j] == r[j].id, "round %d k %u: member %u on %u, ranking says %u",
+                          round, k, j, out[j], r[j].id);
+    }
+    mrt_sched_destroy(s);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ drain and failure */
+
+START_TEST(drained_and_failed_never_chosen)
+{
+    mrt_sched *s = mk(3);
+    mrt_sched_request rq;
+    mrt_sched_request_init(&rq);
+    OK(mrt_sched_shard_set_drained(s, 0, true));
+    ck_assert_uint_eq(place1(s, &rq), 1);
+    /* A load refresh does not undo a drain. */
+    load(s, 0, 0.0, 0, 0, 0, 1.0);
+    ck_assert_uint_eq(place1(s, &rq), 1);
+    OK(mrt_sched_shard_set_failed(s, 1, true));
+    ck_assert_uint_eq(place1(s, &rq), 2);
+    uint32_t out[3] = { 99, 99, 99 };
+    RC(mrt_sched_place(s, &rq, 2, out), MRT_SCHED_ESPREAD);
+    rq.spread = MRT_SCHED_SPREAD_BEST_EFFORT;
+    OK(mrt_sched_place(s, &rq, 3, out));
+    ck_assert_uint_eq(out[0], 2);
+    ck_assert_uint_eq(out[1], 2);
+    ck_assert_uint_eq(out[2], 2);
+    uint32_t cands[3] = { 0, 1, 2 }, one;
+    OK(mrt_sched_pick_from(s, &rq, cands, 3, &one));
+    ck_assert_uint_eq(one, 2);
+    OK(mrt_sched_shard_set_drained(s, 2, true));
+    RC(mrt_sched_place(s, &rq, 1, out), MRT_SCHED_ENOCANDIDATE);
+    RC(mrt_sched_pick_from(s, &rq, cands, 3, &one), MRT_SCHED_ENOCANDIDATE);
+    /* Undrain: back (and the failed one stays out). */
+    OK(mrt_sched_shard_set_drained(s, 0, false));
+    ck_assert_uint_eq(place1(s, &rq), 0);
+    OK(mrt_sched_shard_set_drained(s, 0, true));
+    OK(mrt_sched_shard_set_failed(s, 1, false));
+    ck_assert_uint_eq(place1(s, &rq), 1);
+    mrt_sched_destroy(s);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ migration and promotion */
+
+START_TEST(migration_target_local_fast_path)
+{
+    mrt_sched *s = mk(5);
+    struct table t = { .v = { 0.9, 0.2, 1.0, 0.3, 0.3 } };
+    mrt_sched_request rq;
+    mrt_sched_request_init(&rq);
+    rq.score = table_score;
+    rq.score_ctx = &t;
+    uint32_t out = 99;
+    mrt_sched_reason why;
+    /* Local eligible with a positive score: local, even though 2 scores higher. */
+    OK(mrt_sched_migration_target(s, &rq, 0, 1, &out, &why));
+    ck_assert_uint_eq(out, 1);
+    ck_assert_int_eq(why, MRT_SCHED_REASON_LOCAL);
+    /* A 0 local score never takes the fast path. */
+    t.v[1] = 0.0;
+    OK(mrt_sched_migration_target(s, &rq, 0, 1, &out, &why));
+    ck_assert_uint_eq(out, 2);
+    ck_assert_int_eq(why, MRT_SCHED_REASON_BEST);
+    /* Nor does NaN or infinity (they are dropped altogether). */
+    t.v[1] = NAN;
+    OK(mrt_sched_migration_target(s, &rq, 0, 1, &out, &why));
+    ck_assert_uint_eq(out, 2);
+    t.v[1] = INFINITY;
+    OK(mrt_sched_migration_target(s, &rq, 0, 1, &out, &why));
+    ck_assert_uint_eq(out, 2);
+    ck_assert_int_eq(why, MRT_SCHED_REASON_BEST);
+    /* Local is the source: never the target. Source 2 is the best scorer: never chosen. */
+    OK(mrt_sched_migration_target(s, &rq, 2, 2, &out, &why));
+    ck_assert_uint_eq(out, 0);
+    ck_assert_int_eq(why, MRT_SCHED_REASON_BEST);
+    /* Local drained or excluded: no fast path. */
+    t.v[1] = 0.5;
+    OK(mrt_sched_shard_set_drained(s, 1, true));
+    OK(mrt_sched_migration_target(s, &rq, 0, 1, &out, &why));
+    ck_assert_uint_eq(out, 2);
+    OK(mrt_sched_shard_set_drained(s, 1, false));
+    uint32_t ex = 1;
+    rq.exclude = &ex;
+    rq.nexclude = 1;
+    OK(mrt_sched_migration_target(s, &rq, 0, 1, &out, &why));
+    ck_assert_uint_eq(out, 2);
+    rq.nexclude = 0;
+    /* No local: the best. */
+    OK(mrt_sched_migration_target(s, &rq, 0, MRT_SCHED_NONE, &out, &why));
+    ck_assert_uint_eq(out, 2);
+    /* Only the source is eligible: no target, and the source is still placeable afterwards. */
+    for (uint32_t i = 1; i < 5; i++)
+        t.v[i] = MRT_SCHED_VETO;
+    out = 99;
+    RC(mrt_sched_migration_target(s, &rq, 0, 1, &out, &why), MRT_SCHED_ENOCANDIDATE);
+    ck_assert_uint_eq(out, 99);
+    ck_assert_uint_eq(place1(s, &rq), 0);
+    RC(mrt_sched_migration_target(s, &rq, 5, 1, &out, &why), MRT_SCHED_ESHARD);
+    RC(mrt_sched_migration_target(s, &rq, 0, 5, &out, &why), MRT_SCHED_ESHARD);
+    mrt_sched_destroy(s);
+}
+END_TEST
+
+START_TEST(pick_from_candidates)
+{
+    mrt_sched *s = mk(8);
+    struct table t = { .v = { 1, 1, 1, 0.5, 0.5, 0.5, 1, 1 } };
+    mrt_sched_request rq;
+    mrt_sched_request_init(&rq);
+    rq.score = table_score;
+    rq.score_ctx = &t;
+    uint32_t cands[5] = { 5, 3, 4, 3, 5 }, out = 99;
+    load(s, 4, 0.0, 0, 0, 0, 10.0);
+    OK(mrt_sched_pick_from(s, &rq, cands, 5, &out));
+    ck_assert_uint_eq(out, 4); /* equal scores: the measured latency */
+    ck_assert_uint_eq(t.calls[3], 1); /* a repeated candidate is scored once */
+    ck_assert_uint_eq(t.calls[5], 1);
+    ck_assert_uint_eq(t.calls[0], 0); /* non-candidates are not scored */
+    uint32_t ex = 4;
+    rq.exclude = &ex;
+    rq.nexclude = 1;
+    OK(mrt_sched_pick_from(s, &rq, cands, 5, &out));
+    ck_assert_uint_eq(out, 3);
+    RC(mrt_sched_pick_from(s, &rq, cands + 2, 1, &out), MRT_SCHED_EEXCLUDED);
+    RC(mrt_sched_pick_from(s, &rq, cands, 0, &out), MRT_SCHED_ENOCANDIDATE);
+    uint32_t bad = 8;
+    RC(mrt_sched_pick_from(s, &rq, &bad, 1, &out), MRT_SCHED_ESHARD);
+    /* The marks it used are cleared: a full placement still sees every shard. */
+    rq.nexclude = 0;
+    ck_assert_uint_eq(place1(s, &rq), 0);
+    mrt_sched_destroy(s);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ bad input */
+
+START_TEST(bad_input_codes)
+{
+    mrt_sched *s = NULL;
+    RC(mrt_sched_create(NULL, 0, &s), MRT_SCHED_EINVAL);
+    RC(mrt_sched_create(NULL, MRT_SCHED_MAX_SHARDS + 1, &s), MRT_SCHED_EINVAL);
+    RC(mrt_sched_create(NULL, 4, NULL), MRT_SCHED_EINVAL);
+    ck_assert_ptr_null(s);
+    mrt_sched_destroy(NULL);
+    ck_assert_uint_eq(mrt_sched_shard_count(NULL), 0);
+    s = mk(4);
+    ck_assert_uint_eq(mrt_sched_shard_count(s), 4);
+
+    RC(mrt_sched_shard_set_topology(s, 4, 0, 0), MRT_SCHED_ESHARD);
+    RC(mrt_sched_shard_set_topology(NULL, 0, 0, 0), MRT_SCHED_EINVAL);
+    RC(mrt_sched_shard_set_drained(s, 9, true), MRT_SCHED_ESHARD);
+    RC(mrt_sched_shard_set_failed(s, 9, true), MRT_SCHED_ESHARD);
+
+    /* Tag names. */
+    RC(mrt_sched_shard_add_tag(s, 0, ""), MRT_SCHED_ENAME);
+    RC(mrt_sched_shard_add_tag(s, 0, "has space"), MRT_SCHED_ENAME);
+    RC(mrt_sched_shard_add_tag(s, 0, "tab\t"), MRT_SCHED_ENAME);
+    char longname[MRT_SCHED_TAG_MAX + 2];
+    memset(longname, 'a', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    RC(mrt_sched_shard_add_tag(s, 0, longname), MRT_SCHED_ENAME);
+    longname[MRT_SCHED_TAG_MAX] = '\0';
+    OK(mrt_sched_shard_add_tag(s, 0, longname)); /* exactly the maximum */
+    RC(mrt_sched_shard_add_tag(s, 0, "numa:1"), MRT_SCHED_ERESERVED);
+    RC(mrt_sched_shard_add_tag(s, 0, "shard:x"), MRT_SCHED_ERESERVED);
+    RC(mrt_sched_shard_add_tag(s, 4, "ok"), MRT_SCHED_ESHARD);
+    RC(mrt_sched_shard_add_tag(s, 0, NULL), MRT_SCHED_EINVAL);
+    RC(mrt_sched_tag_intern(NULL, "x", NULL), MRT_SCHED_EINVAL);
+    bool has;
+    RC(mrt_sched_shard_has_tag(s, 0, "numa:", &has), MRT_SCHED_ENAME);
+    RC(mrt_sched_shard_has_tag(s, 0, "core:12x", &has), MRT_SCHED_ENAME);
+    RC(mrt_sched_shard_has_tag(s, 0, "shard:4294967295", &has), MRT_SCHED_ENAME);
+    RC(mrt_sched_shard_has_tag(s, 0, "shard:99999999999999999999", &has), MRT_SCHED_ENAME);
+    RC(mrt_sched_shard_has_tag(s, 0, "x", NULL), MRT_SCHED_EINVAL);
+    /* 64 user tags at most (one already interned). */
+    for (unsigned i = 1; i < MRT_SCHED_MAX_TAGS; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "t%u", i);
+        unsigned bit;
+        OK(mrt_sched_tag_intern(s, name, &bit));
+        ck_assert_uint_eq(bit, i);
+    }
+    RC(mrt_sched_tag_intern(s, "one-too-many", NULL), MRT_SCHED_ETOOMANYTAGS);
+    OK(mrt_sched_tag_intern(s, "t5", NULL)); /* known ones still resolve */
+    mrt_sched_filter f;
+    OK(mrt_sched_filter_init(&f));
+    RC(mrt_sched_filter_require(s, &f, "one-too-many"), MRT_SCHED_ETOOMANYTAGS);
+    RC(mrt_sched_filter_require(s, &f, "numa:z"), MRT_SCHED_ENAME);
+    RC(mrt_sched_filter_require(s, NULL, "t5"), MRT_SCHED_EINVAL);
+    RC(mrt_sched_filter_prefer(NULL, &f, "t5"), MRT_SCHED_EINVAL);
+    RC(mrt_sched_filter_init(NULL), MRT_SCHED_EINVAL);
+    bool pass;
+    RC(mrt_sched_filter_matches(s, &f, 4, &pass), MRT_SCHED_ESHARD);
+    RC(mrt_sched_filter_matches(s, NULL, 0, &pass), MRT_SCHED_EINVAL);
+
+    /* Loads. */
+    mrt_sched_load l = { 0 };
+    double fc;
+    l.busy = -0.1;
+    RC(mrt_sched_shard_set_load(s, 0, &l), MRT_SCHED_ELOAD);
+    l.busy = 1.5;
+    RC(mrt_sched_shard_set_load(s, 0, &l), MRT_SCHED_ELOAD);
+    l.busy = INFINITY;
+    RC(mrt_sched_shard_set_load(s, 0, &l), MRT_SCHED_ELOAD);
+    l = (mrt_sched_load){ .ring_used = 5, .ring_size = 4 };
+    RC(mrt_sched_shard_set_load(s, 0, &l), MRT_SCHED_ELOAD);
+    l = (mrt_sched_load){ .latency_ns = -1 };
+    RC(mrt_sched_shard_set_load(s, 0, &l), MRT_SCHED_ELOAD);
+    l = (mrt_sched_load){ .latency_ns = NAN };
+    RC(mrt_sched_shard_set_load(s, 0, &l), MRT_SCHED_ELOAD);
+    RC(mrt_sched_shard_set_load(s, 0, NULL), MRT_SCHED_EINVAL);
+    RC(mrt_sched_shard_set_load(s, 7, &l), MRT_SCHED_ESHARD);
+    l = (mrt_sched_load){ 0 };
+    RC(mrt_sched_free_capacity(&l, 0.0, &fc), MRT_SCHED_EINVAL);
+    RC(mrt_sched_free_capacity(&l, NAN, &fc), MRT_SCHED_EINVAL);
+    RC(mrt_sched_free_capacity(&l, 1.0, NULL), MRT_SCHED_EINVAL);
+    RC(mrt_sched_set_hosted_ref(s, -1.0), MRT_SCHED_EINVAL);
+    RC(mrt_sched_shard_capacity(s, 0, NULL), MRT_SCHED_EINVAL);
+
+    /* Requests. */
+    mrt_sched_request rq;
+    mrt_sched_request_init(&rq);
+    uint32_t out[2];
+    RC(mrt_sched_place(s, NULL, 1, out), MRT_SCHED_EINVAL);
+    RC(mrt_sched_place(NULL, &rq, 1, out), MRT_SCHED_EINVAL);
+    RC(mrt_sched_place(s, &rq, 0, out), MRT_SCHED_EINVAL);
+    RC(mrt_sched_place(s, &rq, 1, NULL), MRT_SCHED_EINVAL);
+    rq.nexclude = 1;
+    RC(mrt_sched_place(s, &rq, 1, out), MRT_SCHED_EINVAL); /* exclude NULL */
+    uint32_t bad = 4;
+    rq.exclude = &bad;
+    RC(mrt_sched_place(s, &rq, 1, out), MRT_SCHED_ESHARD);
+    rq.nexclude = 0;
+    rq.spread = (mrt_sched_spread)7;
+    RC(mrt_sched_place(s, &rq, 2, out), MRT_SCHED_EINVAL);
+    rq.spread = MRT_SCHED_SPREAD_STRICT;
+    f.n_opt_builtin = MRT_SCHED_MAX_OPT_BUILTIN + 1;
+    rq.filter = &f;
+    RC(mrt_sched_place(s, &rq, 1, out), MRT_SCHED_EINVAL);
+    RC(mrt_sched_pick_from(s, &rq, NULL, 0, NULL), MRT_SCHED_EINVAL);
+    RC(mrt_sched_migration_target(s, NULL, 0, 1, out, NULL), MRT_SCHED_EINVAL);
+    rq.filter = NULL;
+    RC(mrt_sched_pick_from(s, &rq, NULL, 2, out), MRT_SCHED_EINVAL);
+    RC(mrt_sched_migration_target(s, &rq, 0, 1, NULL, NULL), MRT_SCHED_EINVAL);
+
+    /* Every code has a name, reached through mrt_strerror too. */
+    static const int codes[] = {
+        MRT_SCHED_EINVAL, MRT_SCHED_ENOMEM, MRT_SCHED_ESHARD, MRT_SCHED_ENAME,
+        MRT_SCHED_ERESERVED, MRT_SCHED_ETOOMANYTAGS, MRT_SCHED_ELOAD, MRT_SCHED_EFILTERFULL,
+        MRT_SCHED_ENOCANDIDATE, MRT_SCHED_EEXCLUDED, MRT_SCHED_ESPREAD,
+    };
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        ck_assert_ptr_nonnull(mrt_sched_strerror(codes[i]));
+        ck_assert_str_eq(mrt_strerror(codes[i]), mrt_sched_strerror(codes[i]));
+    }
+    ck_assert_ptr_null(mrt_sched_strerror(-950));
+    ck_assert_ptr_null(mrt_sched_strerror(-899));
+    ck_assert_str_eq(mrt_strerror(-950), "unknown status");
+    mrt_sched_destroy(s);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ allocations */
+
+START_TEST(placement_allocates_nothing)
+{
+    if (mrt_alloc_counting_enable() != MRT_OK)
+        MRT_SKIP("alloc-count",
+                 "sanitizer builds allocate through libc, which jemalloc's hook cannot count");
+    mrt_sched *s = mk(256);
+    mrt_sched_filter f;
+    OK(mrt_sched_filter_init(&f));
+    for (uint32_t i = 0; i < 256; i++) {
+        OK(mrt_sched_shard_set_topology(s, i, i / 128, i));
+        if (i % 4 != 0)
+            OK(mrt_sched_shard_add_tag(s, i, "w"));
+        if (i % 7 == 0)
+            OK(mrt_sched_shard_add_tag(s, i, "ssd"));
+        load(s, i, (double)(i % 10) / 10.0, i % 5, i % 3, 8, (double)(i % 4) * 50.0);
+    }
+    OK(mrt_sched_filter_require(s, &f, "w"));
+    OK(mrt_sched_filter_prefer(s, &f, "ssd"));
+    OK(mrt_sched_filter_prefer(s, &f, "numa:1"));
+    struct table t;
+    memset(&t, 0, sizeof t);
+    for (int i = 0; i < 64; i++)
+        t.v[i] = (double)(i % 5) / 4.0;
+    uint32_t ex[3] = { 1, 2, 3 }, cands[4] = { 5, 6, 7, 9 };
+    mrt_sched_request rq;
+    mrt_sched_request_init(&rq);
+    rq.filter = &f;
+    rq.exclude = ex;
+    rq.nexclude = 3;
+    uint32_t out[16];
+    int bad = 0;
+    uint64_t sum = 0;
+    /* Counted phase: no Check assertion in here (Check allocates its own records). */
+    mrt_alloc_counts before = mrt_alloc_counts_now();
+    for (int i = 0; i < 2000; i++) {
+        rq.spread = (i & 1) ? MRT_SCHED_SPREAD_BEST_EFFORT : MRT_SCHED_SPREAD_STRICT;
+        bad += mrt_sched_place(s, &rq, 1, out) != MRT_OK;
+        sum += out[0];
+        bad += mrt_sched_place(s, &rq, 8, out) != MRT_OK;
+        sum += out[7];
+        mrt_sched_reason why;
+        bad += mrt_sched_migration_target(s, &rq, 4, 5, out, &why) != MRT_OK;
+        bad += mrt_sched_pick_from(s, &rq, cands, 4, out) != MRT_OK;
+    }
+    rq.spread = MRT_SCHED_SPREAD_BEST_EFFORT;
+    bad += mrt_sched_place(s, &rq, 16, out) != MRT_OK;
+    mrt_alloc_counts after = mrt_alloc_counts_now();
+    ck_assert_int_eq(bad, 0);
+    ck_assert_uint_gt(sum, 0);
+    ck_assert_msg(after.allocs == before.allocs, "placement allocated %lu times",
+                  (unsigned long)(after.allocs - before.allocs));
+    mrt_sched_destroy(s);
+
+    /* Best-effort overflow, counted on its own. */
+    s = mk(64);
+    rq.filter = NULL;
+    rq.nexclude = 0;
+    rq.score = table_score;
+    rq.score_ctx = &t;
+    before = mrt_alloc_counts_now();
+    for (int i = 0; i < 500; i++)
+        bad += mrt_sched_place(s, &rq, 16, out) != MRT_OK;
+    bad += mrt_sched_place(s, &rq, 200, (uint32_t[200]){ 0 }) != MRT_OK;
+    after = mrt_alloc_counts_now();
+    ck_assert_int_eq(bad, 0);
+    ck_assert_uint_eq(after.allocs, before.allocs);
+    mrt_sched_destroy(s);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("sched");
+    TCase *tc = tcase_create("sched");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, capability_required_and_builtin);
+    tcase_add_test(tc, capability_optional_raises_score);
+    tcase_add_test(tc, veto_nan_inf_dropped);
+    tcase_add_test(tc, tie_break_latency_capacity_id);
+    tcase_add_test(tc, free_capacity_formula);
+    tcase_add_test(tc, strict_spread);
+    tcase_add_test(tc, best_effort_spread);
+    tcase_add_test(tc, spread_never_falls_back_to_excluded);
+    tcase_add_test(tc, spread_order_matches_full_ranking);
+    tcase_add_test(tc, drained_and_failed_never_chosen);
+    tcase_add_test(tc, migration_target_local_fast_path);
+    tcase_add_test(tc, pick_from_candidates);
+    tcase_add_test(tc, bad_input_codes);
+    tcase_add_test(tc, placement_allocates_nothing);
+    suite_add_tcase(s, tc);
+    return mrt_check_run(s);
+}
