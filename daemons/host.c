@@ -58,7 +58,17 @@ int mrt_host_create(const mrt_host_config *cfg, mrt_daemon daemon, mrt_host **ou
         mrt_free(&a, h, sizeof *h);
         return rc;
     }
-    mrt_causal_chain_init(&h->chain, mrt_host_origin_from_key(cfg->key));
+    uint64_t origin = mrt_host_origin_from_key(cfg->key);
+    mrt_causal_chain_init(&h->chain, origin);
+    if (cfg->resume != NULL) {
+        rc = mrt_causal_chain_resume(&h->chain, origin, cfg->resume, cfg->resume_next_parent);
+        if (rc != MRT_OK) {
+            mrt_horizon_destroy(&h->horizon);
+            mrt_daemon_sink_destroy(&h->sink);
+            mrt_free(&a, h, sizeof *h);
+            return rc;
+        }
+    }
     *out = h;
     return MRT_OK;
 }

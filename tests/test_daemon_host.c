@@ -753,6 +753,49 @@ START_TEST(control_health_saturation)
 }
 END_TEST
 
+/* A host re-created with the previous incarnation's head continues its chain: no second genesis. */
+START_TEST(create_resumes_chain)
+{
+    struct echo e = { 0 };
+    mrt_host_config c = config(2);
+    mrt_host *h = make_host(&c, &echo_vt, &e);
+    mrt_causal_chain rx;
+    mrt_causal_chain_init(&rx, mrt_host_origin(h));
+    uint8_t payload[3] = { 1, 'x', 'y' };
+    for (int incarnation = 0; incarnation < 3; incarnation++) {
+        for (int round = 0; round < 2; round++) {
+            mrt_event ev = event(700 + (uint64_t)round, 1, payload, sizeof payload);
+            ck_assert_int_eq(mrt_host_deliver(h, &ev, 1), MRT_OK);
+            size_t n;
+            const mrt_event *out = mrt_host_outputs(h, &n);
+            ck_assert_uint_eq(n, 1);
+            ck_assert_int_eq(mrt_causal_chain_accept(&rx, &out[0].link, out[0].payload,
+                                                     out[0].payload_len),
+                             MRT_OK);
+            mrt_host_release_outputs(h);
+        }
+        mrt_causal_chain prev = *mrt_host_chain(h);
+        mrt_host_destroy(h);
+        mrt_host_config r = c;
+        r.resume = &prev.head;
+        r.resume_next_parent = prev.next_parent;
+        h = make_host(&r, &echo_vt, &e);
+        ck_assert_uint_eq(mrt_host_chain(h)->head.sequence, prev.head.sequence);
+    }
+    ck_assert_uint_eq(rx.head.sequence, 5);
+    mrt_host_destroy(h);
+    /* A head of another origin is refused and nothing is created. */
+    mrt_causal_link foreign = { 0 };
+    foreign.origin_hash = mrt_host_origin_from_key(c.key) ^ 1;
+    mrt_host_config r = c;
+    r.resume = &foreign;
+    mrt_host *none = NULL;
+    mrt_daemon d = { &echo_vt, &e };
+    ck_assert_int_eq(mrt_host_create(&r, d, &none), MRT_DAEMON_EORIGIN);
+    ck_assert_ptr_null(none);
+}
+END_TEST
+
 START_TEST(create_rejects_bad_input)
 {
     mrt_host_config c = config(15);
@@ -843,6 +886,7 @@ static Suite *suite(void)
     tcase_add_test(t, snapshot_daemon_errors);
     tcase_add_test(t, host_sequence_overflow);
     tcase_add_test(t, control_health_saturation);
+    tcase_add_test(t, create_resumes_chain);
     tcase_add_test(t, create_rejects_bad_input);
     tcase_add_test(t, deliver_allocates_nothing);
     suite_add_tcase(s, t);

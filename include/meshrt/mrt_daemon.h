@@ -454,6 +454,14 @@ typedef struct mrt_host_config {
     size_t payload_bytes;        /* preallocated payload region; 0: MRT_SINK_DEFAULT_PAYLOAD_BYTES */
     uint32_t max_origins;        /* horizon capacity; 0: 64 */
     uint32_t max_state;          /* largest daemon state restore accepts; 0: default */
+    /*
+     * Continue an existing chain instead of starting at genesis (a member
+     * re-spawned under the same identity): the chain's last head and the
+     * parent hash its next link must carry (mrt_causal_chain.head /
+     * .next_parent of the previous incarnation). NULL: start at genesis.
+     */
+    const mrt_causal_link *resume;
+    uint64_t resume_next_parent;
 } mrt_host_config;
 
 typedef struct mrt_host mrt_host;
@@ -477,7 +485,8 @@ uint64_t mrt_host_origin_from_key(const uint8_t key[MRT_HOST_KEY_SIZE]);
 /*
  * Create a host running `daemon` (borrowed; must outlive the host). All the
  * host's memory — sink slots, payload region, horizon table — is allocated
- * here, from cfg->alloc. MRT_EINVAL, MRT_ENOMEM.
+ * here, from cfg->alloc. MRT_EINVAL, MRT_ENOMEM, MRT_DAEMON_EORIGIN (cfg->resume
+ * is a link of another origin than the key's).
  */
 int mrt_host_create(const mrt_host_config *cfg, mrt_daemon daemon, mrt_host **out);
 /* Destroy a host (NULL is a no-op); pending outputs are dropped. The daemon is untouched. */
