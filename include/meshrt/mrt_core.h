@@ -36,6 +36,8 @@ enum mrt_core_status {
 #define MRT_ERANGE_PERF_MIN     (-699)  /* -600 .. -699 */
 #define MRT_ERANGE_SVC_MIN      (-799)  /* -700 .. -799: services */
 #define MRT_ERANGE_COMPUTE_MIN  (-899)  /* -800 .. -899: compute */
+#define MRT_ERANGE_SCHED_MIN    (-999)  /* -900 .. -999: scheduler */
+#define MRT_ERANGE_GROUPS_MIN   (-1099) /* -1000 .. -1099: daemon groups */
 
 /* Name of a core status code (MRT_OK and -1..-99); NULL for codes outside that range. */
 const char *mrt_core_strerror(int status);

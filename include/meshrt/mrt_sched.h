@@ -43,8 +43,6 @@
 extern "C" {
 #endif
 
-#define MRT_ERANGE_SCHED_MIN (-999) /* -900 .. -999: scheduler */
-
 /* Status codes of this module (-900 .. -999). */
 enum mrt_sched_status {
     /* configuration / argument errors */
