@@ -88,6 +88,7 @@ words = "$strats"
 plot for [i=1:words(words)] "$out/select_cost.dat" index (i-1) using 1:2 with linespoints lt i dt 1 title word(words,i), \
      for [i=1:words(words)] "$out/select_cost.dat" index (i-1) using 1:3 with linespoints lt i dt 2 title word(words,i)." naive"
 unset logscale
+set key inside top right
 set output "$out/pipeline_throughput.png"
 set title "pipeline (route, deliver, completion back), one thread, vs raw rte_ring 32 B @ $commit"
 set logscale y
@@ -95,6 +96,7 @@ set xlabel "payload bytes"; set ylabel "millions of events (messages) per second
 plot "$out/pipeline.dat" using 1:2 with linespoints title "meshrt one_ (median)", \
      "$out/pipeline.dat" using 1:3 with linespoints title "raw rte_ring 32 B, 1 thread (median)"
 unset logscale
+set key inside bottom right
 set output "$out/latency.png"
 set title "one event in flight through ingress, 16 B: latency CDF @ $commit"
 set logscale x
