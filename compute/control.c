@@ -1,5 +1,5 @@
 /*
- * Control commands: spawn, stop, subscribe and find travel to the owning
+ * Control commands: spawn, stop, subscribe, find and drain travel to the owning
  * shard through its control ring (mrt_mesh_control) as a pointer to a
  * request on the caller's stack; the shard does the work on its own thread,
  * in its own arena, and answers through an atomic in the request. The
