@@ -151,6 +151,8 @@ static void usage_run(FILE *f)
             "                      %s\n"
             "  --json              the summary as one JSON object on stdout, live lines on\n"
             "                      stderr (default: off)\n"
+            "  --stall-ms N        report a poll iteration running N ms or longer on stderr, with\n"
+            "                      the shard's backtrace, while it runs; 0 = off (default: %u)\n"
             "  -h, --help          this text\n"
             "\n"
             "live lines, every M ms: a total line, then one line per shard. Rates are per second:\n"
@@ -164,7 +166,7 @@ static void usage_run(FILE *f)
             "%s",
             d.duration_s, MRT_MAX_BURST, d.burst, d.ring_size, d.overflow, d.idle_spin,
             d.idle_sleep_max_us, d.stats_interval_ms, mrt_lb_strategy_name(d.lb_strategy), lb,
-            exit_status_text);
+            d.stall_ms, exit_status_text);
 }
 
 static void usage_topo(FILE *f)
