@@ -338,6 +338,9 @@ typedef struct run_result {
     size_t hb_n;
     char problems[2048];
     unsigned nproblems;
+    /* The stall detector's (--stall-ms; 0 = off). */
+    unsigned stall_ms;
+    uint64_t stalls, stall_max_ns;
 } run_result;
 
 /* s as a JSON string body: quotes, backslashes and control characters escaped. */
@@ -397,7 +400,9 @@ static void print_summary(FILE *f, bool json, const run_result *r)
         fputs("],\"worker_share\":[", f);
         for (unsigned i = 0; i < r->shards; i++)
             fprintf(f, "%s%.4f", i ? "," : "", share(r, i) / 100.0);
-        fprintf(f, "],\"events_per_s\":%.0f,\"ok\":%s,\"problems\":\"", per_s,
+        fprintf(f, "],\"stall_ms\":%u,\"stalls\":%llu,\"stall_max_ms\":%.3f", r->stall_ms,
+                U(r->stalls), (double)r->stall_max_ns / 1e6);
+        fprintf(f, ",\"events_per_s\":%.0f,\"ok\":%s,\"problems\":\"", per_s,
                 ok ? "true" : "false");
         json_text(f, r->problems);
         fputs("\"}\n", f);
@@ -438,6 +443,11 @@ static void print_summary(FILE *f, bool json, const run_result *r)
         col += len;
     }
     fprintf(f, "\n  throughput %s events/s\n", human(a, per_s));
+    if (r->stall_ms && r->stalls)
+        fprintf(f, "  stalls %llu (iterations of %u ms or more, reported on stderr; longest %.1f ms)\n",
+                U(r->stalls), r->stall_ms, (double)r->stall_max_ns / 1e6);
+    else if (r->stall_ms)
+        fprintf(f, "  stalls 0 (no iteration of %u ms or more)\n", r->stall_ms);
     if (ok)
         fputs("  OK: each event through every stage and egressed once; counts balance; every "
               "chain validated\n",
@@ -472,6 +482,9 @@ static void collect(run_result *r, mrt_runtime *rt, mrt_workload *wl)
         mrt_shard_stats_read(mesh, i, &s);
         r->worker[i] = w.delivered[MRT_WL_WORKER];
         r->ring_full += s.ring_full;
+        uint64_t max_ns = 0;
+        r->stalls += mrt_runtime_stall_count(rt, i, &max_ns);
+        r->stall_max_ns = max_ns > r->stall_max_ns ? max_ns : r->stall_max_ns;
     }
     r->hb_n = mrt_workload_handbacks(wl, r->hb_why, r->hb_count, 16);
     r->nproblems = mrt_workload_verdict(wl, r->problems, sizeof r->problems);
@@ -599,6 +612,7 @@ static int cmd_run(int argc, char **argv)
     r.elapsed = elapsed;
     r.drain_ms = drain_ms;
     r.why_stop = why_stop;
+    r.stall_ms = cfg.stall_ms;
     r.lb = mrt_lb_strategy_name(cfg.lb_strategy);
     collect(&r, rt, wl);
     mrt_workload_destroy(wl);
