@@ -33,6 +33,7 @@ void mrt_runtime_config_default(mrt_runtime_config *cfg)
     cfg->stats_interval_ms = 1000;
     cfg->duration_s = 5;
     cfg->workload = true;
+    cfg->stall_ms = 10;
 }
 
 static int parse_uint(const char *s, unsigned long max, unsigned *out)
@@ -62,6 +63,7 @@ static const flag_def flags[] = {
     { "--overflow", true, false },      { "--idle-spin", true, false },
     { "--idle-sleep-us", true, false }, { "--stats-ms", true, false },
     { "--lb", true, false },            { "--json", false, false },
+    { "--stall-ms", true, false },
 };
 enum { FLAG_COUNT = sizeof flags / sizeof flags[0] };
 _Static_assert(FLAG_COUNT <= 32, "seen-flags mask");
@@ -150,6 +152,8 @@ static int apply_flag(int idx, const char *v, mrt_runtime_config *cfg, char *err
         target = &cfg->idle_sleep_max_us, max = 1000000;
     else if (strcmp(f, "--stats-ms") == 0)
         target = &cfg->stats_interval_ms, max = 3600000, min = 1;
+    else if (strcmp(f, "--stall-ms") == 0)
+        target = &cfg->stall_ms, max = 3600000;
     if (target == NULL) { /* a flags[] entry without a case above */
         seterr(err, errlen, "flag '%s' is not handled", f);
         return MRT_RT_EFLAG;
@@ -365,6 +369,8 @@ int mrt_runtime_create(const mrt_runtime_config *cfg, mrt_runtime **out, char *e
         seterr(err, errlen, "services: %s", mrt_strerror(rc));
         goto fail;
     }
+    if ((rc = mrt_stall_watch_create_(rt)) != MRT_OK)
+        goto fail;
     pthread_mutex_init(&rt->gate_mu, NULL);
     pthread_cond_init(&rt->gate_cv, NULL);
     rt->gate_init = true;
@@ -472,6 +478,11 @@ int mrt_runtime_start(mrt_runtime *rt, char *err, size_t errlen)
         return rc;
     }
     rt->running = true;
+    if ((rc = mrt_stall_watch_start_(rt)) != MRT_OK) {
+        seterr(err, errlen, "the stall detector could not start: %s", mrt_strerror(rc));
+        mrt_runtime_stop(rt);
+        return rc;
+    }
     return MRT_OK;
 }
 
@@ -497,6 +508,7 @@ int mrt_runtime_stop(mrt_runtime *rt)
     } else {
         mrt_mesh_stop(rt->mesh);
     }
+    mrt_stall_watch_stop_(rt); /* it signals shard threads: before they are joined */
     for (unsigned i = 0; i < rt->sel.count; i++) {
         if (rt->threads[i].running) {
             pthread_join(rt->threads[i].tid, NULL);
@@ -512,6 +524,7 @@ void mrt_runtime_destroy(mrt_runtime *rt)
     if (rt == NULL)
         return;
     mrt_runtime_stop(rt);
+    mrt_stall_watch_destroy_(rt);
     mrt_compute_destroy_(rt->compute);
     mrt_svc_destroy(rt->svc);
     mrt_balance_teardown(rt);

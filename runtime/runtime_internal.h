@@ -8,6 +8,8 @@
 
 #include <pthread.h>
 
+typedef struct mrt_stall_watch mrt_stall_watch; /* runtime/stall.c */
+
 typedef struct mrt_shard_thread {
     struct mrt_runtime *rt;
     unsigned index;
@@ -42,6 +44,7 @@ struct mrt_runtime {
     unsigned arrived;
     bool go;
     bool abort;
+    mrt_stall_watch *stall;           /* the stall detector (runtime/stall.c) */
 };
 
 /*
@@ -50,5 +53,16 @@ struct mrt_runtime {
  */
 int mrt_balance_setup(mrt_runtime *rt, unsigned shards);
 void mrt_balance_teardown(mrt_runtime *rt);
+
+/*
+ * Stall detector (runtime/stall.c): create sets every shard's threshold
+ * (before any shard thread exists); start runs the watcher thread when
+ * cfg.stall_ms > 0 (after the shards started); stop joins it (before the
+ * shard threads are joined); destroy frees it.
+ */
+int mrt_stall_watch_create_(mrt_runtime *rt);
+int mrt_stall_watch_start_(mrt_runtime *rt);
+void mrt_stall_watch_stop_(mrt_runtime *rt);
+void mrt_stall_watch_destroy_(mrt_runtime *rt);
 
 #endif

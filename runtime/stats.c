@@ -21,6 +21,7 @@ int mrt_runtime_stats_read(const mrt_runtime *rt, unsigned i, mrt_runtime_shard_
     if (rt->compute)
         (void)mrt_compute_stats_get(rt->compute, i, &out->compute);
     out->version = out->shard.iterations;
+    out->stalls = mrt_runtime_stall_count(rt, i, &out->stall_max_ns);
     return MRT_OK;
 }
 

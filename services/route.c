@@ -152,7 +152,11 @@ static inline bool deliver(mrt_svc_shard *ss, const mrt_msg *m, const mrt_event 
         svc_hand_back(ss, m, ev, MRT_SVC_HB_NO_HOST);
         return false;
     }
-    if (mrt_host_deliver(host, ev, now) != MRT_OK) {
+    /* The stall detector names the daemon whose process runs (two plain stores). */
+    mrt_stall_daemon(ss->stall, m->w[0]);
+    int rc = mrt_host_deliver(host, ev, now);
+    mrt_stall_daemon(ss->stall, 0);
+    if (rc != MRT_OK) {
         ss->st.deliver_errors++;
         return false;
     }

@@ -317,6 +317,7 @@ int mrt_svc_shard_init(mrt_svc *svc, mrt_shard *s, mrt_svc_shard **out)
     memset(ss, 0, sizeof(*ss));
     ss->svc = svc;
     ss->shard = s;
+    ss->stall = mrt_shard_stall_slot(s);
     ss->alloc = a;
     ss->id = id;
     ss->n = svc->n;

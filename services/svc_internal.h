@@ -4,6 +4,7 @@
 
 #include "meshrt/mrt_services.h"
 #include "core/spin.h"
+#include "shards/stall.h"
 
 #include <stdalign.h>
 #include <stdatomic.h>
@@ -182,6 +183,7 @@ typedef struct svc_hook {
 struct mrt_svc_shard {
     mrt_svc *svc;
     mrt_shard *shard;
+    mrt_stall_slot *stall;              /* the shard's: which daemon's process runs */
     const mrt_allocator *alloc;
     unsigned id, n;
     uint16_t t_event, t_ret, t_done;  /* shard type numbers */

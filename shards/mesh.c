@@ -115,6 +115,7 @@ int mrt_mesh_create(const mrt_mesh_config *cfg, mrt_mesh **out)
         s->stats_interval_ns = (uint64_t)m->cfg.stats_interval_ms * 1000000u;
         s->perf.set = MRT_PERF_SET_NONE;
         atomic_init(&s->ready, false);
+        mrt_stall_slot_init(&s->stall);
         m->shards[i] = s;
     }
     *out = m;
@@ -184,6 +185,7 @@ void mrt_mesh_destroy(mrt_mesh *m)
             shard_free_local(s, &a);
             shard_drop_arena(s);
         }
+        mrt_stall_slot_fini(&s->stall);
         mrt_free_aligned(NULL, s, sizeof(*s), MRT_NO_SHARE);
     }
     mrt_free(NULL, m->shards, sizeof(*m->shards) * m->cfg.shards);

@@ -36,16 +36,18 @@ static unsigned drain_ring(mrt_shard *s, struct rte_ring *r, unsigned max, mrt_m
         buf[i].src = src;
     for (unsigned i = 0; i < n;) {
         uint16_t t = buf[i].type;
-        mrt_burst_handler bh = t < MRT_MSG_TYPES ? s->burst_handler[t] : NULL;
-        if (bh == NULL) {
-            dispatch(s, &buf[i++]);
-            continue;
-        }
         unsigned j = i + 1;
         while (j < n && buf[j].type == t)
             j++;
-        bh(s, &buf[i], j - i, s->handler_ctx[t]);
-        i = j;
+        mrt_stall_type(&s->stall, t); /* once per run of one type */
+        mrt_burst_handler bh = t < MRT_MSG_TYPES ? s->burst_handler[t] : NULL;
+        if (bh != NULL) {
+            bh(s, &buf[i], j - i, s->handler_ctx[t]);
+            i = j;
+            continue;
+        }
+        while (i < j)
+            dispatch(s, &buf[i++]);
     }
     return n;
 }
@@ -60,6 +62,7 @@ static unsigned drain_control(mrt_shard *s, mrt_msg *buf)
     for (unsigned i = 0; i < n; i++) {
         mrt_msg *m = &buf[i];
         m->src = MRT_SRC_EXTERNAL;
+        mrt_stall_type(&s->stall, MRT_STALL_CONTROL | m->type);
         mrt_msg_handler h = m->type < MRT_CTL_TYPES ? s->ctl_handler[m->type] : NULL;
         if (h != NULL) {
             h(s, m, s->ctl_ctx[m->type]);
@@ -130,13 +133,16 @@ unsigned mrt_shard_poll_once(mrt_shard *s)
     else
         s->st.idle_cycles += tsc - s->last_tsc;
     s->last_tsc = tsc;
+    mrt_stall_begin(&s->stall, s->now_ns);
 
     mrt_msg buf[MRT_MAX_BURST];
     unsigned handled = 0;
     uint64_t sent_before = s->st.sent;
 
     /* Control first: it may change how the data below is treated. Not counted as data. */
+    mrt_stall_phase(&s->stall, MRT_STALL_PH_CONTROL);
     unsigned nctl = drain_control(s, buf);
+    mrt_stall_phase(&s->stall, MRT_STALL_PH_DATA);
 
     /*
      * Data: sources 0..n-1 are the inbound rings, source n is ingress. One
@@ -172,9 +178,13 @@ unsigned mrt_shard_poll_once(mrt_shard *s)
 
     if (!s->draining && atomic_load_explicit(&mesh->stop_requested, memory_order_acquire))
         s->draining = true;
+    mrt_stall_type(&s->stall, MRT_STALL_NO_TYPE);
+    mrt_stall_phase(&s->stall, MRT_STALL_PH_TICK);
     if (s->tick)
         s->tick(s, s->draining, s->tick_ctx);
+    mrt_stall_phase(&s->stall, MRT_STALL_PH_FLUSH);
     mrt_shard_flush(s);
+    mrt_stall_phase(&s->stall, MRT_STALL_PH_POLL);
 
     s->st.iterations++;
     unsigned sent = (unsigned)(s->st.sent - sent_before);
@@ -190,12 +200,14 @@ unsigned mrt_shard_poll_once(mrt_shard *s)
         s->stop_acked = true;
         atomic_fetch_add_explicit(&mesh->stop_acks, 1, memory_order_acq_rel);
     }
+    mrt_stall_end(&s->stall);
     return handled + nctl + sent;
 }
 void mrt_shard_run(mrt_shard *s)
 {
     const mrt_mesh_config *cfg = &s->mesh->cfg;
     (void)mrt_perf_open(&s->perf); /* falls back to software counters, or none */
+    mrt_stall_arm(&s->stall);      /* only when a detector watches (threshold set) */
     s->last_tsc = mrt_rdtsc();
     unsigned idle = 0, sleep_us = 1;
     while (!atomic_load_explicit(&s->mesh->drained, memory_order_acquire)) {
@@ -212,6 +224,7 @@ void mrt_shard_run(mrt_shard *s)
         if (sleep_us < cfg->idle_sleep_max_us)
             sleep_us = sleep_us * 2 > cfg->idle_sleep_max_us ? cfg->idle_sleep_max_us : sleep_us * 2;
     }
+    mrt_stall_disarm(&s->stall);
     sample_perf(s);
     publish_stats(s);
     mrt_perf_close(&s->perf);

@@ -5,6 +5,7 @@
 #include "meshrt/mrt_perf.h"
 #include "meshrt/mrt_shard.h"
 #include "core/spin.h"
+#include "shards/stall.h"
 
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
@@ -107,6 +108,9 @@ struct mrt_shard {
      */
     alignas(MRT_NO_SHARE) mrt_spin ingress_put;
     alignas(MRT_NO_SHARE) mrt_spin control_put;
+
+    /* The stall detector's view of this shard (shards/stall.h): blocks of its own. */
+    mrt_stall_slot stall;
 };
 
 /*

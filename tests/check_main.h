@@ -21,6 +21,8 @@
  *   perf-hw      hardware PMU counters open and count; rarely on a VM
  *   cpu-bind     the OS lets a thread be bound to one CPU
  *   mem-bind     the OS lets memory be bound to a NUMA node
+ *   backtrace    a signal handler's backtrace() gives frames that backtrace_symbols
+ *                names (execinfo, an executable with exported symbols)
  *
  * Hang guard. A test waiting on another thread's progress uses
  * MRT_WAIT_UNTIL(cond, fmt, ...) or mrt_wait_begin() + MRT_WAIT_CHECK(): it
@@ -47,7 +49,7 @@ extern char *program_invocation_short_name; /* glibc and musl */
 #define MRT_SKIP_MAX 64
 
 static const char *const mrt_capabilities[] = {
-    "alloc-count", "arena", "perf", "perf-hw", "cpu-bind", "mem-bind",
+    "alloc-count", "arena", "perf", "perf-hw", "cpu-bind", "mem-bind", "backtrace",
 };
 #define MRT_CAPABILITY_COUNT (sizeof mrt_capabilities / sizeof mrt_capabilities[0])
 

@@ -72,4 +72,8 @@ expect "topo repeated" 2 '' '^meshrt topo: --numa-node given more than once' -- 
     topo --numa-node 0 --numa-node 0
 expect "--stats-ms 0" 2 '' "^meshrt run: --stats-ms needs an integer in 1\.\.3600000, got '0'" -- \
     run --stats-ms 0
+expect "--stall-ms x" 2 '' "^meshrt run: --stall-ms needs a non-negative integer, got 'x'" -- \
+    run --stall-ms x
+expect "topo --stall-ms" 2 '' "^meshrt topo: --stall-ms applies to \`meshrt run\` only" -- topo --stall-ms 5
+expect "run --help --stall-ms" 0 '0 = off \(default: 10\)' '' -- run --help
 echo "cli_flags: help on stdout with exit 0 and defaults; bad command lines exit 2 with a message"

@@ -67,6 +67,11 @@ typedef struct mrt_runtime_config {
      */
     unsigned shards;
     mrt_lb_strategy lb_strategy; /* how the balancer spreads over compute's set (default rr) */
+    /*
+     * Stall detector: a poll iteration running this long is reported while
+     * it still runs (mrt_runtime_set_stall_handler); default 10, 0 = off.
+     */
+    unsigned stall_ms;
 } mrt_runtime_config;
 
 /* Fill *cfg with the defaults above. */
@@ -84,7 +89,7 @@ typedef enum mrt_runtime_command {
  * caller's values) on entry: --numa-node N, --cpuset LIST, --allow-unbound,
  * --duration S, --burst B, --ring-size R, --overflow N, --idle-spin K,
  * --idle-sleep-us U, --stats-ms M (1..3600000), --lb STRATEGY (a
- * mrt_lb_strategy_name), --json. String values point into argv. On error
+ * mrt_lb_strategy_name), --json, --stall-ms N (0..3600000, 0 = off). String values point into argv. On error
  * returns MRT_RT_EFLAG (unknown flag), MRT_RT_EVALUE, MRT_RT_EDURATION,
  * MRT_RT_EREPEAT (a flag given twice), MRT_RT_ECMDFLAG (a run-only flag
  * given to topo) or MRT_RT_ECONFLICT, and writes a message naming the flag
@@ -350,6 +355,80 @@ const char *mrt_runtime_hist_name(mrt_runtime_hist_kind kind);
  * MRT_EINVAL for a NULL argument, a kind or shard out of range.
  */
 int mrt_runtime_hist_read(const mrt_runtime *rt, int i, mrt_runtime_hist_kind kind, mrt_hist *out);
+
+/* ---- stall detector (issue 10) ---- */
+
+/*
+ * A watcher thread (started with the runtime when cfg.stall_ms > 0) looks
+ * at every shard each stall_ms / 4: a poll iteration that has run stall_ms
+ * or longer is reported while it still runs, again at twice and four times
+ * ... that length, and once more when it ends. Each report of a running
+ * stall carries a backtrace of the shard's thread taken on that thread: the
+ * watcher sends it a signal (SIGRTMIN + 6, unblocked on the shard threads
+ * only while a detector runs) whose handler records the frames; the watcher
+ * waits for them at most 100 ms and symbolises them (function names need
+ * the executable linked with -rdynamic, CMake ENABLE_EXPORTS). The shards
+ * never wait for the watcher: marking an iteration costs them three plain
+ * stores and no clock read beyond the one each iteration makes anyway.
+ */
+
+/* Where the stalled iteration was. */
+typedef enum mrt_runtime_stall_phase {
+    MRT_RT_STALL_POLL = 0,      /* the poll loop's own bookkeeping */
+    MRT_RT_STALL_CONTROL = 1,   /* a control message's handler (msg_type) */
+    MRT_RT_STALL_DATA = 2,      /* a data message's handler (msg_type; daemon_id when a daemon's
+                                   process runs) */
+    MRT_RT_STALL_TICK = 3,      /* the per-iteration tick (services, compute) */
+    MRT_RT_STALL_FLUSH = 4,     /* pushing bursts to the rings */
+} mrt_runtime_stall_phase;
+
+/* Name of a phase ("data", ...); "?" out of range. */
+const char *mrt_runtime_stall_phase_name(mrt_runtime_stall_phase p);
+
+typedef struct mrt_runtime_stall_report {
+    unsigned shard;
+    bool ended;                 /* false: still running (nth report); true: it ended */
+    unsigned nth;               /* reports of this stall so far (1 the first) */
+    uint64_t stalled_ns;        /* how long it has run so far; ended: its whole length (to the
+                                   start of the next iteration) */
+    uint64_t threshold_ns;
+    uint64_t iteration;         /* the shard's iteration number (iterations completed before it) */
+    mrt_runtime_stall_phase phase;
+    int msg_type;               /* the shard message type being handled, -1 none */
+    bool control;               /* msg_type is a control message type */
+    uint64_t daemon_id;         /* the daemon whose process runs, 0 none */
+    char thread_state;          /* the thread's state in /proc: 'R' on a CPU or waiting for one,
+                                   'S' sleeping (a blocking call), 'D' uninterruptible, '?' */
+    unsigned frames;            /* backtrace depth, 0 when none (see note) */
+    void *const *addrs;         /* the frames' return addresses, innermost first */
+    char *const *symbols;       /* backtrace_symbols of them ("file(function+off) [addr]") */
+    const char *note;           /* why there is no backtrace, or NULL */
+} mrt_runtime_stall_report;
+
+/* Called on the watcher thread, one report at a time; the report lives for the call only. */
+typedef void (*mrt_runtime_stall_fn)(const mrt_runtime_stall_report *r, void *ctx);
+
+/*
+ * Where reports go (before mrt_runtime_start; MRT_ESTATE after): fn(r,
+ * ctx), or with fn NULL the default, which writes mrt_runtime_stall_format
+ * to stderr. MRT_EINVAL for a NULL runtime.
+ */
+int mrt_runtime_set_stall_handler(mrt_runtime *rt, mrt_runtime_stall_fn fn, void *ctx);
+
+/*
+ * A report as text ("meshrt: stall on shard 0: ..." then one line per
+ * frame), into buf (truncated, always terminated when len > 0). Returns the
+ * length the whole text needs, like snprintf.
+ */
+size_t mrt_runtime_stall_format(const mrt_runtime_stall_report *r, char *buf, size_t len);
+
+/*
+ * Stalls detected on shard i so far (each stalled iteration counts once,
+ * however many reports it had), and the longest one's length in ns
+ * (max_ns may be NULL). 0 for a shard out of range or without a detector.
+ * Also in mrt_runtime_shard_stats (stalls, stall_max_ns).
+ */
+uint64_t mrt_runtime_stall_count(const mrt_runtime *rt, unsigned i, uint64_t *max_ns);
 
 #ifdef __cplusplus
 }

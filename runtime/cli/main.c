@@ -151,6 +151,8 @@ static void usage_run(FILE *f)
             "                      %s\n"
             "  --json              the summary as one JSON object on stdout, live lines on\n"
             "                      stderr (default: off)\n"
+            "  --stall-ms N        report a poll iteration running N ms or longer on stderr, with\n"
+            "                      the shard's backtrace, while it runs; 0 = off (default: %u)\n"
             "  -h, --help          this text\n"
             "\n"
             "live lines, every M ms: a total line, then one line per shard. Rates are per second:\n"
@@ -164,7 +166,7 @@ static void usage_run(FILE *f)
             "%s",
             d.duration_s, MRT_MAX_BURST, d.burst, d.ring_size, d.overflow, d.idle_spin,
             d.idle_sleep_max_us, d.stats_interval_ms, mrt_lb_strategy_name(d.lb_strategy), lb,
-            exit_status_text);
+            d.stall_ms, exit_status_text);
 }
 
 static void usage_topo(FILE *f)
@@ -336,6 +338,9 @@ typedef struct run_result {
     size_t hb_n;
     char problems[2048];
     unsigned nproblems;
+    /* The stall detector's (--stall-ms; 0 = off). */
+    unsigned stall_ms;
+    uint64_t stalls, stall_max_ns;
 } run_result;
 
 /* s as a JSON string body: quotes, backslashes and control characters escaped. */
@@ -395,7 +400,9 @@ static void print_summary(FILE *f, bool json, const run_result *r)
         fputs("],\"worker_share\":[", f);
         for (unsigned i = 0; i < r->shards; i++)
             fprintf(f, "%s%.4f", i ? "," : "", share(r, i) / 100.0);
-        fprintf(f, "],\"events_per_s\":%.0f,\"ok\":%s,\"problems\":\"", per_s,
+        fprintf(f, "],\"stall_ms\":%u,\"stalls\":%llu,\"stall_max_ms\":%.3f", r->stall_ms,
+                U(r->stalls), (double)r->stall_max_ns / 1e6);
+        fprintf(f, ",\"events_per_s\":%.0f,\"ok\":%s,\"problems\":\"", per_s,
                 ok ? "true" : "false");
         json_text(f, r->problems);
         fputs("\"}\n", f);
@@ -436,6 +443,11 @@ static void print_summary(FILE *f, bool json, const run_result *r)
         col += len;
     }
     fprintf(f, "\n  throughput %s events/s\n", human(a, per_s));
+    if (r->stall_ms && r->stalls)
+        fprintf(f, "  stalls %llu (iterations of %u ms or more, reported on stderr; longest %.1f ms)\n",
+                U(r->stalls), r->stall_ms, (double)r->stall_max_ns / 1e6);
+    else if (r->stall_ms)
+        fprintf(f, "  stalls 0 (no iteration of %u ms or more)\n", r->stall_ms);
     if (ok)
         fputs("  OK: each event through every stage and egressed once; counts balance; every "
               "chain validated\n",
@@ -470,6 +482,9 @@ static void collect(run_result *r, mrt_runtime *rt, mrt_workload *wl)
         mrt_shard_stats_read(mesh, i, &s);
         r->worker[i] = w.delivered[MRT_WL_WORKER];
         r->ring_full += s.ring_full;
+        uint64_t max_ns = 0;
+        r->stalls += mrt_runtime_stall_count(rt, i, &max_ns);
+        r->stall_max_ns = max_ns > r->stall_max_ns ? max_ns : r->stall_max_ns;
     }
     r->hb_n = mrt_workload_handbacks(wl, r->hb_why, r->hb_count, 16);
     r->nproblems = mrt_workload_verdict(wl, r->problems, sizeof r->problems);
@@ -597,6 +612,7 @@ static int cmd_run(int argc, char **argv)
     r.elapsed = elapsed;
     r.drain_ms = drain_ms;
     r.why_stop = why_stop;
+    r.stall_ms = cfg.stall_ms;
     r.lb = mrt_lb_strategy_name(cfg.lb_strategy);
     collect(&r, rt, wl);
     mrt_workload_destroy(wl);
