@@ -100,6 +100,13 @@ typedef struct cp_pub {
     alignas(128) _Atomic uint64_t v[sizeof(mrt_compute_stats) / sizeof(uint64_t)];
 } cp_pub;
 
+/* Hand-backs of one status (cp_handback's `why`). */
+#define CP_HB_SLOTS 8u
+typedef struct cp_hb_count {
+    int64_t why;
+    uint64_t count;
+} cp_hb_count;
+
 typedef struct cp_shard {
     mrt_compute *c;
     mrt_svc_shard *ss;
@@ -121,6 +128,10 @@ typedef struct cp_shard {
     uint32_t bp_level;      /* backpressure level the daemons were told (0: off) */
     bool stop_told;         /* the runtime's stop was told to the daemons (DRAIN_START) */
     mrt_compute_stats st;
+    /* Observation (runtime/publish.c reads these on the shard thread). */
+    mrt_host_stats hosts_retired;   /* counters of the hosts destroyed on this shard so far */
+    cp_hb_count hb[CP_HB_SLOTS];    /* hand-backs by status, first come; hb_other beyond */
+    uint64_t hb_other;
 } cp_shard;
 
 struct mrt_compute {

@@ -41,6 +41,17 @@ void cp_daemon_free(cp_shard *cs, cp_daemon *d)
     (void)cp_drain_to(cs, d, MRT_DAEMON_CTL_DRAIN_FINISH); /* its last word: stop or teardown */
     (void)mrt_svc_host_remove(cs->ss, d->id, NULL);
     cp_remove(cs, d->id);
+    if (d->host) { /* its counters stay in the shard's sums */
+        mrt_host_stats hs;
+        mrt_host_stats_get(d->host, &hs);
+        mrt_host_stats *r = &cs->hosts_retired;
+        r->processed += hs.processed;
+        r->emitted += hs.emitted;
+        r->errors += hs.errors;
+        r->snapshots += hs.snapshots;
+        r->restores += hs.restores;
+        r->spills += hs.spills;
+    }
     mrt_host_destroy(d->host);
     if (t->t.destroy)
         t->t.destroy(t->t.ctx, cs->a, d->state);

@@ -435,6 +435,14 @@ typedef struct mrt_shard_stats {
 /* Published counters of shard `i` (any thread). */
 void mrt_shard_stats_read(const mrt_mesh *m, unsigned i, mrt_shard_stats *out);
 
+/*
+ * Messages waiting now in shard `s`'s inbound data rings and its ingress
+ * ring (not control). Reads each ring's head and tail once: O(shards), for
+ * a once-per-iteration sample, never per message. Any thread, a moment's
+ * value while producers run; 0 before init or after fini.
+ */
+unsigned mrt_shard_backlog(const mrt_shard *s);
+
 #ifdef __cplusplus
 }
 #endif
