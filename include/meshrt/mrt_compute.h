@@ -107,7 +107,9 @@ int mrt_compute_register_type(mrt_compute *c, const mrt_compute_type *t, uint16_
 /*
  * Placement: given the shards' loads, the shard to host a new daemon of
  * type `type`, or a negative status (MRT_CP_ENOPLACE). The default picks
- * the shard hosting the fewest daemons, lowest index on ties.
+ * the shard hosting the fewest daemons, lowest index on ties; in a runtime
+ * it goes through the scheduler (mrt_runtime_sched: drained and failed
+ * shards excluded, ties to its ranking).
  */
 typedef int (*mrt_compute_place_fn)(void *ctx, uint16_t type, const uint32_t *hosted,
                                     unsigned nshards);
