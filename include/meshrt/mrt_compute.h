@@ -129,6 +129,26 @@ int mrt_compute_spawn(mrt_compute *c, uint16_t type, uint16_t shard, const uint8
                       const void *arg, size_t arg_len, mrt_compute_ref *out);
 
 /*
+ * mrt_compute_spawn continuing a chain: the daemon's host resumes after
+ * resume->head (its next link carries resume->next_parent) instead of
+ * starting at genesis — a daemon re-created under the same identity (key)
+ * as a stopped one, whose chain mrt_compute_stop_chain returned. resume
+ * NULL or without a head: genesis, as mrt_compute_spawn. Codes of
+ * mrt_compute_spawn, plus MRT_DAEMON_EORIGIN (the chain is another
+ * origin's than the key's).
+ */
+int mrt_compute_spawn_resume(mrt_compute *c, uint16_t type, uint16_t shard, const uint8_t *key,
+                             const void *arg, size_t arg_len, const mrt_causal_chain *resume,
+                             mrt_compute_ref *out);
+
+/*
+ * mrt_compute_stop that also returns the stopped host's chain (its head is
+ * the last output the daemon emitted) into *chain (may be NULL), for a
+ * later mrt_compute_spawn_resume. Codes of mrt_compute_stop.
+ */
+int mrt_compute_stop_chain(mrt_compute *c, mrt_compute_ref d, mrt_causal_chain *chain);
+
+/*
  * Stop a daemon (control, after start): it receives nothing more (events
  * still arriving are handed back MRT_SVC_HB_NO_HOST), its host and state
  * are destroyed on its shard. MRT_CP_ENODAEMON, MRT_CP_ESTOPPED.
