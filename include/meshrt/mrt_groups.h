@@ -136,7 +136,8 @@ typedef enum mrt_group_strategy {
 typedef struct mrt_group_replica_config {
     uint16_t type;              /* a groups type (mrt_groups_register_type) */
     uint32_t members;           /* initial member count, 1..MRT_GROUP_MAX_MEMBERS */
-    uint64_t seed;              /* identity: member i's key derives from (seed, i) */
+    uint64_t seed;              /* identity: member i's key derives from (seed, i); two groups
+                                   with one seed share identities (ESPAWN where they meet) */
     mrt_group_strategy strategy;
     mrt_sched_spread spread;    /* strict: distinct shards or MRT_GROUPS_ESPREAD */
     const mrt_sched_filter *filter; /* capability filter (NULL: any shard); copied */
