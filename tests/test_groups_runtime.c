@@ -451,6 +451,28 @@ START_TEST(every_reservation_released)
 }
 END_TEST
 
+START_TEST(control_tick_feeds_shard_loads)
+{
+    fixture f;
+    fx_init(&f, 2, NULL);
+    mrt_compute_ref d;
+    for (uint32_t k = 0; k < 6; k++)
+        ck_assert_int_eq(mrt_compute_spawn(f.c, f.router_type, 0, NULL, &k, sizeof k, &d), MRT_OK);
+    MRT_WAIT_UNTIL(tc_totals(f.rt).hosted == 6, "6 daemons published as hosted");
+    ck_assert_int_ge(mrt_runtime_control_tick(f.rt, false), 0);
+    double c0, c1;
+    mrt_sched *s = mrt_runtime_sched(f.rt);
+    ck_assert_int_eq(mrt_sched_shard_capacity(s, 0, &c0), MRT_OK);
+    ck_assert_int_eq(mrt_sched_shard_capacity(s, 1, &c1), MRT_OK);
+    ck_assert_msg(c0 < c1, "capacity of the loaded shard %g, of the empty one %g", c0, c1);
+    /* Compute's default placement now prefers the empty shard. */
+    ck_assert_int_eq(mrt_compute_spawn(f.c, f.router_type, MRT_COMPUTE_ANY_SHARD, NULL, "\1\0\0\0",
+                                       4, &d), MRT_OK);
+    ck_assert_uint_eq(d.shard, 1);
+    fx_fini(&f);
+}
+END_TEST
+
 START_TEST(runtime_tags_reach_the_scheduler)
 {
     char err[256];
@@ -498,6 +520,7 @@ int main(void)
     tcase_add_test(tc, failed_shard_members_replaced);
     tcase_add_test(tc, stale_term_event_rejected);
     tcase_add_test(tc, every_reservation_released);
+    tcase_add_test(tc, control_tick_feeds_shard_loads);
     tcase_add_test(tc, runtime_tags_reach_the_scheduler);
     suite_add_tcase(s, tc);
     return mrt_check_run(s);
