@@ -164,6 +164,7 @@ int mrt_compute_create_(mrt_mesh *mesh, mrt_svc *svc, mrt_lb_registry *set, mrt_
     c->n = mrt_mesh_size(mesh);
     c->set = set;
     c->place = place_least;
+    c->place_default = place_least;
     /* The largest payload services takes is the top of its largest class. */
     uint32_t cap = 0, count = 0;
     unsigned ncls = mrt_svc_pool_classes(svc);
@@ -279,9 +280,20 @@ int mrt_compute_set_placement(mrt_compute *c, mrt_compute_place_fn fn, void *ctx
         return MRT_EINVAL;
     if (atomic_load(&c->started))
         return MRT_CP_ESTARTED;
-    c->place = fn ? fn : place_least;
-    c->place_ctx = fn ? ctx : NULL;
+    c->place = fn ? fn : c->place_default;
+    c->place_ctx = fn ? ctx : c->place_default_ctx;
     return MRT_OK;
+}
+
+void mrt_compute_set_default_placement_(mrt_compute *c, mrt_compute_place_fn fn, void *ctx)
+{
+    bool is_default = c->place == c->place_default && c->place_ctx == c->place_default_ctx;
+    c->place_default = fn ? fn : place_least;
+    c->place_default_ctx = fn ? ctx : NULL;
+    if (is_default) {
+        c->place = c->place_default;
+        c->place_ctx = c->place_default_ctx;
+    }
 }
 
 int mrt_compute_set_handback(mrt_compute *c, mrt_compute_handback_fn fn, void *ctx)

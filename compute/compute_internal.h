@@ -121,6 +121,8 @@ struct mrt_compute {
     unsigned ntypes;
     mrt_compute_place_fn place;
     void *place_ctx;
+    mrt_compute_place_fn place_default;   /* what set_placement(NULL) restores (the runtime's) */
+    void *place_default_ctx;
     mrt_compute_handback_fn handback;
     void *handback_ctx;
     mrt_compute_egress_fn egress_drain;   /* outputs left in egress at stop */
@@ -163,6 +165,12 @@ size_t mrt_compute_take_reports_(mrt_compute *c, unsigned i, mrt_lb_breaker_repo
  * drain function, or are counted in egress_unclaimed. Returns how many.
  */
 size_t mrt_compute_drain_egress_(mrt_compute *c);
+/*
+ * The default placement (the runtime's scheduler), which
+ * mrt_compute_set_placement(NULL) restores; installed now unless an
+ * embedder's function is in place. Before start.
+ */
+void mrt_compute_set_default_placement_(mrt_compute *c, mrt_compute_place_fn fn, void *ctx);
 /* Whether the set's registry changed since the last call (clears the flag). */
 bool mrt_compute_set_changed_(mrt_compute *c);
 

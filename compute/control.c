@@ -25,6 +25,7 @@ typedef struct cp_req {
     const void *arg;
     size_t arg_len;
     cp_sub sub;
+    mrt_causal_chain chain;     /* spawn: the chain to resume (has_head); stop: the host's */
 } cp_req;
 
 static void answer(cp_req *r, int rc)
@@ -60,6 +61,10 @@ static int do_spawn(cp_shard *cs, cp_req *r)
     mrt_host_config hc = { .alloc = cs->a, .max_outputs = t->t.max_outputs,
                            .payload_bytes = t->t.payload_bytes, .max_origins = t->t.max_origins };
     memcpy(hc.key, r->key, sizeof hc.key);
+    if (r->chain.has_head) {
+        hc.resume = &r->chain.head;
+        hc.resume_next_parent = r->chain.next_parent;
+    }
     int rc = mrt_host_create(&hc, (mrt_daemon){ t->t.vt, d->state }, &d->host);
     if (rc == MRT_OK) {
         rc = cp_insert(cs, d);
@@ -113,8 +118,10 @@ static void on_control(mrt_shard *s, const mrt_msg *m, void *ctx)
         break;
     case CP_OP_STOP:
         d = cp_find(cs, r->id);
-        if (d)
+        if (d) {
+            r->chain = *mrt_host_chain(d->host);
             cp_daemon_free(cs, d);
+        }
         answer(r, d ? MRT_OK : MRT_CP_ENODAEMON);
         break;
     case CP_OP_SUB:
@@ -189,6 +196,13 @@ static void derive_key(const char *type_name, uint64_t counter, uint8_t key[MRT_
 int mrt_compute_spawn(mrt_compute *c, uint16_t type, uint16_t shard, const uint8_t *key,
                       const void *arg, size_t arg_len, mrt_compute_ref *out)
 {
+    return mrt_compute_spawn_resume(c, type, shard, key, arg, arg_len, NULL, out);
+}
+
+int mrt_compute_spawn_resume(mrt_compute *c, uint16_t type, uint16_t shard, const uint8_t *key,
+                             const void *arg, size_t arg_len, const mrt_causal_chain *resume,
+                             mrt_compute_ref *out)
+{
     if (c == NULL || out == NULL || (arg == NULL && arg_len > 0) || arg_len > MRT_COMPUTE_MAX_ARG)
         return MRT_EINVAL;
     if (type >= c->ntypes)
@@ -204,6 +218,8 @@ int mrt_compute_spawn(mrt_compute *c, uint16_t type, uint16_t shard, const uint8
         return MRT_SHARD_EDEST;
     }
     cp_req r = { .type = type, .arg = arg, .arg_len = arg_len };
+    if (resume && resume->has_head)
+        r.chain = *resume;
     if (key)
         memcpy(r.key, key, sizeof r.key);
     else
@@ -229,6 +245,11 @@ static void set_node_id(mrt_compute_ref d, uint8_t nid[MRT_LB_NODE_ID_LEN])
 
 int mrt_compute_stop(mrt_compute *c, mrt_compute_ref d)
 {
+    return mrt_compute_stop_chain(c, d, NULL);
+}
+
+int mrt_compute_stop_chain(mrt_compute *c, mrt_compute_ref d, mrt_causal_chain *chain)
+{
     if (c == NULL)
         return MRT_EINVAL;
     cp_req r = { .id = d.id };
@@ -237,6 +258,8 @@ int mrt_compute_stop(mrt_compute *c, mrt_compute_ref d)
         rc = MRT_CP_ENODAEMON;
     if (rc != MRT_OK)
         return rc;
+    if (chain)
+        *chain = r.chain;
     c->hosted[d.shard]--;
     if (c->set) {
         uint8_t nid[MRT_LB_NODE_ID_LEN];

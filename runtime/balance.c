@@ -74,6 +74,8 @@ int mrt_runtime_control_tick(mrt_runtime *rt, bool republish)
         published = 1;
     }
     mrt_lb_domain_reclaim(rt->lb_domain);
+    mrt_sched_refresh(rt); /* the shards' loads, then the modules' hooks (groups' recovery) */
+    mrt_sched_run_hooks(rt);
     return published;
 }
 

@@ -62,6 +62,7 @@ static const flag_def flags[] = {
     { "--overflow", true, false },      { "--idle-spin", true, false },
     { "--idle-sleep-us", true, false }, { "--stats-ms", true, false },
     { "--lb", true, false },            { "--json", false, false },
+    { "--tags", true, false },          { "--scenario", true, false },
 };
 enum { FLAG_COUNT = sizeof flags / sizeof flags[0] };
 _Static_assert(FLAG_COUNT <= 32, "seen-flags mask");
@@ -135,6 +136,22 @@ static int apply_flag(int idx, const char *v, mrt_runtime_config *cfg, char *err
             return MRT_RT_EVALUE;
         }
         cfg->lb_strategy = (mrt_lb_strategy)found;
+        return MRT_OK;
+    }
+    if (strcmp(f, "--tags") == 0 || strcmp(f, "--scenario") == 0) {
+        if (v == NULL || *v == '\0') {
+            seterr(err, errlen, "%s needs a value%s", f,
+                   f[2] == 't' ? " such as 0=gpu,ssd;1=ssd" : " (replica or scale)");
+            return MRT_RT_EVALUE;
+        }
+        if (f[2] == 's' && strcmp(v, "replica") != 0 && strcmp(v, "scale") != 0) {
+            seterr(err, errlen, "--scenario needs one of replica, scale, got '%s'", v);
+            return MRT_RT_EVALUE;
+        }
+        if (f[2] == 't')
+            cfg->tags = v;
+        else
+            cfg->scenario = v;
         return MRT_OK;
     }
     unsigned long min = 0;
@@ -277,6 +294,9 @@ int mrt_runtime_check(const mrt_runtime_config *cfg, const mrt_topo *topo,
                MRT_MAX_SHARDS);
         return MRT_RT_ESHARDS;
     }
+    rc = mrt_sched_tags_check(cfg->tags, cfg->shards ? cfg->shards : sel->count, err, errlen);
+    if (rc != MRT_OK)
+        return rc;
     mrt_mesh_config mc;
     mesh_config_of(cfg, sel->count, &mc);
     const char *why = NULL;
@@ -363,6 +383,11 @@ int mrt_runtime_create(const mrt_runtime_config *cfg, mrt_runtime **out, char *e
     }
     if ((rc = compute_setup(rt)) != MRT_OK) {
         seterr(err, errlen, "services: %s", mrt_strerror(rc));
+        goto fail;
+    }
+    if ((rc = mrt_sched_setup(rt, err, errlen)) != MRT_OK) {
+        if (rc == MRT_ENOMEM)
+            seterr(err, errlen, "scheduler: %s", mrt_strerror(rc));
         goto fail;
     }
     pthread_mutex_init(&rt->gate_mu, NULL);
@@ -512,6 +537,7 @@ void mrt_runtime_destroy(mrt_runtime *rt)
     if (rt == NULL)
         return;
     mrt_runtime_stop(rt);
+    mrt_sched_teardown(rt);
     mrt_compute_destroy_(rt->compute);
     mrt_svc_destroy(rt->svc);
     mrt_balance_teardown(rt);

@@ -33,6 +33,13 @@ struct mrt_runtime {
     mrt_lb_domain *lb_domain;
     uint64_t lb_next_change;
     uint64_t lb_reports;
+    /* Scheduler (runtime/sched.c): control thread only. */
+    mrt_sched *sched;
+    uint64_t *sched_prev;             /* per shard: busy and total cycles at the last refresh */
+    bool *failed;                     /* per shard: mrt_runtime_fail_shard */
+    mrt_runtime_tick_fn tick_fn[MRT_RUNTIME_MAX_TICK_HOOKS];
+    void *tick_ctx[MRT_RUNTIME_MAX_TICK_HOOKS];
+    unsigned ntick;
     bool started;
     bool running;
     /* Start-up gate. */
@@ -50,5 +57,17 @@ struct mrt_runtime {
  */
 int mrt_balance_setup(mrt_runtime *rt, unsigned shards);
 void mrt_balance_teardown(mrt_runtime *rt);
+
+/*
+ * Scheduler (runtime/sched.c): validate a --tags spec against n shards
+ * (message in err); create the scheduler with topology and tags and make
+ * it compute's default placement; refresh the loads and run the tick hooks
+ * (from mrt_runtime_control_tick); free it.
+ */
+int mrt_sched_tags_check(const char *spec, unsigned n, char *err, size_t errlen);
+int mrt_sched_setup(mrt_runtime *rt, char *err, size_t errlen);
+void mrt_sched_refresh(mrt_runtime *rt);
+void mrt_sched_run_hooks(mrt_runtime *rt);
+void mrt_sched_teardown(mrt_runtime *rt);
 
 #endif

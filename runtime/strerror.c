@@ -2,6 +2,7 @@
 #include "meshrt/mrt_balancer.h"
 #include "meshrt/mrt_compute.h"
 #include "meshrt/mrt_daemon.h"
+#include "meshrt/mrt_groups.h"
 #include "meshrt/mrt_perf.h"
 #include "meshrt/mrt_runtime.h"
 #include "meshrt/mrt_sched.h"
@@ -49,5 +50,7 @@ const char *mrt_strerror(int status)
         s = mrt_compute_strerror(status);
     else if (status <= MRT_ERANGE_COMPUTE_MIN - 1 && status >= MRT_ERANGE_SCHED_MIN)
         s = mrt_sched_strerror(status);
+    else if (status <= MRT_ERANGE_SCHED_MIN - 1 && status >= MRT_ERANGE_GROUPS_MIN)
+        s = mrt_groups_strerror(status);
     return s ? s : "unknown status";
 }

@@ -107,7 +107,9 @@ int mrt_compute_register_type(mrt_compute *c, const mrt_compute_type *t, uint16_
 /*
  * Placement: given the shards' loads, the shard to host a new daemon of
  * type `type`, or a negative status (MRT_CP_ENOPLACE). The default picks
- * the shard hosting the fewest daemons, lowest index on ties.
+ * the shard hosting the fewest daemons, lowest index on ties; in a runtime
+ * it goes through the scheduler (mrt_runtime_sched: drained and failed
+ * shards excluded, ties to its ranking).
  */
 typedef int (*mrt_compute_place_fn)(void *ctx, uint16_t type, const uint32_t *hosted,
                                     unsigned nshards);
@@ -125,6 +127,26 @@ int mrt_compute_set_placement(mrt_compute *c, mrt_compute_place_fn fn, void *ctx
  */
 int mrt_compute_spawn(mrt_compute *c, uint16_t type, uint16_t shard, const uint8_t *key,
                       const void *arg, size_t arg_len, mrt_compute_ref *out);
+
+/*
+ * mrt_compute_spawn continuing a chain: the daemon's host resumes after
+ * resume->head (its next link carries resume->next_parent) instead of
+ * starting at genesis — a daemon re-created under the same identity (key)
+ * as a stopped one, whose chain mrt_compute_stop_chain returned. resume
+ * NULL or without a head: genesis, as mrt_compute_spawn. Codes of
+ * mrt_compute_spawn, plus MRT_DAEMON_EORIGIN (the chain is another
+ * origin's than the key's).
+ */
+int mrt_compute_spawn_resume(mrt_compute *c, uint16_t type, uint16_t shard, const uint8_t *key,
+                             const void *arg, size_t arg_len, const mrt_causal_chain *resume,
+                             mrt_compute_ref *out);
+
+/*
+ * mrt_compute_stop that also returns the stopped host's chain (its head is
+ * the last output the daemon emitted) into *chain (may be NULL), for a
+ * later mrt_compute_spawn_resume. Codes of mrt_compute_stop.
+ */
+int mrt_compute_stop_chain(mrt_compute *c, mrt_compute_ref d, mrt_causal_chain *chain);
 
 /*
  * Stop a daemon (control, after start): it receives nothing more (events

@@ -11,6 +11,7 @@
 #include "meshrt/mrt_core.h"
 #include "meshrt/mrt_daemon.h"
 #include "meshrt/mrt_perf.h"
+#include "meshrt/mrt_sched.h"
 #include "meshrt/mrt_services.h"
 #include "meshrt/mrt_shard.h"
 #include "meshrt/mrt_topo.h"
@@ -67,6 +68,16 @@ typedef struct mrt_runtime_config {
      */
     unsigned shards;
     mrt_lb_strategy lb_strategy; /* how the balancer spreads over compute's set (default rr) */
+    /*
+     * User tags of the shards for the scheduler (mrt_runtime_sched): NULL or
+     * "SHARD=TAG,TAG;SHARD=TAG..." (`--tags "0=gpu,ssd;1=ssd"`): each shard
+     * index once, each tag a valid mrt_sched user tag. Checked by
+     * mrt_runtime_check (MRT_RT_EVALUE, or MRT_RT_ESHARDS for an index past
+     * the shards).
+     */
+    const char *tags;
+    /* `meshrt run --scenario NAME` (runtime/scenario.c); NULL: the default workload. */
+    const char *scenario;
 } mrt_runtime_config;
 
 /* Fill *cfg with the defaults above. */
@@ -84,7 +95,7 @@ typedef enum mrt_runtime_command {
  * caller's values) on entry: --numa-node N, --cpuset LIST, --allow-unbound,
  * --duration S, --burst B, --ring-size R, --overflow N, --idle-spin K,
  * --idle-sleep-us U, --stats-ms M (1..3600000), --lb STRATEGY (a
- * mrt_lb_strategy_name), --json. String values point into argv. On error
+ * mrt_lb_strategy_name), --tags SPEC, --scenario NAME (replica, scale), --json. String values point into argv. On error
  * returns MRT_RT_EFLAG (unknown flag), MRT_RT_EVALUE, MRT_RT_EDURATION,
  * MRT_RT_EREPEAT (a flag given twice), MRT_RT_ECMDFLAG (a run-only flag
  * given to topo) or MRT_RT_ECONFLICT, and writes a message naming the flag
@@ -308,6 +319,53 @@ typedef struct mrt_balancer_counters {
 
 /* Control-plane counters (control thread). */
 void mrt_runtime_balancer_stats(const mrt_runtime *rt, mrt_balancer_counters *out);
+
+/* ---- the scheduler and shard state (runtime/sched.c; control thread) ---- */
+
+/*
+ * The runtime's shard scheduler (mrt_sched.h): one shard per scheduler
+ * shard, built-in tags numa:N / core:N from the selection, user tags from
+ * mrt_runtime_config.tags. mrt_runtime_control_tick refreshes every
+ * shard's load (busy share of the last interval from its busy/idle cycles,
+ * daemons hosted, messages waiting in its inbound rings). Compute's
+ * default placement (mrt_compute_set_placement with NULL) goes through it:
+ * the eligible shard hosting the fewest daemons, then the scheduler's
+ * ranking (latency, free capacity, id). Like every mrt_sched object it is
+ * used by one thread: the control thread (the one calling spawn,
+ * mrt_runtime_control_tick and the groups' control functions).
+ */
+mrt_sched *mrt_runtime_sched(mrt_runtime *rt);
+
+/*
+ * Drain shard i (drained true) or undrain it: it gets no new placements;
+ * what it hosts stays (evacuation comes with migration). MRT_EINVAL.
+ */
+int mrt_runtime_drain_shard(mrt_runtime *rt, unsigned i, bool drained);
+
+/*
+ * Take shard i out as if its core were lost (for tests, scenarios and
+ * operators): no new placements from now on, and the daemon groups
+ * (mrt_groups.h) re-place the members it hosts at their next recovery
+ * tick. Its thread keeps running what it hosts until the groups retire
+ * it. Idempotent. MRT_EINVAL for a bad index.
+ */
+int mrt_runtime_fail_shard(mrt_runtime *rt, unsigned i);
+
+/* Whether shard i was failed with mrt_runtime_fail_shard (false for a bad index). */
+bool mrt_runtime_shard_failed(const mrt_runtime *rt, unsigned i);
+
+/*
+ * Run fn(rt, ctx) at the end of every mrt_runtime_control_tick, in
+ * registration order, on the control thread (the daemon groups' recovery
+ * registry runs there). At most MRT_RUNTIME_MAX_TICK_HOOKS. MRT_EINVAL,
+ * MRT_RT_EVALUE when full.
+ */
+#define MRT_RUNTIME_MAX_TICK_HOOKS 8u
+typedef void (*mrt_runtime_tick_fn)(mrt_runtime *rt, void *ctx);
+int mrt_runtime_add_tick_hook(mrt_runtime *rt, mrt_runtime_tick_fn fn, void *ctx);
+
+/* The services layer under compute (mrt_services.h), for modules built on the runtime. */
+mrt_svc *mrt_runtime_services(mrt_runtime *rt);
 
 /* ---- observation: per-shard stats and histograms (any thread) ---- */
 

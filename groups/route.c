@@ -1,0 +1,251 @@
+/*
+ * Routing an event through a group: select a member on the table the
+ * caller holds (a shard's adopted snapshot, or for injection the published
+ * one inside a reader phase), reserve a connection, put the envelope in
+ * front of the payload, send. Nothing here allocates, locks or reads a
+ * clock; a reservation is released on every refusal.
+ */
+#include "groups/groups_internal.h"
+
+#include <string.h>
+
+/* Jump consistent hash (Lamping & Veach): key -> bucket in [0, n), moving 1/n keys per grow. */
+static inline uint32_t jump_hash(uint64_t key, uint32_t n)
+{
+    int64_t b = -1, j = 0;
+    while (j < (int64_t)n) {
+        b = j;
+        key = key * 2862933555777941757ull + 1;
+        j = (int64_t)((double)(b + 1) * ((double)(1ull << 31) / (double)((key >> 33) + 1)));
+    }
+    return (uint32_t)b;
+}
+
+static inline bool try_reserve(const grp_gtab *gt, grp_res *res, unsigned idx)
+{
+    grp_res *r = &res[idx];
+    uint32_t term = gt->s[idx].term;
+    uint32_t out = atomic_load_explicit(&r->out, memory_order_relaxed);
+    if (atomic_load_explicit(&r->term, memory_order_relaxed) != term) {
+        atomic_store_explicit(&r->term, term, memory_order_relaxed); /* a new incarnation */
+        out = 0;
+    }
+    if (out >= gt->max_conn)
+        return false;
+    atomic_store_explicit(&r->out, out + 1, memory_order_relaxed);
+    return true;
+}
+
+static inline uint32_t res_count(const grp_gtab *gt, const grp_res *res, unsigned idx)
+{
+    const grp_res *r = &res[idx];
+    return atomic_load_explicit(&r->term, memory_order_relaxed) == gt->s[idx].term
+               ? atomic_load_explicit(&r->out, memory_order_relaxed)
+               : 0;
+}
+
+int grp_select_shard(const grp_gtab *gt, grp_res *res, uint32_t *rr, uint64_t key)
+{
+    unsigned n = gt->nup;
+    if (n == 0)
+        return MRT_GROUPS_ENOMEMBER;
+    if (gt->route == GRP_ROUTE_ACTIVE) {
+        unsigned a = gt->active;
+        if (a >= gt->nslots || gt->s[a].state != GRP_SLOT_UP)
+            return MRT_GROUPS_ENOMEMBER;
+        return try_reserve(gt, res, a) ? (int)a : MRT_GROUPS_EMAXCONN;
+    }
+    switch (gt->strategy) {
+    case MRT_GROUP_HASH: {
+        /* Sticky: the key's slot while it is up; else the next hash, then any up member. */
+        uint64_t k = key;
+        for (unsigned t = 0; t < 4; t++) {
+            unsigned b = jump_hash(k, gt->nslots);
+            if (gt->s[b].state == GRP_SLOT_UP)
+                return try_reserve(gt, res, b) ? (int)b : MRT_GROUPS_EMAXCONN;
+            k = k * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull;
+        }
+        break; /* fall back to round robin */
+    }
+    case MRT_GROUP_LEAST_CONN: {
+        unsigned best = gt->up[0];
+        uint32_t bc = res_count(gt, res, best);
+        for (unsigned i = 1; i < n && bc; i++) {
+            unsigned idx = gt->up[i];
+            uint32_t c = res_count(gt, res, idx);
+            if (c < bc)
+                best = idx, bc = c;
+        }
+        return try_reserve(gt, res, best) ? (int)best : MRT_GROUPS_EMAXCONN;
+    }
+    default:
+        break;
+    }
+    uint32_t c = *rr;
+    for (unsigned k = 0; k < n; k++) {
+        if (c >= n)
+            c = 0;
+        unsigned idx = gt->up[c++];
+        if (try_reserve(gt, res, idx)) {
+            *rr = c;
+            return (int)idx;
+        }
+    }
+    *rr = c;
+    return MRT_GROUPS_EMAXCONN;
+}
+
+static inline bool backpressure(int rc)
+{
+    return rc == MRT_SHARD_EFULL || rc == MRT_SVC_EPOOL;
+}
+
+int mrt_group_send(mrt_svc_shard *ss, mrt_group *grp, uint64_t key, const mrt_causal_link *link,
+                   const void *payload, size_t len, unsigned *member)
+{
+    if (ss == NULL || grp == NULL || link == NULL || (payload == NULL && len > 0))
+        return MRT_GROUPS_EINVAL;
+    grp_shard *gs = grp_shard_of(grp->g, ss);
+    if (gs == NULL)
+        return MRT_GROUPS_EINVAL;
+    unsigned gid = grp->gid;
+    const grp_gtab *gt = &gs->tab->g[gid];
+    if (gt->gen != grp->gen)
+        return MRT_GROUPS_ENOGROUP;
+    if (len + sizeof(grp_env) > gs->scratch_len)
+        return MRT_GROUPS_ETOOBIG;
+    int idx = grp_select_shard(gt, gs->res[gid], &gs->rr[gid], key);
+    if (idx < 0) {
+        grp_inc(&gs->ctr->refused, 1);
+        return idx;
+    }
+    const grp_slot *s = &gt->s[idx];
+    grp_env e = { .magic = GRP_MAGIC, .gid = (uint16_t)gid, .sel = (uint16_t)gs->id,
+                  .idx = (uint8_t)idx, .term = s->term, .gen = grp->gen };
+    memcpy(gs->scratch, &e, sizeof e);
+    if (len)
+        memcpy(gs->scratch + sizeof e, payload, len);
+    mrt_compute_ref ref = { .id = s->id, .shard = s->shard };
+    int rc = mrt_compute_send(ss, ref, link, gs->scratch, len + sizeof e);
+    if (backpressure(rc)) /* deferred by compute, in order; the reservation rides with it */
+        rc = mrt_compute_defer(ss, ref, link, gs->scratch, len + sizeof e);
+    if (rc != MRT_OK) {
+        grp_res_put(&gs->res[gid][idx]);
+        grp_inc(&gs->ctr->refused, 1);
+        return rc;
+    }
+    grp_inc(&gs->ctr->routed, 1);
+    if (member)
+        *member = (unsigned)idx;
+    return MRT_OK;
+}
+
+/* ---- injection: the published table inside a reader phase ------------------------ */
+
+static inline bool ext_reserve(_Atomic uint64_t *p, uint32_t term, uint32_t max)
+{
+    uint64_t v = atomic_load(p);
+    for (;;) {
+        uint64_t nv;
+        if ((uint32_t)(v >> 32) != term)
+            nv = ((uint64_t)term << 32) | 1u;
+        else if ((uint32_t)v >= max)
+            return false;
+        else
+            nv = v + 1;
+        if (atomic_compare_exchange_weak(p, &v, nv))
+            return true;
+    }
+}
+
+static inline void ext_put(_Atomic uint64_t *p, uint32_t term)
+{
+    uint64_t v = atomic_load(p);
+    while ((uint32_t)(v >> 32) == term && (uint32_t)v > 0 &&
+           !atomic_compare_exchange_weak(p, &v, v - 1))
+        ;
+}
+
+static int ext_select(mrt_groups *g, mrt_group *grp, const grp_gtab *gt, uint64_t key)
+{
+    unsigned n = gt->nup, gid = grp->gid;
+    _Atomic uint64_t *out = g->ext_out[gid];
+    if (n == 0)
+        return MRT_GROUPS_ENOMEMBER;
+    if (gt->route == GRP_ROUTE_ACTIVE) {
+        unsigned a = gt->active;
+        if (a >= gt->nslots || gt->s[a].state != GRP_SLOT_UP)
+            return MRT_GROUPS_ENOMEMBER;
+        return ext_reserve(&out[a], gt->s[a].term, gt->max_conn) ? (int)a : MRT_GROUPS_EMAXCONN;
+    }
+    if (gt->strategy == MRT_GROUP_HASH) {
+        uint64_t k = key;
+        for (unsigned t = 0; t < 4; t++) {
+            unsigned b = jump_hash(k, gt->nslots);
+            if (gt->s[b].state == GRP_SLOT_UP)
+                return ext_reserve(&out[b], gt->s[b].term, gt->max_conn) ? (int)b
+                                                                          : MRT_GROUPS_EMAXCONN;
+            k = k * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull;
+        }
+    } else if (gt->strategy == MRT_GROUP_LEAST_CONN) {
+        unsigned best = gt->up[0];
+        uint64_t bc = UINT64_MAX;
+        for (unsigned i = 0; i < n; i++) {
+            unsigned idx = gt->up[i];
+            uint64_t v = atomic_load_explicit(&out[idx], memory_order_relaxed);
+            uint64_t c = (uint32_t)(v >> 32) == gt->s[idx].term ? (uint32_t)v : 0;
+            if (c < bc)
+                best = idx, bc = c;
+        }
+        return ext_reserve(&out[best], gt->s[best].term, gt->max_conn) ? (int)best
+                                                                       : MRT_GROUPS_EMAXCONN;
+    }
+    uint64_t c = atomic_fetch_add_explicit(&grp->ext_rr, 1, memory_order_relaxed);
+    for (unsigned k = 0; k < n; k++) {
+        unsigned idx = gt->up[(c + k) % n];
+        if (ext_reserve(&out[idx], gt->s[idx].term, gt->max_conn))
+            return (int)idx;
+    }
+    return MRT_GROUPS_EMAXCONN;
+}
+
+int mrt_group_inject(mrt_group *grp, uint64_t key, const void *payload, size_t len)
+{
+    if (grp == NULL || (payload == NULL && len > 0))
+        return MRT_GROUPS_EINVAL;
+    if (len > MRT_GROUPS_INJECT_MAX)
+        return MRT_GROUPS_ETOOBIG;
+    mrt_groups *g = grp->g;
+    /* Enter a reader phase (re-checked, so a concurrent flip is never missed). */
+    uint64_t p;
+    for (;;) {
+        p = atomic_load(&g->ext_phase) & 1;
+        atomic_fetch_add(&g->ext_cnt[p], 1);
+        if ((atomic_load(&g->ext_phase) & 1) == p)
+            break;
+        atomic_fetch_sub(&g->ext_cnt[p], 1);
+    }
+    const grp_table *t = atomic_load_explicit(&g->pub, memory_order_acquire);
+    const grp_gtab *gt = &t->g[grp->gid];
+    int idx = gt->gen == grp->gen ? ext_select(g, grp, gt, key) : MRT_GROUPS_ENOGROUP;
+    grp_slot s = idx >= 0 ? gt->s[idx] : (grp_slot){ 0 };
+    atomic_fetch_sub(&g->ext_cnt[p], 1);
+    if (idx < 0) {
+        atomic_fetch_add_explicit(&g->ext_refused, 1, memory_order_relaxed);
+        return idx;
+    }
+    uint8_t buf[sizeof(grp_env) + MRT_GROUPS_INJECT_MAX];
+    grp_env e = { .magic = GRP_MAGIC, .gid = grp->gid, .sel = MRT_SRC_EXTERNAL,
+                  .idx = (uint8_t)idx, .term = s.term, .gen = grp->gen };
+    memcpy(buf, &e, sizeof e);
+    if (len)
+        memcpy(buf + sizeof e, payload, len);
+    int rc = mrt_compute_inject(g->c, (mrt_compute_ref){ s.id, s.shard }, buf, len + sizeof e);
+    if (rc != MRT_OK) {
+        ext_put(&g->ext_out[grp->gid][idx], s.term);
+        atomic_fetch_add_explicit(&g->ext_refused, 1, memory_order_relaxed);
+        return rc;
+    }
+    atomic_fetch_add_explicit(&g->ext_routed, 1, memory_order_relaxed);
+    return MRT_OK;
+}
