@@ -18,7 +18,7 @@
 
 /* Control types compute takes in each shard's control space: CP_CTL_BASE + op. */
 #define CP_CTL_BASE 16u
-enum { CP_OP_SPAWN = 0, CP_OP_STOP = 1, CP_OP_SUB = 2, CP_OP_FIND = 3, CP_OP_COUNT = 4 };
+enum { CP_OP_SPAWN = 0, CP_OP_STOP = 1, CP_OP_SUB = 2, CP_OP_FIND = 3, CP_OP_CALL = 4, CP_OP_COUNT = 5 };
 _Static_assert(CP_CTL_BASE + CP_OP_COUNT <= MRT_CTL_TYPES, "control types");
 
 /* Compute is services' first subsystem (the runtime registers it right after mrt_svc_create). */

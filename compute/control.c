@@ -26,6 +26,8 @@ typedef struct cp_req {
     size_t arg_len;
     cp_sub sub;
     mrt_causal_chain chain;     /* spawn: the chain to resume (has_head); stop: the host's */
+    mrt_compute_host_fn fn;     /* call: run on the daemon's shard */
+    void *fn_ctx;
 } cp_req;
 
 static void answer(cp_req *r, int rc)
@@ -126,6 +128,10 @@ static void on_control(mrt_shard *s, const mrt_msg *m, void *ctx)
         break;
     case CP_OP_SUB:
         answer(r, do_sub(cs, r));
+        break;
+    case CP_OP_CALL: /* between two deliveries: no outputs pending */
+        d = cp_find(cs, r->id);
+        answer(r, d ? r->fn(r->fn_ctx, d->host, d->state) : MRT_CP_ENODAEMON);
         break;
     default: /* CP_OP_FIND */
         answer(r, cp_find(cs, r->id) ? MRT_OK : MRT_CP_ENODAEMON);
@@ -306,4 +312,13 @@ int mrt_compute_set_add(mrt_compute *c, mrt_compute_ref d, uint32_t weight)
     if (rc == MRT_OK)
         atomic_store(&c->set_dirty, true);
     return rc;
+}
+
+int mrt_compute_call(mrt_compute *c, mrt_compute_ref d, mrt_compute_host_fn fn, void *ctx)
+{
+    if (c == NULL || fn == NULL)
+        return MRT_EINVAL;
+    cp_req r = { .id = d.id, .fn = fn, .fn_ctx = ctx };
+    int rc = call(c, d.shard, CP_OP_CALL, &r);
+    return rc == MRT_SHARD_EDEST ? MRT_CP_ENODAEMON : rc;
 }
