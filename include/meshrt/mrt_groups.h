@@ -52,6 +52,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -136,7 +137,8 @@ typedef enum mrt_group_strategy {
 typedef struct mrt_group_replica_config {
     uint16_t type;              /* a groups type (mrt_groups_register_type) */
     uint32_t members;           /* initial member count, 1..MRT_GROUP_MAX_MEMBERS */
-    uint64_t seed;              /* identity: member i's key derives from (seed, i) */
+    uint64_t seed;              /* identity: member i's key derives from (seed, i); two groups
+                                   with one seed share identities (ESPAWN where they meet) */
     mrt_group_strategy strategy;
     mrt_sched_spread spread;    /* strict: distinct shards or MRT_GROUPS_ESPREAD */
     const mrt_sched_filter *filter; /* capability filter (NULL: any shard); copied */
@@ -402,6 +404,70 @@ int mrt_group_fork_records(const mrt_group *grp, mrt_fork_record *out, unsigned 
 
 /* mrt_fork_verify_lineage over the group's records and stored secrets: MRT_OK or MRT_GROUPS_ELINEAGE. */
 int mrt_group_fork_verify_lineage(const mrt_group *grp);
+/* ---- scenarios: `meshrt run --scenario NAME` (runtime/scenario.c) ---- */
+
+/*
+ * The outcome of a scenario run, exact (counted by the polling thread and
+ * the runtime after its drain).
+ */
+typedef struct mrt_scenario_result {
+    const char *name;           /* "replica" or "scale" */
+    unsigned shards;
+    double elapsed_s;
+    const char *why_stop;       /* "duration elapsed", "stopped" */
+    uint64_t injected;          /* events the group accepted */
+    uint64_t refused;           /* injections refused (backpressure, max conn), offered again */
+    uint64_t received;          /* outputs egressed and validated */
+    uint64_t lost;              /* injected events that never came out */
+    uint64_t duplicated;        /* events that came out more than once */
+    uint64_t links;             /* causal links validated */
+    uint64_t chains;            /* member chains seen */
+    uint64_t bad_links;         /* links a chain refused */
+    uint64_t resumed;           /* chains continued by a new incarnation (re-spawn, re-grow) */
+    uint64_t handed_back;       /* events compute handed back */
+    uint64_t daemon_errors;
+    uint64_t completed;         /* reservations released by completions */
+    uint64_t outstanding;       /* reservations held at exit */
+    uint32_t members;           /* at the end */
+    uint32_t term;              /* the group term at the end */
+    uint64_t respawns;
+    int failed_shard;           /* replica: the shard failed mid-run (-1: none) */
+    double failed_at_s;
+    uint32_t on_failed_after;   /* members left on the failed shard at the end */
+    uint32_t steps[8];          /* scale: the member counts it went through */
+    unsigned nsteps;
+    uint64_t per_member[MRT_GROUP_MAX_MEMBERS]; /* events per member index */
+    unsigned nproblems;
+    char problems[1024];        /* "; "-separated */
+} mrt_scenario_result;
+
+/*
+ * Run scenario cfg->scenario on a runtime made from cfg (the built-in
+ * workload is not run). `stop` (may be NULL) is polled between steps: true
+ * ends the run early (then drained and judged like a full one). Live lines
+ * go to `progress` (NULL: none). MRT_OK with *out filled (its verdict in
+ * nproblems), or the runtime's creation / start code with a message in err
+ * (MRT_RT_EBIND: a refused binding; MRT_RT_ESHARDS: the scenario needs more
+ * shards).
+ *
+ *   replica  a replica group of 2 x shards members (best-effort spread)
+ *            under load from an ingress thread (mrt_group_inject, at most
+ *            512 events in flight); at half time the last shard is failed
+ *            (mrt_runtime_fail_shard), the recovery re-places its members
+ *            (same identities, chains resumed, term + 1). Verdict: every
+ *            event out exactly once, every chain verifies (the resumed ones
+ *            included), no member left on the failed shard, reservations
+ *            0 at exit.
+ *   scale    a replica group scaled 1 -> 8 -> 2 -> 5 at quarters of the
+ *            duration under the same load. Verdict: nothing lost or
+ *            duplicated, every chain verifies (re-grown identities
+ *            continue theirs), 5 members at the end, reservations 0.
+ */
+int mrt_scenario_run(const mrt_runtime_config *cfg, bool (*stop)(void *ctx), void *stop_ctx,
+                     FILE *progress, mrt_scenario_result *out, char *err, size_t errlen);
+
+/* Print a result: a table, or one JSON object (json true). */
+void mrt_scenario_print(FILE *f, bool json, const mrt_scenario_result *r);
 
 #ifdef __cplusplus
 }

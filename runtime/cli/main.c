@@ -2,6 +2,7 @@
  * meshrt: the command. `meshrt run` runs the built-in workload (mrt_workload_*,
  * mrt_runtime.h); `meshrt topo` shows the machine.
  */
+#include "meshrt/mrt_groups.h"
 #include "meshrt/mrt_perf.h"
 #include "meshrt/mrt_runtime.h"
 
@@ -151,6 +152,17 @@ static void usage_run(FILE *f)
             "                      %s\n"
             "  --json              the summary as one JSON object on stdout, live lines on\n"
             "                      stderr (default: off)\n"
+            "  --tags SPEC         user tags of the shards for the scheduler, e.g.\n"
+            "                      \"0=gpu,ssd;1=ssd\" (default: none; numa:N, core:N, shard:N\n"
+            "                      are built in)\n"
+            "  --scenario NAME     run a daemon-group scenario instead of the pipeline, judged\n"
+            "                      like it (default: none):\n"
+            "                      replica  a replica group of 2 x shards members under load;\n"
+            "                               at half time the last shard is failed, its members\n"
+            "                               re-spawned elsewhere resuming their chains; every\n"
+            "                               event out once, every chain valid, 0 reservations\n"
+            "                      scale    a replica group scaled 1 -> 8 -> 2 -> 5 under load\n"
+            "                               at quarters of --duration; nothing lost\n"
             "  -h, --help          this text\n"
             "\n"
             "live lines, every M ms: a total line, then one line per shard. Rates are per second:\n"
@@ -475,6 +487,37 @@ static void collect(run_result *r, mrt_runtime *rt, mrt_workload *wl)
     r->nproblems = mrt_workload_verdict(wl, r->problems, sizeof r->problems);
 }
 
+/* A scenario's stop poll: SIGINT/SIGTERM taken without waiting. */
+static bool scenario_stop(void *ctx)
+{
+    (void)ctx;
+    struct timespec ts = { 0, 0 };
+    int sig = sigtimedwait(&stop_signals, NULL, &ts);
+    return sig == SIGINT || sig == SIGTERM;
+}
+
+/* `meshrt run --scenario NAME` (runtime/scenario.c): its own summary, the same exit statuses. */
+static int cmd_scenario(const mrt_runtime_config *cfg)
+{
+    static mrt_scenario_result r;
+    char err[256] = "";
+    output_state os = { 0 };
+    FILE *progress = cfg->json ? stderr : stdout;
+    int rc = mrt_scenario_run(cfg, scenario_stop, NULL, progress, &r, err, sizeof err);
+    if (rc != MRT_OK) {
+        fprintf(stderr, "meshrt run: %s\n", err);
+        return rc == MRT_RT_EBIND ? EXIT_BIND : EXIT_USAGE;
+    }
+    int status = r.nproblems == 0 ? EXIT_RUN_OK : EXIT_VERDICT;
+    mrt_scenario_print(stdout, cfg->json, &r);
+    if (close_stdout(&os))
+        return status;
+    fprintf(stderr, "meshrt run: writing the summary to stdout failed: %s; the summary follows "
+                    "here\n", strerror(os.err));
+    mrt_scenario_print(stderr, cfg->json, &r);
+    return EXIT_OUTPUT;
+}
+
 static int cmd_run(int argc, char **argv)
 {
     if (wants_help(argc, argv)) {
@@ -485,6 +528,8 @@ static int cmd_run(int argc, char **argv)
     char err[256] = "";
     if (!parse_config(MRT_RT_CMD_RUN, argc, argv, &cfg))
         return EXIT_USAGE;
+    if (cfg.scenario)
+        return cmd_scenario(&cfg);
 
     mrt_runtime *rt = NULL;
     mrt_workload *wl = NULL;
