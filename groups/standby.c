@@ -133,6 +133,8 @@ static int sync_some(mrt_group *grp, const bool *which)
 {
     sb_state *st = state_of(grp);
     mrt_compute *c = grp->g->c;
+    if (grp_slot_unhealthy(grp, st->active))
+        return MRT_GROUPS_ESTATE; /* a lost active is no source: promotion comes first */
     mrt_compute_ref act = ref_of(grp, st->active);
     snap_call sc = { st->snap, st->snap_cap, 0, 0 };
     int rc = mrt_compute_call(c, act, call_snapshot, &sc);

@@ -341,7 +341,9 @@ int mrt_group_standby_create(mrt_groups *g, const mrt_group_standby_config *cfg,
 /*
  * Sync every healthy standby (control): snapshot the active, restore onto
  * each, record its sync point. Returns the number synced, or a negative
- * status (the active's snapshot failed). MRT_GROUPS_EKIND for another kind.
+ * status: the active's snapshot failed, MRT_GROUPS_ESTATE when the active
+ * is unhealthy (its shard failed: it is no source; promote first),
+ * MRT_GROUPS_EKIND for another kind.
  */
 int mrt_group_standby_sync(mrt_group *grp);
 
@@ -437,6 +439,12 @@ typedef struct mrt_scenario_result {
     uint32_t steps[8];          /* scale: the member counts it went through */
     unsigned nsteps;
     uint64_t per_member[MRT_GROUP_MAX_MEMBERS]; /* events per member index */
+    /* standby and fork (runtime/scenario_ha.c): */
+    uint64_t promotions, replayed, suppressed;
+    double promote_ms;
+    unsigned forks;
+    uint64_t fork_seq;
+    bool lineage_ok;
     unsigned nproblems;
     char problems[1024];        /* "; "-separated */
 } mrt_scenario_result;
