@@ -222,6 +222,9 @@ void grp_gtab_index(grp_gtab *gt)
             h = (h + 1) & (GRP_HASH_SLOTS - 1);
         gt->hidx[h] = (uint16_t)(i + 1);
     }
+    /* Each bucket's slot by jump hash: growing n moves 1/n of the buckets, all to the new slot. */
+    for (uint32_t b = 0; gt->nslots && b < (1u << GRP_JUMP_BITS); b++)
+        gt->jump[b] = (uint8_t)grp_jump_hash(b, gt->nslots);
 }
 
 int grp_publish(mrt_groups *g)

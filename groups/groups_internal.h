@@ -25,6 +25,7 @@ enum {
 };
 
 #define GRP_HASH_SLOTS 512u  /* id -> index map: at most half full with 255 members */
+#define GRP_JUMP_BITS 10u    /* hash strategy: 1024 key buckets, each mapped by jump hash */
 
 typedef struct grp_slot {
     uint64_t id;           /* the member daemon's id */
@@ -46,6 +47,7 @@ typedef struct grp_gtab {
     uint16_t pad;
     uint8_t up[MRT_GROUP_MAX_MEMBERS + 1]; /* dense list of routable indices */
     uint16_t hidx[GRP_HASH_SLOTS];         /* id -> index + 1 (0: empty), linear probing */
+    uint8_t jump[1u << GRP_JUMP_BITS];     /* key bucket -> slot: jump hash over nslots */
     grp_slot s[MRT_GROUP_MAX_MEMBERS];
 } grp_gtab;
 
@@ -73,7 +75,28 @@ static inline int grp_gtab_find(const grp_gtab *gt, uint64_t id)
     }
 }
 
-/* Rebuild up[] and hidx[] from s[] (control thread, before publishing). */
+/* Jump consistent hash (Lamping & Veach): key -> bucket in [0, n), 1/n of keys move per grow. */
+static inline uint32_t grp_jump_hash(uint64_t key, uint32_t n)
+{
+    int64_t b = -1, j = 0;
+    while (j < (int64_t)n) {
+        b = j;
+        key = key * 2862933555777941757ull + 1;
+        j = (int64_t)((double)(b + 1) * ((double)(1ull << 31) / (double)((key >> 33) + 1)));
+    }
+    return (uint32_t)b;
+}
+
+/* A key's bucket in grp_gtab.jump (the key mixed first: callers' keys may be sequential). */
+static inline uint32_t grp_key_bucket(uint64_t key)
+{
+    key ^= key >> 33;
+    key *= 0xff51afd7ed558ccdull;
+    key ^= key >> 33;
+    return (uint32_t)(key >> (64 - GRP_JUMP_BITS));
+}
+
+/* Rebuild up[], hidx[] and jump[] from s[] (control thread, before publishing). */
 void grp_gtab_index(grp_gtab *gt);
 
 /* ---- the envelope in front of every routed payload ----------------------- */

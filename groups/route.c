@@ -9,18 +9,6 @@
 
 #include <string.h>
 
-/* Jump consistent hash (Lamping & Veach): key -> bucket in [0, n), moving 1/n keys per grow. */
-static inline uint32_t jump_hash(uint64_t key, uint32_t n)
-{
-    int64_t b = -1, j = 0;
-    while (j < (int64_t)n) {
-        b = j;
-        key = key * 2862933555777941757ull + 1;
-        j = (int64_t)((double)(b + 1) * ((double)(1ull << 31) / (double)((key >> 33) + 1)));
-    }
-    return (uint32_t)b;
-}
-
 static inline bool try_reserve(const grp_gtab *gt, grp_res *res, unsigned idx)
 {
     grp_res *r = &res[idx];
@@ -58,12 +46,15 @@ int grp_select_shard(const grp_gtab *gt, grp_res *res, uint32_t *rr, uint64_t ke
     switch (gt->strategy) {
     case MRT_GROUP_HASH: {
         /* Sticky: the key's slot while it is up; else the next hash, then any up member. */
+        unsigned b = gt->jump[grp_key_bucket(key)];
+        if (gt->s[b].state == GRP_SLOT_UP)
+            return try_reserve(gt, res, b) ? (int)b : MRT_GROUPS_EMAXCONN;
         uint64_t k = key;
         for (unsigned t = 0; t < 4; t++) {
-            unsigned b = jump_hash(k, gt->nslots);
+            k = k * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull;
+            b = grp_jump_hash(k, gt->nslots);
             if (gt->s[b].state == GRP_SLOT_UP)
                 return try_reserve(gt, res, b) ? (int)b : MRT_GROUPS_EMAXCONN;
-            k = k * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull;
         }
         break; /* fall back to round robin */
     }
@@ -179,13 +170,14 @@ static int ext_select(mrt_groups *g, mrt_group *grp, const grp_gtab *gt, uint64_
         return ext_reserve(&out[a], gt->s[a].term, gt->max_conn) ? (int)a : MRT_GROUPS_EMAXCONN;
     }
     if (gt->strategy == MRT_GROUP_HASH) {
+        unsigned b = gt->jump[grp_key_bucket(key)];
         uint64_t k = key;
-        for (unsigned t = 0; t < 4; t++) {
-            unsigned b = jump_hash(k, gt->nslots);
+        for (unsigned t = 0; t < 5; t++) {
             if (gt->s[b].state == GRP_SLOT_UP)
                 return ext_reserve(&out[b], gt->s[b].term, gt->max_conn) ? (int)b
                                                                           : MRT_GROUPS_EMAXCONN;
             k = k * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull;
+            b = grp_jump_hash(k, gt->nslots);
         }
     } else if (gt->strategy == MRT_GROUP_LEAST_CONN) {
         unsigned best = gt->up[0];

@@ -73,13 +73,22 @@ static int router_process(void *state, const mrt_event *ev, mrt_daemon_sink *sin
     return rc;
 }
 
+/* A relay that fails every event whose byte 8 is 0xFF. */
+static int sick_process(void *state, const mrt_event *ev, mrt_daemon_sink *sink)
+{
+    if (ev->payload_len > 8 && ((const uint8_t *)ev->payload)[8] == 0xFF)
+        return MRT_EINVAL;
+    return tc_process(state, ev, sink);
+}
+static const mrt_daemon_vtable sick_vt = { .name = "sick", .process = sick_process };
+
 static const mrt_daemon_vtable router_vt = { .name = "router", .process = router_process };
 
 typedef struct fixture {
     mrt_runtime *rt;
     mrt_compute *c;
     mrt_groups *g;
-    uint16_t relay, flaky, router_type;
+    uint16_t relay, flaky, sick, router_type;
     tc_egress eg;
 } fixture;
 
@@ -104,6 +113,9 @@ static void fx_init(fixture *f, unsigned shards, const char *tags)
     t.create = fc_create;
     t.destroy = fc_destroy;
     ck_assert_int_eq(mrt_groups_register_type(f->g, &t, &f->flaky), MRT_OK);
+    t = tc_type("sick", 4);
+    t.vt = &sick_vt;
+    ck_assert_int_eq(mrt_groups_register_type(f->g, &t, &f->sick), MRT_OK);
     mrt_compute_type rt = { .name = "router", .vt = &router_vt, .create = router_create,
                             .destroy = router_destroy, .max_outputs = 1 };
     ck_assert_int_eq(mrt_compute_register_type(f->c, &rt, &f->router_type), MRT_OK);
@@ -289,6 +301,48 @@ START_TEST(respawn_resumes_chain_with_new_term)
 }
 END_TEST
 
+START_TEST(consecutive_failures_make_a_member_unhealthy)
+{
+    fixture f;
+    fx_init(&f, 2, NULL);
+    mrt_group *grp = replica(&f, 1, f.sick, 0);
+    mrt_group_member_info before, after;
+    ck_assert_int_eq(mrt_group_member(grp, 0, &before), MRT_OK);
+    /* Two failures, a success, two failures: never 3 in a row, still healthy. */
+    const uint8_t pattern[] = { 0xFF, 0xFF, 0, 0xFF, 0xFF };
+    for (unsigned k = 0; k < 5; k++) {
+        uint8_t p[16] = { 0 };
+        p[8] = pattern[k];
+        uint64_t seq = k;
+        memcpy(p, &seq, sizeof seq);
+        ck_assert_int_eq(mrt_group_inject(grp, 0, p, sizeof p), MRT_OK);
+    }
+    MRT_WAIT_UNTIL(tc_totals(f.rt).daemon_errors == 4 && mrt_group_outstanding(grp) == 0,
+                   "4 refusals and their completions");
+    ck_assert_int_eq(mrt_group_member(grp, 0, &after), MRT_OK);
+    ck_assert(!after.unhealthy);
+    /* A third in a row: unhealthy, re-spawned on the other shard at the next tick. */
+    uint8_t p[16] = { 0 };
+    p[8] = 0xFF;
+    ck_assert_int_eq(mrt_group_inject(grp, 0, p, sizeof p), MRT_OK);
+    MRT_WAIT_UNTIL(tc_totals(f.rt).daemon_errors == 5, "the third refusal");
+    MRT_WAIT_UNTIL(mrt_group_member(grp, 0, &after) == MRT_OK && after.unhealthy,
+                   "the member marked unhealthy");
+    mrt_group_health h;
+    ck_assert_int_eq(mrt_group_health_get(grp, &h), MRT_OK);
+    ck_assert_int_eq(h.state, MRT_GROUP_DEAD);
+    ck_assert_int_ge(mrt_runtime_control_tick(f.rt, false), 0);
+    ck_assert_int_eq(mrt_group_member(grp, 0, &after), MRT_OK);
+    ck_assert_uint_eq(after.ref.id, before.ref.id);
+    ck_assert_uint_ne(after.ref.shard, before.ref.shard);
+    ck_assert_uint_eq(after.term, 2);
+    ck_assert(!after.unhealthy);
+    route(&f, grp, 100, 50);
+    settle(&f, grp, 51); /* the one good event before, 50 after */
+    fx_fini(&f);
+}
+END_TEST
+
 START_TEST(failed_shard_members_replaced)
 {
     fixture f;
@@ -397,6 +451,28 @@ START_TEST(every_reservation_released)
 }
 END_TEST
 
+START_TEST(control_tick_feeds_shard_loads)
+{
+    fixture f;
+    fx_init(&f, 2, NULL);
+    mrt_compute_ref d;
+    for (uint32_t k = 0; k < 6; k++)
+        ck_assert_int_eq(mrt_compute_spawn(f.c, f.router_type, 0, NULL, &k, sizeof k, &d), MRT_OK);
+    MRT_WAIT_UNTIL(tc_totals(f.rt).hosted == 6, "6 daemons published as hosted");
+    ck_assert_int_ge(mrt_runtime_control_tick(f.rt, false), 0);
+    double c0, c1;
+    mrt_sched *s = mrt_runtime_sched(f.rt);
+    ck_assert_int_eq(mrt_sched_shard_capacity(s, 0, &c0), MRT_OK);
+    ck_assert_int_eq(mrt_sched_shard_capacity(s, 1, &c1), MRT_OK);
+    ck_assert_msg(c0 < c1, "capacity of the loaded shard %g, of the empty one %g", c0, c1);
+    /* Compute's default placement now prefers the empty shard. */
+    ck_assert_int_eq(mrt_compute_spawn(f.c, f.router_type, MRT_COMPUTE_ANY_SHARD, NULL, "\1\0\0\0",
+                                       4, &d), MRT_OK);
+    ck_assert_uint_eq(d.shard, 1);
+    fx_fini(&f);
+}
+END_TEST
+
 START_TEST(runtime_tags_reach_the_scheduler)
 {
     char err[256];
@@ -440,9 +516,11 @@ int main(void)
     tcase_add_test(tc, spread_exclusions_and_rollback);
     tcase_add_test(tc, grow_after_shrink_reuses_identities);
     tcase_add_test(tc, respawn_resumes_chain_with_new_term);
+    tcase_add_test(tc, consecutive_failures_make_a_member_unhealthy);
     tcase_add_test(tc, failed_shard_members_replaced);
     tcase_add_test(tc, stale_term_event_rejected);
     tcase_add_test(tc, every_reservation_released);
+    tcase_add_test(tc, control_tick_feeds_shard_loads);
     tcase_add_test(tc, runtime_tags_reach_the_scheduler);
     suite_add_tcase(s, tc);
     return mrt_check_run(s);

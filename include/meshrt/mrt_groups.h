@@ -130,7 +130,8 @@ int mrt_groups_register_type(mrt_groups *g, const mrt_compute_type *t, uint16_t 
 /* Selection strategies. */
 typedef enum mrt_group_strategy {
     MRT_GROUP_ROUND_ROBIN = 0,   /* per selecting shard, skipping members at max connections */
-    MRT_GROUP_HASH = 1,          /* jump consistent hash of the key over the slots: sticky */
+    MRT_GROUP_HASH = 1,          /* jump consistent hash of the key (1024 buckets mapped at
+                                    publication): sticky; a down slot's keys rehash */
     MRT_GROUP_LEAST_CONN = 2,    /* fewest reservations from this selector (O(n) scan) */
 } mrt_group_strategy;
 

@@ -93,5 +93,6 @@ int mrt_bench_balancer(const mrt_bench_opts *o, int argc, char **argv);
 int mrt_bench_daemons(const mrt_bench_opts *o, int argc, char **argv);
 int mrt_bench_pipeline(const mrt_bench_opts *o, int argc, char **argv);
 int mrt_bench_sched(const mrt_bench_opts *o, int argc, char **argv);
+int mrt_bench_groups(const mrt_bench_opts *o, int argc, char **argv);
 
 #endif

@@ -9,7 +9,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: meshrt-bench [--json] [--reps N] [--scale X] [--check] SUITE [suite options]\n"
-            "suites: ring, balancer, daemons, pipeline, sched, all (all takes no suite options)\n"
+            "suites: ring, balancer, daemons, pipeline, sched, groups, all (all takes no suite options)\n"
             "  --json     one JSON object per line instead of a table\n"
             "  --reps N   repetitions per figure, median reported (1..64, default 7)\n"
             "  --scale X  multiply iteration counts by X (0 < X <= 1000, default 1)\n"
@@ -22,7 +22,8 @@ static void usage(FILE *f)
             "  balancer  [--max-n N] [--strategy NAME] [--no-naive]\n"
             "  daemons   (none)\n"
             "  pipeline  [--only VARIANT [--len 16|64|1024]]\n"
-            "  sched     (none)\n");
+            "  sched     (none)\n"
+            "  groups    (none)\n");
 }
 
 static int bad(const char *fmt, const char *arg)
@@ -98,6 +99,8 @@ int main(int argc, char **argv)
         rc = mrt_bench_pipeline(&o, sargc, sargv);
     } else if (strcmp(suite, "sched") == 0) {
         rc = mrt_bench_sched(&o, sargc, sargv);
+    } else if (strcmp(suite, "groups") == 0) {
+        rc = mrt_bench_groups(&o, sargc, sargv);
     } else if (strcmp(suite, "all") == 0) {
         if (sargc > 1)
             return bad("'all' takes no suite options, got '%s'", sargv[1]);
@@ -110,8 +113,10 @@ int main(int argc, char **argv)
             rc = mrt_bench_pipeline(&o, sargc, sargv);
         if (rc == 0)
             rc = mrt_bench_sched(&o, sargc, sargv);
+        if (rc == 0)
+            rc = mrt_bench_groups(&o, sargc, sargv);
     } else {
-        return bad("unknown suite '%s' (ring, balancer, daemons, pipeline, sched, all)", suite);
+        return bad("unknown suite '%s' (ring, balancer, daemons, pipeline, sched, groups, all)", suite);
     }
     if (rc != 0)
         return rc;
