@@ -319,6 +319,98 @@ START_TEST(stale_term_event_rejected)
 }
 END_TEST
 
+/* Freshness decides; the scheduler's ranking (a drained shard loses) only breaks ties. */
+START_TEST(freshest_standby_wins_placement_breaks_ties)
+{
+    static fixture f;
+    static rx r;
+    memset(&r, 0, sizeof r);
+    fx_init(&f, 4);
+    for (int tie = 0; tie < 2; tie++) {
+        mrt_group *grp = standby(&f, 3, 20 + (uint64_t)tie);
+        uint64_t base = r.total;
+        inject(&f, grp, &r, 1000 * (uint64_t)tie, 50);
+        rx_until(f.c, &r, base + 100);
+        ck_assert_int_eq(mrt_group_standby_sync(grp), 2);
+        if (!tie) { /* member 1 gets 30 events fresher than member 2 */
+            ck_assert_int_eq(mrt_group_mark_unhealthy(grp, 2), MRT_OK);
+            inject(&f, grp, &r, 50, 30);
+            rx_until(f.c, &r, base + 160);
+            ck_assert_int_eq(mrt_group_standby_sync(grp), 1);
+            atomic_store(&f.g->unhealthy[grp->gid][2], 0);
+        }
+        uint64_t sp1, sp2;
+        ck_assert_int_eq(mrt_group_standby_sync_point(grp, 1, &sp1), MRT_OK);
+        ck_assert_int_eq(mrt_group_standby_sync_point(grp, 2, &sp2), MRT_OK);
+        ck_assert_uint_eq(sp1, tie ? 50 : 80);
+        ck_assert_uint_eq(sp2, 50);
+        inject(&f, grp, &r, 1000 * (uint64_t)tie + 100, 10);
+        rx_until(f.c, &r, base + (tie ? 120 : 180));
+        /* Member 1's shard drained: placement would rather take member 2. */
+        mrt_group_member_info m1;
+        ck_assert_int_eq(mrt_group_member(grp, 1, &m1), MRT_OK);
+        ck_assert_int_eq(mrt_runtime_drain_shard(f.rt, m1.ref.shard, true), MRT_OK);
+        ck_assert_int_eq(mrt_group_standby_promote(grp), MRT_OK);
+        ck_assert_int_eq(mrt_runtime_drain_shard(f.rt, m1.ref.shard, false), MRT_OK);
+        mrt_group_standby_info in;
+        ck_assert_int_eq(mrt_group_standby_info_get(grp, &in), MRT_OK);
+        ck_assert_uint_eq(in.active, tie ? 2 : 1);
+        ck_assert_uint_eq(in.replayed, 10);
+        ck_assert_uint_eq(in.suppressed, 2 * in.replayed);
+        mrt_group_destroy(grp);
+    }
+    ck_assert_uint_eq(r.bad_chain, 0);
+    fx_fini(&f);
+}
+END_TEST
+
+/* A bounded buffer: standbys left too far behind need a full re-sync, never a bigger buffer. */
+START_TEST(standby_too_far_behind_needs_resync)
+{
+    static fixture f;
+    static rx r;
+    memset(&r, 0, sizeof r);
+    fx_init(&f, 3);
+    mrt_group_standby_config sc;
+    mrt_group_standby_config_default(&sc);
+    sc.type = f.type;
+    sc.members = 2;
+    sc.seed = 30;
+    sc.buffer_events = 100;
+    mrt_group *grp = NULL;
+    ck_assert_int_eq(mrt_group_standby_create(f.g, &sc, &grp), MRT_OK);
+    ck_assert_int_eq(mrt_group_subscribe(grp, MRT_COMPUTE_TO_EGRESS, (mrt_compute_ref){ 0, 0 }),
+                     MRT_OK);
+    inject(&f, grp, &r, 0, 300);
+    rx_until(f.c, &r, 600);
+    uint64_t sp;
+    ck_assert_int_eq(mrt_group_standby_sync_point(grp, 1, &sp), MRT_DAEMON_ERESYNC);
+    mrt_group_standby_info in;
+    ck_assert_int_eq(mrt_group_standby_info_get(grp, &in), MRT_OK);
+    ck_assert_uint_le(in.buffered, 100);
+    ck_assert_uint_ge(in.evicted, 1);
+    ck_assert_uint_eq(in.resyncs, 1);
+    ck_assert_int_eq(mrt_group_standby_promote(grp), MRT_GROUPS_ENOSTANDBY);
+    ck_assert_int_eq(mrt_group_standby_info_get(grp, &in), MRT_OK);
+    ck_assert_uint_eq(in.active, 0);
+    ck_assert_uint_eq(in.promotions, 0);
+    /* The full re-sync makes it a candidate again. */
+    ck_assert_int_eq(mrt_group_standby_sync(grp), 1);
+    ck_assert_int_eq(mrt_group_standby_sync_point(grp, 1, &sp), MRT_OK);
+    ck_assert_uint_eq(sp, 300);
+    inject(&f, grp, &r, 300, 40);
+    rx_until(f.c, &r, 680);
+    ck_assert_int_eq(mrt_group_standby_promote(grp), MRT_OK);
+    ck_assert_int_eq(mrt_group_standby_info_get(grp, &in), MRT_OK);
+    ck_assert_uint_eq(in.active, 1);
+    ck_assert_uint_eq(in.replayed, 40);
+    inject(&f, grp, &r, 340, 10);
+    rx_until(f.c, &r, 700);
+    ck_assert_uint_eq(r.bad_chain, 0);
+    fx_fini(&f);
+}
+END_TEST
+
 START_TEST(fork_group_lineage_and_chains)
 {
     static fixture f;
@@ -390,6 +482,8 @@ static Suite *suite(void)
     tcase_add_test(t, promotion_after_shard_failure_chain_verifies);
     tcase_add_test(t, promotion_without_healthy_standby_changes_nothing);
     tcase_add_test(t, stale_term_event_rejected);
+    tcase_add_test(t, freshest_standby_wins_placement_breaks_ties);
+    tcase_add_test(t, standby_too_far_behind_needs_resync);
     tcase_add_test(t, fork_group_lineage_and_chains);
     suite_add_tcase(s, t);
     return s;
