@@ -24,6 +24,7 @@ enum {
     CP_OP_SUB = 2,
     CP_OP_FIND = 3,
     CP_OP_DRAIN = 4,    /* mrt_compute_drain_daemons (pressure.c) */
+    CP_OP_CALL = 5,     /* mrt_compute_call (groups: snapshot, restore, replay) */
     CP_OP_COUNT         /* keep last */
 };
 _Static_assert(CP_CTL_BASE + CP_OP_COUNT <= MRT_CTL_TYPES, "control types");

@@ -27,6 +27,8 @@ typedef struct cp_req {
     cp_sub sub;
     mrt_daemon_control kind;    /* CP_OP_DRAIN */
     mrt_causal_chain chain;     /* spawn: the chain to resume (has_head); stop: the host's */
+    mrt_compute_host_fn fn;     /* call: run on the daemon's shard */
+    void *fn_ctx;
 } cp_req;
 
 static void answer(cp_req *r, int rc)
@@ -143,6 +145,10 @@ static void on_control(mrt_shard *s, const mrt_msg *m, void *ctx)
         break;
     case CP_OP_DRAIN:
         answer(r, cp_drain_all(cs, r->kind));
+        break;
+    case CP_OP_CALL: /* between two deliveries: no outputs pending */
+        d = cp_find(cs, r->id);
+        answer(r, d ? r->fn(r->fn_ctx, d->host, d->state) : MRT_CP_ENODAEMON);
         break;
     default: /* CP_OP_FIND */
         answer(r, cp_find(cs, r->id) ? MRT_OK : MRT_CP_ENODAEMON);
@@ -332,4 +338,13 @@ int mrt_compute_drain_daemons(mrt_compute *c, uint16_t shard, mrt_daemon_control
         return MRT_EINVAL;
     cp_req r = { .kind = kind };
     return call(c, shard, CP_OP_DRAIN, &r);
+}
+
+int mrt_compute_call(mrt_compute *c, mrt_compute_ref d, mrt_compute_host_fn fn, void *ctx)
+{
+    if (c == NULL || fn == NULL)
+        return MRT_EINVAL;
+    cp_req r = { .id = d.id, .fn = fn, .fn_ctx = ctx };
+    int rc = call(c, d.shard, CP_OP_CALL, &r);
+    return rc == MRT_SHARD_EDEST ? MRT_CP_ENODAEMON : rc;
 }

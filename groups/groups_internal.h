@@ -172,6 +172,10 @@ struct grp_member {
     uint64_t dmask[(MRT_MAX_SHARDS + 63) / 64];
     grp_member *next_dirty;
     bool listed;
+    /* Standby groups (standby.c): */
+    bool replaying;               /* promotion replay: plain events, no envelope, no completion */
+    void (*on_accept)(void *ctx, const mrt_event *ev); /* after the user daemon accepted ev */
+    void *accept_ctx;
 };
 
 /* What the spawn argument of a member carries in front of the user's. */
@@ -203,6 +207,11 @@ typedef struct grp_kind {
     int (*recover)(mrt_group *grp, uint32_t max);
     /* Free the kind's state (control; members already stopped). May be NULL. */
     void (*fini)(mrt_group *grp);
+    /*
+     * On the member's shard, after its user daemon accepted a routed event
+     * (envelope stripped): the standby group buffers it for replay. NULL: none.
+     */
+    void (*on_accept)(void *kind_state, const mrt_event *ev);
 } grp_kind;
 
 /* Control-side member slot: what the coordinator keeps beyond the table. */
@@ -349,5 +358,8 @@ static inline void grp_res_put(grp_res *r)
 
 /* replica.c */
 extern const grp_kind grp_kind_replica;
+/* fork.c, standby.c */
+extern const grp_kind grp_kind_fork;
+extern const grp_kind grp_kind_standby;
 
 #endif

@@ -25,6 +25,8 @@ static void mark_unhealthy(grp_member *m)
 static int w_process(void *state, const mrt_event *ev, mrt_daemon_sink *sink)
 {
     grp_member *m = state;
+    if (m->replaying) /* standby promotion: buffered user events, already completed */
+        return m->type->user.vt->process(m->user, ev, sink);
     grp_env e;
     if (ev->payload_len < sizeof e)
         return MRT_GROUPS_EENVELOPE;
@@ -47,6 +49,8 @@ static int w_process(void *state, const mrt_event *ev, mrt_daemon_sink *sink)
             mark_unhealthy(m);
     } else {
         m->fails = 0;
+        if (m->on_accept)
+            m->on_accept(m->accept_ctx, &sub);
     }
     if (vt->health && vt->health(m->user) == MRT_DAEMON_UNHEALTHY)
         mark_unhealthy(m);
@@ -132,6 +136,12 @@ static int w_create(void *type_ctx, const mrt_allocator *a, const void *arg, siz
     m->idx = h.idx;
     m->term = h.term;
     m->gen = h.gen;
+    /* Set before the member was spawned (control), read-only since. */
+    const mrt_group *grp = t->g->groups[h.gid < MRT_GROUPS_MAX ? h.gid : 0];
+    if (grp && grp->gen == h.gen && grp->kind->on_accept) {
+        m->on_accept = grp->kind->on_accept;
+        m->accept_ctx = grp->kind_state;
+    }
     int rc = t->user.create(t->user.ctx, a, (const uint8_t *)arg + sizeof h, arg_len - sizeof h,
                             &m->user);
     if (rc != MRT_OK) {

@@ -20,6 +20,8 @@ const char *mrt_groups_strerror(int status)
     case MRT_GROUPS_ENOTYPE: return "not a groups daemon type";
     case MRT_GROUPS_ETOOBIG: return "payload or spawn argument too large";
     case MRT_GROUPS_EENVELOPE: return "an event without a group envelope reached a member";
+    case MRT_GROUPS_ENOSTANDBY: return "no healthy synced standby to promote (nothing changed)";
+    case MRT_GROUPS_ELINEAGE: return "the fork group's lineage does not verify";
     default: return NULL;
     }
 }

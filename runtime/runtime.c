@@ -146,8 +146,10 @@ static int apply_flag(int idx, const char *v, mrt_runtime_config *cfg, char *err
                    f[2] == 't' ? " such as 0=gpu,ssd;1=ssd" : " (replica or scale)");
             return MRT_RT_EVALUE;
         }
-        if (f[2] == 's' && strcmp(v, "replica") != 0 && strcmp(v, "scale") != 0) {
-            seterr(err, errlen, "--scenario needs one of replica, scale, got '%s'", v);
+        if (f[2] == 's' && strcmp(v, "replica") != 0 && strcmp(v, "scale") != 0 &&
+            strcmp(v, "standby") != 0 && strcmp(v, "fork") != 0) {
+            seterr(err, errlen, "--scenario needs one of replica, scale, standby, fork, got '%s'",
+                   v);
             return MRT_RT_EVALUE;
         }
         if (f[2] == 't')

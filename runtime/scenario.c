@@ -11,6 +11,7 @@
  */
 #include "meshrt/mrt_groups.h"
 #include "meshrt/mrt_runtime.h"
+#include "runtime/scenario_ha.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -357,9 +358,12 @@ int mrt_scenario_run(const mrt_runtime_config *cfg, bool (*stop)(void *ctx), voi
 {
     if (cfg == NULL || out == NULL || cfg->scenario == NULL)
         return MRT_EINVAL;
+    if (strcmp(cfg->scenario, "standby") == 0 || strcmp(cfg->scenario, "fork") == 0)
+        return mrt_scenario_run_ha(cfg, stop, stop_ctx, progress, out, err, errlen);
     bool replica = strcmp(cfg->scenario, "replica") == 0;
     if (!replica && strcmp(cfg->scenario, "scale") != 0) {
-        snprintf(err, errlen, "unknown scenario '%s' (replica, scale)", cfg->scenario);
+        snprintf(err, errlen, "unknown scenario '%s' (replica, scale, standby, fork)",
+                 cfg->scenario);
         return MRT_RT_EVALUE;
     }
     memset(out, 0, sizeof(*out));
@@ -454,6 +458,10 @@ int mrt_scenario_run(const mrt_runtime_config *cfg, bool (*stop)(void *ctx), voi
 
 void mrt_scenario_print(FILE *f, bool json, const mrt_scenario_result *r)
 {
+    if (strcmp(r->name, "standby") == 0 || strcmp(r->name, "fork") == 0) {
+        mrt_scenario_print_ha(f, json, r);
+        return;
+    }
     if (json) {
         fprintf(f, "{\"scenario\":\"%s\",\"shards\":%u,\"elapsed_s\":%.3f,\"stop\":\"%s\","
                    "\"injected\":%llu,\"refused\":%llu,\"received\":%llu,\"lost\":%llu,"

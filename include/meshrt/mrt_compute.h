@@ -149,6 +149,17 @@ int mrt_compute_spawn_resume(mrt_compute *c, uint16_t type, uint16_t shard, cons
 int mrt_compute_stop_chain(mrt_compute *c, mrt_compute_ref d, mrt_causal_chain *chain);
 
 /*
+ * Run fn(ctx, host, state) on daemon d's shard, between two deliveries (no
+ * outputs pending), and return its status (control, after start; blocks
+ * until it ran). For operations on a hosted daemon that the API has no call
+ * for: snapshot, restore, replay (the daemon groups' standby sync and
+ * promotion). fn must not block. MRT_CP_ENODAEMON, MRT_CP_ESTOPPED,
+ * MRT_CP_ENOTSTARTED, MRT_EINVAL.
+ */
+typedef int (*mrt_compute_host_fn)(void *ctx, mrt_host *host, void *state);
+int mrt_compute_call(mrt_compute *c, mrt_compute_ref d, mrt_compute_host_fn fn, void *ctx);
+
+/*
  * Stop a daemon (control, after start): it receives nothing more (events
  * still arriving are handed back MRT_SVC_HB_NO_HOST), its host and state
  * are destroyed on its shard. MRT_CP_ENODAEMON, MRT_CP_ESTOPPED.

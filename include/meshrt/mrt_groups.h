@@ -289,6 +289,124 @@ int mrt_groups_recovery_tick(mrt_groups *g);
 /* Handlers registered now (evicted ones excluded). */
 unsigned mrt_groups_recovery_count(const mrt_groups *g);
 
+/* ---- fork and standby groups (groups/fork.c, groups/standby.c) ------------- */
+
+/* Status codes of the fork and standby groups (in the groups range). */
+#define MRT_GROUPS_ENOSTANDBY (-1090) /* no healthy standby synced and replayable: nothing changed */
+#define MRT_GROUPS_ELINEAGE (-1091)   /* a fork group's lineage does not verify */
+
+/*
+ * Standby group: members >= 2 on distinct shards; only the active
+ * processes events (route: the active). All members carry ONE chain
+ * identity (key from (seed) in the standby-only domain): the routing
+ * identity is the member slot, the chain identity the group's, so a
+ * promoted standby continues the active's chain and a receiver validates
+ * it across the failover.
+ *  - The active's accepted events are buffered by their ingress index
+ *    (mrt_replay_*: bounded by events and bytes, a sync point per
+ *    standby; a standby too far behind needs a full re-sync).
+ *  - Sync: snapshot the active, restore it onto each standby.
+ *  - Promotion: the freshest healthy standby (highest sync point; the
+ *    scheduler's placement ranking only breaks ties), term + 1, the old
+ *    active retired, the buffered events past the standby's sync point
+ *    replayed with their outputs suppressed, then routed to. No candidate:
+ *    MRT_GROUPS_ENOSTANDBY and no state change.
+ *  - Recovery: an unhealthy active (its shard failed included) is promoted
+ *    away from, never re-placed; unhealthy standbys are re-placed on other
+ *    shards and synced.
+ */
+typedef struct mrt_group_standby_config {
+    uint16_t type;              /* a groups type */
+    uint32_t members;           /* 2..MRT_GROUP_MAX_MEMBERS, on distinct shards */
+    uint64_t seed;              /* the group's chain identity */
+    const mrt_sched_filter *filter; /* capability filter (NULL: any shard); copied */
+    uint32_t max_conn;          /* 0: the coordinator's default */
+    const void *arg;            /* each member's spawn argument (copied) */
+    size_t arg_len;
+    uint32_t buffer_events;     /* replay buffer bound in events (0: 65536) */
+    uint32_t buffer_bytes;      /* ... and in payload bytes (0: 16 MiB) */
+} mrt_group_standby_config;
+
+/* Defaults: 2 members, the bounds above. */
+void mrt_group_standby_config_default(mrt_group_standby_config *cfg);
+
+/*
+ * Create a standby group (control, after start): members spawned on
+ * distinct shards, member 0 active, the standbys synced. Codes as
+ * mrt_group_replica_create (MRT_GROUPS_ESPREAD with fewer eligible shards
+ * than members); MRT_GROUPS_EINVAL for fewer than 2 members.
+ */
+int mrt_group_standby_create(mrt_groups *g, const mrt_group_standby_config *cfg,
+                             mrt_group **out);
+
+/*
+ * Sync every healthy standby (control): snapshot the active, restore onto
+ * each, record its sync point. Returns the number synced, or a negative
+ * status: the active's snapshot failed, MRT_GROUPS_ESTATE when the active
+ * is unhealthy (its shard failed: it is no source; promote first),
+ * MRT_GROUPS_EKIND for another kind.
+ */
+int mrt_group_standby_sync(mrt_group *grp);
+
+/*
+ * Promote now (control; recovery does it when the active is unhealthy).
+ * MRT_GROUPS_ENOSTANDBY (nothing changed), MRT_GROUPS_EKIND, or the
+ * replay's error (the standby is then marked unhealthy).
+ */
+int mrt_group_standby_promote(mrt_group *grp);
+
+typedef struct mrt_group_standby_info {
+    unsigned active;            /* the active member's index */
+    uint32_t term;              /* the group term */
+    uint64_t promotions;
+    uint64_t replayed;          /* events replayed by the last promotion */
+    uint64_t suppressed;        /* outputs suppressed by the last promotion */
+    uint64_t replayed_total, suppressed_total;
+    uint64_t promote_ns;        /* the last promotion: call to routed, wall clock (control) */
+    uint64_t syncs;             /* standby restores that succeeded */
+    uint64_t buffered;          /* events in the replay buffer now */
+    uint64_t buffered_bytes;
+    uint64_t evicted, resyncs;  /* replay buffer: events dropped while needed; stale marks */
+} mrt_group_standby_info;
+
+/* The standby group's state (control). MRT_GROUPS_EINVAL, MRT_GROUPS_EKIND. */
+int mrt_group_standby_info_get(mrt_group *grp, mrt_group_standby_info *out);
+
+/*
+ * Member idx's sync point (the ingress index it holds everything below)
+ * into *sync_next: MRT_OK, MRT_DAEMON_ERESYNC (stale: needs a full sync),
+ * MRT_GROUPS_ENOSTANDBY (never synced, or the active), MRT_GROUPS_EINVAL.
+ */
+int mrt_group_standby_sync_point(mrt_group *grp, unsigned idx, uint64_t *sync_next);
+
+/*
+ * Fork group: n divergent forks of a running daemon `parent` (control,
+ * after start). The parent is snapshotted once; each fork gets a random
+ * identity (its secret kept by the group: a re-spawn is the same fork), a
+ * fork record naming the parent and the fork point (the parent's head
+ * sequence), the parent's state and horizon, and a chain that starts at
+ * its fork genesis. Events are routed to one fork by the strategy, as in a
+ * replica group. The parent is not touched.
+ */
+typedef struct mrt_group_fork_config {
+    uint16_t type;              /* a groups type: the parent's user type */
+    uint32_t forks;             /* 1..MRT_GROUP_MAX_MEMBERS */
+    mrt_compute_ref parent;     /* the running daemon forked (any compute daemon of that type) */
+    mrt_group_strategy strategy;
+    mrt_sched_spread spread;
+    uint32_t max_conn;
+    const void *arg;
+    size_t arg_len;
+} mrt_group_fork_config;
+
+void mrt_group_fork_config_default(mrt_group_fork_config *cfg);
+int mrt_group_fork_create(mrt_groups *g, const mrt_group_fork_config *cfg, mrt_group **out);
+
+/* The 65-byte-recordable fork records of the group's forks (control): *n in, written out. */
+int mrt_group_fork_records(const mrt_group *grp, mrt_fork_record *out, unsigned *n);
+
+/* mrt_fork_verify_lineage over the group's records and stored secrets: MRT_OK or MRT_GROUPS_ELINEAGE. */
+int mrt_group_fork_verify_lineage(const mrt_group *grp);
 /* ---- scenarios: `meshrt run --scenario NAME` (runtime/scenario.c) ---- */
 
 /*
@@ -322,6 +440,12 @@ typedef struct mrt_scenario_result {
     uint32_t steps[8];          /* scale: the member counts it went through */
     unsigned nsteps;
     uint64_t per_member[MRT_GROUP_MAX_MEMBERS]; /* events per member index */
+    /* standby and fork (runtime/scenario_ha.c): */
+    uint64_t promotions, replayed, suppressed;
+    double promote_ms;
+    unsigned forks;
+    uint64_t fork_seq;
+    bool lineage_ok;
     unsigned nproblems;
     char problems[1024];        /* "; "-separated */
 } mrt_scenario_result;

@@ -100,8 +100,8 @@ typedef enum mrt_runtime_command {
  * caller's values) on entry: --numa-node N, --cpuset LIST, --allow-unbound,
  * --duration S, --burst B, --ring-size R, --overflow N, --idle-spin K,
  * --idle-sleep-us U, --stats-ms M (1..3600000), --lb STRATEGY (a
- * mrt_lb_strategy_name), --tags SPEC, --scenario NAME (replica, scale), --json,
- * --stall-ms N (0..3600000, 0 = off). String values point into argv. On error
+ * mrt_lb_strategy_name), --tags SPEC, --scenario NAME (replica, scale, standby,
+ * fork), --json, --stall-ms N (0..3600000, 0 = off). String values point into argv. On error
  * returns MRT_RT_EFLAG (unknown flag), MRT_RT_EVALUE, MRT_RT_EDURATION,
  * MRT_RT_EREPEAT (a flag given twice), MRT_RT_ECMDFLAG (a run-only flag
  * given to topo) or MRT_RT_ECONFLICT, and writes a message naming the flag

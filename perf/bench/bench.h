@@ -94,5 +94,7 @@ int mrt_bench_daemons(const mrt_bench_opts *o, int argc, char **argv);
 int mrt_bench_pipeline(const mrt_bench_opts *o, int argc, char **argv);
 int mrt_bench_sched(const mrt_bench_opts *o, int argc, char **argv);
 int mrt_bench_groups(const mrt_bench_opts *o, int argc, char **argv);
+/* The groups suite's standby promotion section (bench_standby.c). */
+int mrt_bench_groups_promotion(const mrt_bench_opts *o);
 
 #endif

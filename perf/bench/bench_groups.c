@@ -245,5 +245,5 @@ int mrt_bench_groups(const mrt_bench_opts *o, int argc, char **argv)
     mrt_bench_ratio(o, SUITE, "succeeded_over_events", "succeeded", "events",
                     lk.outstanding ? 0.0 : (double)lk.ok / (double)events, 1.0, true);
     free(w);
-    return 0;
+    return mrt_bench_groups_promotion(o); /* standby promotion: bench_standby.c */
 }
