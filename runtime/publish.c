@@ -221,10 +221,10 @@ static inline uint64_t activity(const mrt_svc_shard *ss)
 {
     const mrt_svc_stats *v = &ss->st;
     const cp_shard *cs = cp_of((mrt_svc_shard *)ss);
+    /* Whatever a shard does starts with a message in or a send attempt (deferral included). */
     return v->received + v->sent + v->ret_msgs_received + v->done_msgs_received +
-           v->user_msgs_received + v->egressed + v->egress_refused + v->lb_errors +
-           v->refused_full + v->refused_pool + v->refused_inflight +
-           (cs ? cs->count + cs->st.handed_back + cs->st.deferred : 0);
+           v->user_msgs_received + v->refused_full + v->refused_pool + v->refused_inflight +
+           (cs ? cs->count + cs->deferred_now : 0);
 }
 
 static void on_tick(mrt_svc_shard *ss, bool draining, void *ctx)
@@ -232,7 +232,7 @@ static void on_tick(mrt_svc_shard *ss, bool draining, void *ctx)
     (void)draining;
     rt_obs *o = ctx;
     uint64_t sig = activity(ss), now = mrt_shard_now(o->shard);
-    if (sig == o->sig && !o->trail && now - o->last_pub_ns < IDLE_PUB_NS)
+    if (__builtin_expect(sig == o->sig && !o->trail, 1) && now - o->last_pub_ns < IDLE_PUB_NS)
         return;
     o->trail = sig != o->sig;
     o->sig = sig;
