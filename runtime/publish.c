@@ -59,6 +59,7 @@ typedef struct rt_obs {
     mrt_mesh *mesh;
     mrt_shard *shard;
     mrt_svc_shard *ss;
+    const cp_shard *cs;          /* compute's part (its init ran before this one's) */
     unsigned id;
     double ns_per_cycle;
     uint64_t version;
@@ -162,7 +163,7 @@ static void compose(rt_obs *o)
     uint64_t in = 0;
     for (unsigned k = 0; k < MRT_RT_MSG_KINDS; k++)
         in += b->msgs_in[k];
-    const cp_shard *cs = cp_of(o->ss);
+    const cp_shard *cs = o->cs;
     if (cs) {
         b->compute = cs->st; /* compute's hook refreshed it earlier in this tick */
         for (unsigned k = 0; k < MRT_RT_HB_SLOTS && k < CP_HB_SLOTS; k++) {
@@ -217,10 +218,9 @@ static void publish(rt_obs *o)
 }
 
 /* Counters that move whenever services or compute did anything (a handful of loads). */
-static inline uint64_t activity(const mrt_svc_shard *ss)
+static inline uint64_t activity(const mrt_svc_shard *ss, const cp_shard *cs)
 {
     const mrt_svc_stats *v = &ss->st;
-    const cp_shard *cs = cp_of((mrt_svc_shard *)ss);
     /* Whatever a shard does starts with a message in or a send attempt (deferral included). */
     return v->received + v->sent + v->ret_msgs_received + v->done_msgs_received +
            v->user_msgs_received + v->refused_full + v->refused_pool + v->refused_inflight +
@@ -231,7 +231,7 @@ static void on_tick(mrt_svc_shard *ss, bool draining, void *ctx)
 {
     (void)draining;
     rt_obs *o = ctx;
-    uint64_t sig = activity(ss), now = mrt_shard_now(o->shard);
+    uint64_t sig = activity(ss, o->cs), now = mrt_shard_now(o->shard);
     if (__builtin_expect(sig == o->sig && !o->trail, 1) && now - o->last_pub_ns < IDLE_PUB_NS)
         return;
     o->trail = sig != o->sig;
@@ -249,6 +249,7 @@ static int obs_init(mrt_svc_shard *ss, void *ctx, void **state)
         return MRT_ENOMEM;
     memset(o, 0, sizeof(*o));
     o->ss = ss;
+    o->cs = cp_of(ss);
     o->shard = mrt_svc_shard_get(ss);
     o->mesh = rt->mesh;
     o->id = mrt_shard_id(o->shard);
