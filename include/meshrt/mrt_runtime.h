@@ -395,8 +395,10 @@ const char *mrt_runtime_msg_kind_name(mrt_runtime_msg_kind kind);
 /*
  * Everything one shard publishes, as one consistent block: every field of
  * one read comes from the same publication (the shard writes the block
- * once per poll iteration under a sequence lock; a reader never sees a
- * half-written one, it retries). The block is composed on the shard thread
+ * under a sequence lock after every poll iteration that did work and the
+ * one after it, and at least every 50 us while idle — idle iterations
+ * change only idle_cycles and iterations; a reader never sees a
+ * half-written block, it retries). The block is composed on the shard thread
  * in its per-iteration hook, after compute's: svc, compute, lb, hosts and
  * the fields below `stall_max_ns` are as of that moment; `shard` is the
  * shard's own publication, as of the end of the previous iteration.
