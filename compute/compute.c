@@ -75,15 +75,17 @@ static void forward_reports(cp_shard *cs)
 /*
  * Once per iteration, after services settled what it owes: deferred sends
  * go out first (in order, before anything new of the next iteration), the
- * drain learns what is still held, the counters are published.
+ * drain learns what is still held, the daemons hear of backpressure and
+ * the drain (pressure.c), the counters are published.
  */
 static void on_tick(mrt_svc_shard *ss, bool draining, void *ctx)
 {
-    (void)draining; /* deferred sends are owed, not new: they go out while draining too */
+    /* Deferred sends are owed, not new: they go out while draining too. */
     cp_shard *cs = ctx;
     if (cs->deferred_now)
         cp_defer_flush(cs);
     (void)mrt_svc_set_pending(ss, CP_SUBSYSTEM_ID, cs->deferred_now);
+    cp_pressure_tick(cs, draining);
     forward_reports(cs);
     publish(cs);
 }

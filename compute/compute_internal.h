@@ -18,7 +18,14 @@
 
 /* Control types compute takes in each shard's control space: CP_CTL_BASE + op. */
 #define CP_CTL_BASE 16u
-enum { CP_OP_SPAWN = 0, CP_OP_STOP = 1, CP_OP_SUB = 2, CP_OP_FIND = 3, CP_OP_COUNT = 4 };
+enum {
+    CP_OP_SPAWN = 0,
+    CP_OP_STOP = 1,
+    CP_OP_SUB = 2,
+    CP_OP_FIND = 3,
+    CP_OP_DRAIN = 4,    /* mrt_compute_drain_daemons (pressure.c) */
+    CP_OP_COUNT         /* keep last */
+};
 _Static_assert(CP_CTL_BASE + CP_OP_COUNT <= MRT_CTL_TYPES, "control types");
 
 /* Compute is services' first subsystem (the runtime registers it right after mrt_svc_create). */
@@ -51,6 +58,8 @@ typedef struct cp_need {
     uint64_t bytes;
 } cp_need;
 
+enum { CP_DRAIN_NONE = 0, CP_DRAIN_STARTED = 1, CP_DRAIN_FINISHED = 2 };
+
 /* A daemon on this shard: next to its host (in services' table under the same id). */
 typedef struct cp_daemon {
     uint64_t id;
@@ -58,6 +67,7 @@ typedef struct cp_daemon {
     void *state;
     uint16_t type;
     uint8_t nsubs, nneed;
+    uint8_t drain;          /* control signals delivered: CP_DRAIN_NONE / _STARTED / _FINISHED */
     cp_sub subs[MRT_COMPUTE_MAX_SUBS];
     cp_need need[MRT_COMPUTE_MAX_SUBS];
     struct cp_daemon *next, *prev;  /* every record of the shard, for teardown */
@@ -90,6 +100,13 @@ typedef struct cp_pub {
     alignas(128) _Atomic uint64_t v[sizeof(mrt_compute_stats) / sizeof(uint64_t)];
 } cp_pub;
 
+/* Hand-backs of one status (cp_handback's `why`). */
+#define CP_HB_SLOTS 8u
+typedef struct cp_hb_count {
+    int64_t why;
+    uint64_t count;
+} cp_hb_count;
+
 typedef struct cp_shard {
     mrt_compute *c;
     mrt_svc_shard *ss;
@@ -108,7 +125,13 @@ typedef struct cp_shard {
     /* Breaker reports up to the control plane (SPSC ring). */
     struct rte_ring *reports;
     size_t reports_bytes;
+    uint32_t bp_level;      /* backpressure level the daemons were told (0: off) */
+    bool stop_told;         /* the runtime's stop was told to the daemons (DRAIN_START) */
     mrt_compute_stats st;
+    /* Observation (runtime/publish.c reads these on the shard thread). */
+    mrt_host_stats hosts_retired;   /* counters of the hosts destroyed on this shard so far */
+    cp_hb_count hb[CP_HB_SLOTS];    /* hand-backs by status, first come; hb_other beyond */
+    uint64_t hb_other;
 } cp_shard;
 
 struct mrt_compute {
@@ -184,6 +207,20 @@ void cp_remove(cp_shard *cs, uint64_t id);
 /* control.c */
 void cp_control_install(cp_shard *cs);
 void cp_daemon_free(cp_shard *cs, cp_daemon *d);
+
+/* pressure.c: control signals to the daemons (backpressure, drain) */
+/* Once per iteration, after the deferred sends: backpressure transitions, drain start. */
+void cp_pressure_tick(cp_shard *cs, bool draining);
+/* A daemon just hosted: tell it the shard's backpressure, if any. */
+void cp_pressure_join(cp_shard *cs, cp_daemon *d);
+/*
+ * Advance d's drain to DRAIN_START or DRAIN_FINISH (finish implies start
+ * first); each is delivered at most once per daemon. Returns whether the
+ * daemon received anything.
+ */
+bool cp_drain_to(cp_shard *cs, cp_daemon *d, mrt_daemon_control kind);
+/* Control op CP_OP_DRAIN: cp_drain_to every daemon of the shard; the count received. */
+int cp_drain_all(cp_shard *cs, mrt_daemon_control kind);
 
 /* route.c */
 void cp_on_output(mrt_svc_shard *ss, mrt_host *host, const mrt_event *outs, size_t n, void *ctx);

@@ -1,5 +1,5 @@
 /*
- * Control commands: spawn, stop, subscribe and find travel to the owning
+ * Control commands: spawn, stop, subscribe, find and drain travel to the owning
  * shard through its control ring (mrt_mesh_control) as a pointer to a
  * request on the caller's stack; the shard does the work on its own thread,
  * in its own arena, and answers through an atomic in the request. The
@@ -25,6 +25,7 @@ typedef struct cp_req {
     const void *arg;
     size_t arg_len;
     cp_sub sub;
+    mrt_daemon_control kind;    /* CP_OP_DRAIN */
 } cp_req;
 
 static void answer(cp_req *r, int rc)
@@ -37,8 +38,20 @@ static void answer(cp_req *r, int rc)
 void cp_daemon_free(cp_shard *cs, cp_daemon *d)
 {
     const cp_type *t = &cs->c->types[d->type];
+    (void)cp_drain_to(cs, d, MRT_DAEMON_CTL_DRAIN_FINISH); /* its last word: stop or teardown */
     (void)mrt_svc_host_remove(cs->ss, d->id, NULL);
     cp_remove(cs, d->id);
+    if (d->host) { /* its counters stay in the shard's sums */
+        mrt_host_stats hs;
+        mrt_host_stats_get(d->host, &hs);
+        mrt_host_stats *r = &cs->hosts_retired;
+        r->processed += hs.processed;
+        r->emitted += hs.emitted;
+        r->errors += hs.errors;
+        r->snapshots += hs.snapshots;
+        r->restores += hs.restores;
+        r->spills += hs.spills;
+    }
     mrt_host_destroy(d->host);
     if (t->t.destroy)
         t->t.destroy(t->t.ctx, cs->a, d->state);
@@ -78,6 +91,7 @@ static int do_spawn(cp_shard *cs, cp_req *r)
         mrt_free(cs->a, d, sizeof(*d));
         return rc;
     }
+    cp_pressure_join(cs, d);
     return MRT_OK;
 }
 
@@ -119,6 +133,9 @@ static void on_control(mrt_shard *s, const mrt_msg *m, void *ctx)
         break;
     case CP_OP_SUB:
         answer(r, do_sub(cs, r));
+        break;
+    case CP_OP_DRAIN:
+        answer(r, cp_drain_all(cs, r->kind));
         break;
     default: /* CP_OP_FIND */
         answer(r, cp_find(cs, r->id) ? MRT_OK : MRT_CP_ENODAEMON);
@@ -283,4 +300,13 @@ int mrt_compute_set_add(mrt_compute *c, mrt_compute_ref d, uint32_t weight)
     if (rc == MRT_OK)
         atomic_store(&c->set_dirty, true);
     return rc;
+}
+
+int mrt_compute_drain_daemons(mrt_compute *c, uint16_t shard, mrt_daemon_control kind)
+{
+    if (c == NULL ||
+        (kind != MRT_DAEMON_CTL_DRAIN_START && kind != MRT_DAEMON_CTL_DRAIN_FINISH))
+        return MRT_EINVAL;
+    cp_req r = { .kind = kind };
+    return call(c, shard, CP_OP_DRAIN, &r);
 }

@@ -13,7 +13,9 @@ struct mrt_host {
     mrt_horizon horizon;
     mrt_causal_chain chain;
     mrt_host_stats stats;
+    uint64_t ingress_next; /* ingress index of the next accepted event */
     bool shut_down;
+    bool suppress;         /* replay: stamp outputs, then release them unemitted */
     /* Cold. */
     const mrt_daemon_vtable *vt;
     uint32_t max_state;
@@ -59,6 +61,7 @@ int mrt_host_create(const mrt_host_config *cfg, mrt_daemon daemon, mrt_host **ou
         return rc;
     }
     uint64_t origin = mrt_host_origin_from_key(cfg->key);
+    h->ingress_next = cfg->ingress_start;
     mrt_causal_chain_init(&h->chain, origin);
     if (cfg->resume != NULL) {
         rc = mrt_causal_chain_resume(&h->chain, origin, cfg->resume, cfg->resume_next_parent);
@@ -123,6 +126,12 @@ __attribute__((noinline)) static int stamp_outputs(mrt_host *h, uint64_t now)
     }
     h->stats.emitted += n;
     h->stats.spills += s->spilled;
+    h->ingress_next++;
+    if (h->suppress) {
+        /* Replay: the chain has advanced over them; the old active emitted them. */
+        h->stats.suppressed += n;
+        mrt_host_release_outputs(h);
+    }
     return MRT_OK;
 }
 
@@ -141,9 +150,35 @@ int mrt_host_deliver(mrt_host *h, const mrt_event *ev, uint64_t now)
     if (__builtin_expect(rc != MRT_OK, 0))
         return fail(h, rc);
     h->stats.processed++;
-    if (__builtin_expect(h->sink.count == 0, 1))
+    if (__builtin_expect(h->sink.count == 0, 1)) {
+        h->ingress_next++;
         return MRT_OK; /* no outputs: no horizon encode, no chain work */
+    }
     return stamp_outputs(h, now);
+}
+
+int mrt_host_deliver_at(mrt_host *h, const mrt_event *ev, uint64_t index, uint64_t now)
+{
+    if (index != h->ingress_next) {
+        h->stats.errors++;
+        return MRT_DAEMON_EINGRESS;
+    }
+    return mrt_host_deliver(h, ev, now);
+}
+
+uint64_t mrt_host_ingress_next(const mrt_host *h)
+{
+    return h->ingress_next;
+}
+
+void mrt_host_set_suppress(mrt_host *h, bool on)
+{
+    h->suppress = on;
+}
+
+bool mrt_host_suppressing(const mrt_host *h)
+{
+    return h->suppress;
 }
 
 int mrt_host_output_frame(const mrt_host *h, size_t i, const uint8_t **frame, size_t *size)
@@ -325,6 +360,7 @@ int mrt_host_snapshot(mrt_host *h, void *buf, size_t cap, size_t *len)
     mrt_dm_store_le64(p + 64, h->horizon.logical_time);
     mrt_dm_store_le32(p + 72, (uint32_t)n);
     mrt_dm_store_le32(p + 76, (uint32_t)written);
+    mrt_dm_store_le64(p + 80, h->ingress_next);
     struct entry_writer w = { p + MRT_HOST_SNAPSHOT_HEADER_SIZE };
     mrt_horizon_foreach(&h->horizon, write_entry, &w);
     sort_entries(p + MRT_HOST_SNAPSHOT_HEADER_SIZE, n);
@@ -388,6 +424,7 @@ int mrt_host_snapshot_decode(const void *buf, size_t len, uint32_t max_state,
     v.next_parent = mrt_dm_load_le64(p + 56);
     v.logical_time = mrt_dm_load_le64(p + 64);
     v.origin_count = n;
+    v.ingress_next = mrt_dm_load_le64(p + 80);
     v.origins = p + MRT_HOST_SNAPSHOT_HEADER_SIZE;
     v.state = v.origins + (size_t)n * SNAP_ENTRY;
     v.state_len = state_len;
@@ -406,7 +443,13 @@ int mrt_host_snapshot_decode(const void *buf, size_t len, uint32_t max_state,
     return MRT_OK;
 }
 
-int mrt_host_restore(mrt_host *h, const void *buf, size_t len)
+/*
+ * Restore from a snapshot. same_identity: the snapshot is this host's
+ * chain (standby sync, re-spawn) and the chain and ingress position are
+ * taken over too; otherwise (a fork from its parent's snapshot) only the
+ * daemon state and the horizon are, and the host keeps its own chain.
+ */
+static int restore(mrt_host *h, const void *buf, size_t len, bool same_identity)
 {
     if (h == NULL)
         return MRT_EINVAL;
@@ -416,7 +459,7 @@ int mrt_host_restore(mrt_host *h, const void *buf, size_t len)
     int rc = mrt_host_snapshot_decode(buf, len, h->max_state, MRT_HORIZON_MAX_ORIGINS, &v);
     if (rc != MRT_OK)
         return rc;
-    if (v.origin_hash != h->chain.origin_hash)
+    if ((v.origin_hash != h->chain.origin_hash) == same_identity)
         return MRT_DAEMON_EORIGIN;
     if (v.origin_count > h->horizon.max_origins)
         return MRT_DAEMON_EHORIZONFULL;
@@ -444,10 +487,23 @@ int mrt_host_restore(mrt_host *h, const void *buf, size_t len)
     mrt_horizon_destroy(&h->horizon);
     h->horizon = hz;
     h->horizon.logical_time = v.logical_time;
-    if (v.has_head)
-        (void)mrt_causal_chain_resume(&h->chain, v.origin_hash, &v.head, v.next_parent);
-    else
-        mrt_causal_chain_init(&h->chain, v.origin_hash);
+    if (same_identity) {
+        h->ingress_next = v.ingress_next;
+        if (v.has_head)
+            (void)mrt_causal_chain_resume(&h->chain, v.origin_hash, &v.head, v.next_parent);
+        else
+            mrt_causal_chain_init(&h->chain, v.origin_hash);
+    }
     h->stats.restores++;
     return MRT_OK;
+}
+
+int mrt_host_restore(mrt_host *h, const void *buf, size_t len)
+{
+    return restore(h, buf, len, true);
+}
+
+int mrt_host_restore_fork(mrt_host *h, const void *buf, size_t len)
+{
+    return restore(h, buf, len, false);
 }

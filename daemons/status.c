@@ -22,6 +22,9 @@ static const char *const names[] = {
     [15] = "daemon returned a non-status value",
     [16] = "daemon rejected its state",
     [17] = "horizon probe bound reached for a new origin",
+    [18] = "fork lineage does not verify",
+    [19] = "ingress index out of order",
+    [20] = "standby too far behind: full re-sync needed",
 };
 
 const char *mrt_daemon_strerror(int status)

@@ -158,7 +158,7 @@ static void snapshots(void)
     mrt_dm_store_le32(t + 72, 1000000); /* origin count oversized */
     put("snapshot", "origins_oversized", &plain, t, n);
     memcpy(t, b, n);
-    memcpy(t + 80 + 16, t + 80, 16); /* repeated origin */
+    memcpy(t + MRT_HOST_SNAPSHOT_HEADER_SIZE + 16, t + MRT_HOST_SNAPSHOT_HEADER_SIZE, 16); /* repeated origin */
     rechecksum(t, n);
     put("snapshot", "repeated_origin", &fix, t, n);
     put("snapshot", "empty", &plain, b, 0);

@@ -371,6 +371,10 @@ int mrt_runtime_create(const mrt_runtime_config *cfg, mrt_runtime **out, char *e
     }
     if ((rc = mrt_stall_watch_create_(rt)) != MRT_OK)
         goto fail;
+    if ((rc = mrt_publish_setup(rt)) != MRT_OK) {
+        seterr(err, errlen, "stats publication: %s", mrt_strerror(rc));
+        goto fail;
+    }
     pthread_mutex_init(&rt->gate_mu, NULL);
     pthread_cond_init(&rt->gate_cv, NULL);
     rt->gate_init = true;
@@ -527,6 +531,7 @@ void mrt_runtime_destroy(mrt_runtime *rt)
     mrt_stall_watch_destroy_(rt);
     mrt_compute_destroy_(rt->compute);
     mrt_svc_destroy(rt->svc);
+    mrt_publish_teardown(rt);
     mrt_balance_teardown(rt);
     mrt_mesh_destroy(rt->mesh);
     mrt_topo_destroy(rt->topo);

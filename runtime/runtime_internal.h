@@ -35,6 +35,7 @@ struct mrt_runtime {
     mrt_lb_domain *lb_domain;
     uint64_t lb_next_change;
     uint64_t lb_reports;
+    struct rt_pub_block *pub;         /* per shard: the published stats (runtime/publish.c) */
     bool started;
     bool running;
     /* Start-up gate. */
@@ -64,5 +65,17 @@ int mrt_stall_watch_create_(mrt_runtime *rt);
 int mrt_stall_watch_start_(mrt_runtime *rt);
 void mrt_stall_watch_stop_(mrt_runtime *rt);
 void mrt_stall_watch_destroy_(mrt_runtime *rt);
+
+/*
+ * Observation (runtime/publish.c): the per-shard blocks and the services
+ * subsystem that publishes them (after compute's, so its hook runs after
+ * compute's). Setup after services and compute exist, before start.
+ */
+int mrt_publish_setup(mrt_runtime *rt);
+void mrt_publish_teardown(mrt_runtime *rt);
+/* Read shard i's block / histogram copy (stats.c), retrying while it is written. */
+void mrt_publish_read(const mrt_runtime *rt, unsigned i, mrt_runtime_shard_stats *out);
+void mrt_publish_read_hist(const mrt_runtime *rt, unsigned i, mrt_runtime_hist_kind kind,
+                           mrt_hist *out);
 
 #endif

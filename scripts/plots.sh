@@ -93,7 +93,7 @@ set output "$out/pipeline_throughput.png"
 set title "pipeline (route, deliver, completion back), one thread, vs raw rte_ring 32 B @ $commit"
 set logscale y
 set xlabel "payload bytes"; set ylabel "millions of events (messages) per second"
-plot "$out/pipeline.dat" using 1:2 with linespoints title "meshrt one_ (median)", \
+plot "$out/pipeline.dat" using 1:2 with linespoints title "meshrt event: route, deliver, completion (median)" noenhanced, \
      "$out/pipeline.dat" using 1:3 with linespoints title "raw rte_ring 32 B, 1 thread (median)"
 unset logscale
 set key inside bottom right

@@ -110,6 +110,8 @@ static inline void complete_local(mrt_svc_shard *ss, uint64_t key, bool ok, uint
     /* ESTALE / ECOMPLETED from the balancer are accounted there; the slot is done either way. */
     (void)mrt_lb_complete(ss->lb, &ss->slots[slot].sel, ok, latency, now);
     ss->st.completions++;
+    uint64_t t0 = ss->slots[slot].t_sel;
+    mrt_hist_record(&ss->hist[MRT_SVC_HIST_COMPLETION_RTT], now > t0 ? now - t0 : 0);
     svc_slot_drop(ss, slot);
 }
 
@@ -196,6 +198,7 @@ static bool send_completions(mrt_svc_shard *ss, unsigned d, svc_pend *p)
             items = i - done;
         done += items;
         ss->st.return_msgs += acc;
+        ss->st.done_msgs_sent += acc;
         if (acc < k)
             break;
     }
@@ -230,6 +233,7 @@ void svc_on_returns(mrt_shard *s, const mrt_msg *m, unsigned n, void *ctx)
 {
     mrt_svc_shard *ss = ctx;
     uint64_t now = mrt_shard_now(s);
+    ss->st.ret_msgs_received += n;
     for (unsigned i = 0; i < n; i++) {
         unsigned c = m[i].aux;
         if (m[i].src == MRT_SRC_EXTERNAL || c == 0 || c > SVC_RET_PER_MSG) {
@@ -256,6 +260,7 @@ void svc_on_done(mrt_shard *s, const mrt_msg *m, unsigned n, void *ctx)
     (void)s;
     mrt_svc_shard *ss = ctx;
     uint64_t now = mrt_shard_now(ss->shard);
+    ss->st.done_msgs_received += n;
     for (unsigned i = 0; i < n; i++) {
         unsigned c = m[i].aux & 0xffu;
         if (m[i].src == MRT_SRC_EXTERNAL || c == 0 || c > SVC_DONE_PER_MSG) {

@@ -96,10 +96,12 @@ int mrt_svc_send_routed(mrt_svc_shard *ss, const mrt_lb_request *rq, uint64_t da
     rc = mrt_lb_select(snap, ss->lb, rq, now, &e->sel);
     if (rc != MRT_OK) {
         ss->st.lb_errors++;
+        ss->st.lb_error_code[mrt_svc_lb_err_slot(rc)]++;
         svc_slot_drop(ss, slot);
         svc_pool_push(ss, h);
         return rc;
     }
+    e->t_sel = now;
     unsigned dst = (unsigned)e->sel.user_data;
     rc = e->sel.user_data < ss->n ? MRT_OK : MRT_SHARD_EDEST;
     if (daemon_id == 0) {
@@ -207,13 +209,12 @@ void svc_event_one(mrt_svc_shard *ss, const mrt_msg *x, const mrt_msg *next, uin
     ev.payload_len = x->aux;
     bool ok = deliver(ss, x, &ev, now);
     uint64_t token = x->w[2];
-    uint32_t lat = 0;
-    if (token) {
-        uint64_t sent;
-        memcpy(&sent, buf + SVC_BUF_SENT, sizeof sent);
-        uint64_t d = now > sent ? now - sent : 0;
-        lat = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
-    }
+    /* Send time: in the header line the link was just read from, no clock read. */
+    uint64_t sent;
+    memcpy(&sent, buf + SVC_BUF_SENT, sizeof sent);
+    uint64_t d = now > sent ? now - sent : 0;
+    uint32_t lat = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+    mrt_hist_record(&ss->hist[MRT_SVC_HIST_DELIVER], d);
     if (token && (unsigned)(token >> 48) - 1u == svc_h_owner(x->w[1]) &&
         svc_h_owner(x->w[1]) != ss->id) {
         /* The completion rides the buffer home (see SVC_BUF_KEY). */
@@ -249,7 +250,9 @@ int mrt_svc_send_msg(mrt_svc_shard *ss, unsigned dst, uint16_t type, const mrt_m
         return MRT_SVC_ENOTYPE;
     mrt_msg x = *m;
     x.type = (uint16_t)(ss->svc->cfg.shard_type_base + SVC_T_USER + type);
-    return mrt_shard_send(ss->shard, dst, &x);
+    int rc = mrt_shard_send(ss->shard, dst, &x);
+    ss->st.user_msgs_sent += rc == MRT_OK;
+    return rc;
 }
 
 int mrt_svc_inject_msg(mrt_svc *svc, unsigned dst, uint16_t type, const mrt_msg *m)

@@ -224,6 +224,7 @@ static void on_user(mrt_shard *s, const mrt_msg *m, unsigned n, void *ctx)
 {
     (void)s;
     const svc_type_rt *r = ctx;
+    r->ss->st.user_msgs_received += n;
     if (r->t->burst) {
         r->t->burst(r->ss, m, n, r->t->ctx);
         return;
@@ -443,4 +444,9 @@ void mrt_svc_stats_get(const mrt_svc_shard *ss, mrt_svc_stats *out)
         return;
     }
     *out = ss->st;
+}
+
+const mrt_hist *mrt_svc_hist(const mrt_svc_shard *ss, mrt_svc_hist_kind kind)
+{
+    return ss && (unsigned)kind < MRT_SVC_HISTS ? &ss->hist[kind] : NULL;
 }

@@ -160,6 +160,7 @@ typedef struct svc_pend {
 /* A pending routed selection. */
 typedef struct svc_slot {
     mrt_lb_selection sel;
+    uint64_t t_sel;     /* coarse clock at the selection: the completion's round trip */
     uint32_t gen;
     uint8_t busy;
 } svc_slot;
@@ -233,6 +234,7 @@ struct mrt_svc_shard {
     struct rte_ring *egress, *eg_ret;
     size_t egress_bytes, eg_ret_bytes;
     mrt_svc_stats st;
+    mrt_hist hist[MRT_SVC_HISTS];       /* owner only; the runtime publishes copies */
     /* Read by the egress thread (mrt_svc_egress_pending): a block of its own. */
     alignas(128) _Atomic uint64_t eg_pushed;
     /*

@@ -366,3 +366,13 @@ uint64_t mrt_mesh_clock(const mrt_mesh *m)
 {
     return (uint64_t)((double)(mrt_rdtsc() - m->tsc0) * m->ns_per_cycle);
 }
+
+unsigned mrt_shard_backlog(const mrt_shard *s)
+{
+    if (s == NULL || !mrt_shard_ready(s))
+        return 0;
+    unsigned n = rte_ring_count(s->ingress);
+    for (unsigned i = 0; i < s->n; i++)
+        n += rte_ring_count(s->in[i]);
+    return n / ELEMS_PER_MSG;
+}

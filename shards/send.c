@@ -198,3 +198,15 @@ void mrt_shard_flush(mrt_shard *s)
     }
     s->ndirty = keep;
 }
+
+void mrt_shard_outbound_backlog(const mrt_shard *s, uint32_t *used, uint32_t *cap)
+{
+    uint32_t most = 0;
+    for (unsigned i = 0; i < s->ndirty; i++) { /* a lane with pending messages is listed */
+        uint32_t c = s->out[s->dirty[i]].count;
+        if (c > most)
+            most = c;
+    }
+    *used = most;
+    *cap = s->outq_cap;
+}

@@ -279,11 +279,14 @@ START_TEST(snapshot_bad_version)
 {
     uint8_t buf[512];
     size_t len = make_snapshot(buf, sizeof buf, true);
-    buf[4] = 2;
+    buf[4] = 3;
     rechecksum(buf, len);
     ck_assert_int_eq(decode(buf, len), MRT_DAEMON_EVERSION);
     ck_assert_int_eq(decode(buf, 6), MRT_DAEMON_EVERSION);
-    buf[4] = 1;
+    buf[4] = 1; /* version 1 carries no ingress index: refused */
+    rechecksum(buf, len);
+    ck_assert_int_eq(decode(buf, len), MRT_DAEMON_EVERSION);
+    buf[4] = 2;
     buf[5] = 1; /* 257 */
     ck_assert_int_eq(decode(buf, len), MRT_DAEMON_EVERSION);
     buf[4] = 0;
@@ -356,14 +359,15 @@ START_TEST(snapshot_fields_disagree)
     ck_assert_int_eq(decode(buf, len), MRT_DAEMON_EINCONSISTENT);
     /* Repeated origin; then origins out of order. */
     memcpy(buf, orig, len);
-    memcpy(buf + 80 + 16, buf + 80, 8);
+    const size_t e0 = MRT_HOST_SNAPSHOT_HEADER_SIZE, e1 = e0 + 16;
+    memcpy(buf + e1, buf + e0, 8);
     rechecksum(buf, len);
     ck_assert_int_eq(decode(buf, len), MRT_DAEMON_EINCONSISTENT);
     memcpy(buf, orig, len);
     uint8_t t[16];
-    memcpy(t, buf + 80, 16);
-    memcpy(buf + 80, buf + 96, 16);
-    memcpy(buf + 96, t, 16);
+    memcpy(t, buf + e0, 16);
+    memcpy(buf + e0, buf + e1, 16);
+    memcpy(buf + e1, t, 16);
     rechecksum(buf, len);
     ck_assert_int_eq(decode(buf, len), MRT_DAEMON_EINCONSISTENT);
     /* Headless snapshot with non-zero head fields. */

@@ -253,10 +253,46 @@ typedef struct mrt_compute_stats {
     uint64_t inflight;          /* selections awaiting their completion */
     uint64_t buffers_out;       /* this shard's pool buffers held elsewhere (0 after the drain) */
     uint64_t unsubscribed;      /* outputs of a daemon with no subscription (nowhere to go) */
+    /* Control signals delivered to daemons (one per daemon told; see "Control signals"). */
+    uint64_t bp_on;             /* MRT_DAEMON_CTL_BACKPRESSURE_ON (each level change counts) */
+    uint64_t bp_off;            /* MRT_DAEMON_CTL_BACKPRESSURE_OFF */
+    uint64_t drain_start;       /* MRT_DAEMON_CTL_DRAIN_START */
+    uint64_t drain_finish;      /* MRT_DAEMON_CTL_DRAIN_FINISH */
 } mrt_compute_stats;
 
 /* Counters of shard `i`. MRT_EINVAL for i out of range. */
 int mrt_compute_stats_get(const mrt_compute *c, unsigned i, mrt_compute_stats *out);
+
+/*
+ * Control signals: each shard tells its daemons (through their vtable's
+ * on_control, on the shard thread) about its own state.
+ *
+ * Backpressure, computed once per poll iteration (no clock read, no
+ * allocation): the fill of the shard's fullest deferral queue (entries or
+ * payload bytes, mrt_compute_defer) or outbound FIFO
+ * (mrt_shard_outbound_backlog), whichever is higher, in eighths. At 6/8 or
+ * more every daemon of the shard gets BACKPRESSURE_ON with level 1 (6/8),
+ * 2 (7/8) or 3 (full), again whenever the level changes; once the fill is
+ * below 2/8, BACKPRESSURE_OFF. In between nothing changes (hysteresis: a
+ * fill hovering at a threshold does not flap). A daemon spawned while its
+ * shard is under backpressure gets ON with the current level.
+ *
+ * Drain: each daemon gets DRAIN_START and then DRAIN_FINISH, each at most
+ * once: START when the runtime starts its stop (the first iteration that
+ * drains) and FINISH after the drain, before it is destroyed; START then
+ * FINISH when it is stopped (mrt_compute_stop); or when asked
+ * (mrt_compute_drain_daemons). Compute keeps delivering events to a
+ * draining daemon: the signals are advice to the daemon.
+ */
+
+/*
+ * Deliver `kind` (MRT_DAEMON_CTL_DRAIN_START or _FINISH) to every daemon on
+ * `shard` that has not received it yet (FINISH to one not yet started:
+ * START first) (control, after start). Returns how many daemons received
+ * `kind`, or MRT_EINVAL (another kind), MRT_SHARD_EDEST, MRT_CP_ESTOPPED,
+ * MRT_CP_ENOTSTARTED.
+ */
+int mrt_compute_drain_daemons(mrt_compute *c, uint16_t shard, mrt_daemon_control kind);
 
 #ifdef __cplusplus
 }

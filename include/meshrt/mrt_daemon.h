@@ -42,6 +42,9 @@ enum mrt_daemon_status {
     MRT_DAEMON_EPROCESS = -515,      /* a daemon returned a positive (non-status) value */
     MRT_DAEMON_EBADSTATE = -516,     /* a daemon rejected the state given to restore */
     MRT_DAEMON_EHORIZONPROBE = -517, /* a new origin's probe sequence would pass the bound */
+    MRT_DAEMON_ELINEAGE = -518,      /* a fork record (or a set of them) does not verify */
+    MRT_DAEMON_EINGRESS = -519,      /* ingress index out of order (not the next one expected) */
+    MRT_DAEMON_ERESYNC = -520,       /* a standby is too far behind: full re-sync needed */
 };
 
 /* Name of a daemon status code; NULL outside -500..-599. */
@@ -462,6 +465,12 @@ typedef struct mrt_host_config {
      */
     const mrt_causal_link *resume;
     uint64_t resume_next_parent;
+    /*
+     * Ingress index of the first event this host accepts (see
+     * mrt_host_ingress_next); a re-created host passes its previous
+     * incarnation's next index. 0 for a new daemon.
+     */
+    uint64_t ingress_start;
 } mrt_host_config;
 
 typedef struct mrt_host mrt_host;
@@ -473,6 +482,7 @@ typedef struct mrt_host_stats {
     uint64_t snapshots;   /* successful mrt_host_snapshot calls */
     uint64_t restores;    /* successful mrt_host_restore calls */
     uint64_t spills;      /* output payloads that did not fit the preallocated region */
+    uint64_t suppressed;  /* outputs stamped (chain advanced) but not emitted: replay */
 } mrt_host_stats;
 
 /*
@@ -532,6 +542,36 @@ int mrt_host_output_frame(const mrt_host *h, size_t i, const uint8_t **frame, si
 /* Release the pending outputs (O(1) unless payloads spilled). */
 void mrt_host_release_outputs(mrt_host *h);
 
+/*
+ * Ingress index. Every event the host accepts — a deliver that returns
+ * MRT_OK — is stamped with the host's next ingress index, which then
+ * advances by one; a deliver that fails takes no index. Indices are dense
+ * per daemon (config ingress_start, then +1 per accepted event), travel in
+ * snapshots, and are what replay keys on: not input sequences, which break
+ * with several senders, nor output sequences, which break with several
+ * outputs per input.
+ */
+/* The index the next accepted event gets (the last accepted one has this - 1). */
+uint64_t mrt_host_ingress_next(const mrt_host *h);
+
+/*
+ * mrt_host_deliver of an event that must get ingress index `index` (replay
+ * of a buffered event): MRT_DAEMON_EINGRESS, counted in errors and nothing
+ * else done, when index is not mrt_host_ingress_next(h).
+ */
+int mrt_host_deliver_at(mrt_host *h, const mrt_event *ev, uint64_t index, uint64_t now);
+
+/*
+ * Output suppression, for replay on a promoted standby: while on, outputs
+ * are stamped and appended to the chain exactly as usual (so the chain ends
+ * where the old active's did), then released at once instead of waiting in
+ * the sink: mrt_host_outputs reports none, and each counts in
+ * stats.suppressed. The old active already emitted them.
+ */
+void mrt_host_set_suppress(mrt_host *h, bool on);
+/* Whether output suppression is on. */
+bool mrt_host_suppressing(const mrt_host *h);
+
 /* The host's origin_hash. */
 uint64_t mrt_host_origin(const mrt_host *h);
 /* The host's chain (its head is the last output emitted). */
@@ -555,10 +595,10 @@ double mrt_host_saturation(const mrt_host *h);
 /* ---------------------------------------------------------------------------
  * Host snapshots
  *
- * Format version 1, little-endian:
+ * Format version 2, little-endian:
  *   off  size
  *     0     4  magic "MRTH"
- *     4     2  version (1)
+ *     4     2  version (2)
  *     6     2  flags: bit 0 = the chain has a head; other bits must be 0
  *     8     8  origin_hash
  *    16     8  through_sequence: the head's sequence (0 without a head)
@@ -567,13 +607,22 @@ double mrt_host_saturation(const mrt_host *h);
  *    64     8  horizon logical time
  *    72     4  horizon origin count N
  *    76     4  daemon state length S
- *    80  16*N  horizon entries: origin u64, highest sequence u64
+ *    80     8  ingress_next: ingress index of the next event (events below
+ *              it are applied to the state)
+ *    88  16*N  horizon entries: origin u64, highest sequence u64
  *     .     S  daemon state
  *     .     8  XXH3-64 of every preceding byte
+ *
+ * next_parent is XXH3-64(head link || head payload): the head payload's
+ * hash as the chain needs it, so a host restored from the snapshot emits a
+ * next link that a receiver of the original chain accepts (the seed system
+ * hashed the state bytes instead, and its continued chains did not verify).
+ * Version 1 (no ingress index, header of 80 bytes) is refused: a standby
+ * restored without its ingress position could not be replayed.
  * ------------------------------------------------------------------------- */
 
-#define MRT_HOST_SNAPSHOT_VERSION 1
-#define MRT_HOST_SNAPSHOT_HEADER_SIZE 80
+#define MRT_HOST_SNAPSHOT_VERSION 2
+#define MRT_HOST_SNAPSHOT_HEADER_SIZE 88
 
 /* A decoded snapshot; pointers refer into the decoder's input. */
 typedef struct mrt_host_snapshot_view {
@@ -585,6 +634,7 @@ typedef struct mrt_host_snapshot_view {
     uint64_t next_parent;
     uint64_t logical_time;
     uint32_t origin_count;
+    uint64_t ingress_next;
     const uint8_t *origins;   /* origin_count entries of 16 bytes, as in the format */
     const uint8_t *state;
     uint32_t state_len;
@@ -616,14 +666,223 @@ int mrt_host_snapshot(mrt_host *h, void *buf, size_t cap, size_t *len);
 
 /*
  * Restore a host from a snapshot of the same identity: afterwards the next
- * output continues the chain exactly (sequence and parent hash) and carries
- * the same horizon. Decoder errors as above; MRT_DAEMON_EORIGIN for another
+ * output continues the chain exactly (sequence and parent hash), carries
+ * the same horizon, and the next accepted event gets the snapshot's
+ * ingress_next. Decoder errors as above; MRT_DAEMON_EORIGIN for another
  * origin; MRT_DAEMON_EHORIZONFULL when the origins exceed this host's
  * capacity; MRT_DAEMON_EPENDING while outputs are pending; the daemon's
  * restore status (MRT_DAEMON_ESTATELESS for a stateless daemon given state).
  * On any error the host's chain and horizon are unchanged.
  */
 int mrt_host_restore(mrt_host *h, const void *buf, size_t len);
+
+/*
+ * Start a fork from its parent's snapshot: the daemon state and the horizon
+ * become the snapshot's, while the host keeps its own chain (the fork's,
+ * from its fork genesis) and its ingress position. Errors as
+ * mrt_host_restore, except that MRT_DAEMON_EORIGIN means the snapshot is of
+ * this host's own origin (not a parent).
+ */
+int mrt_host_restore_fork(mrt_host *h, const void *buf, size_t len);
+
+/* ---------------------------------------------------------------------------
+ * Forks: divergent copies of a daemon's chain with verifiable lineage
+ *
+ * A fork has its own identity, from a random secret (the host key of the
+ * fork's host; whoever spawns forks keeps the secret to re-spawn the same
+ * identity). Its chain starts at a fork genesis link that names its parent:
+ *   {origin = fork origin, horizon = 0, sequence = 0,
+ *    parent_hash = sentinel = XXH3-64(parent origin LE8 || fork_seq LE8 || "fork")}
+ * The genesis has an empty payload and is never emitted: the fork's first
+ * output has sequence 1 and parent XXH3-64(genesis link bytes). The parent's
+ * chain is not touched.
+ * ------------------------------------------------------------------------- */
+
+#define MRT_FORK_SECRET_SIZE MRT_HOST_KEY_SIZE
+/* original u64, forked u64, fork_seq u64, genesis link 32, flag u8, snapshot_seq u64 (LE). */
+#define MRT_FORK_RECORD_SIZE 65
+
+/* What ties a fork to its parent. */
+typedef struct mrt_fork_record {
+    uint64_t original_origin;  /* the parent's origin */
+    uint64_t forked_origin;    /* the fork's origin */
+    uint64_t fork_seq;         /* the fork point: the parent's chain sequence at fork time */
+    mrt_causal_link genesis;   /* the fork genesis link */
+    bool has_snapshot;         /* the fork started from a snapshot of the parent */
+    uint64_t snapshot_seq;     /* that snapshot's through_sequence (0 without one) */
+} mrt_fork_record;
+
+/*
+ * A fresh random fork secret (getrandom(2)). The caller stores it: it is the
+ * only way to re-create the fork's identity. MRT_ENOSYS when the kernel
+ * gives no randomness, MRT_EINVAL for NULL.
+ */
+int mrt_fork_secret_new(uint8_t secret[MRT_FORK_SECRET_SIZE]);
+
+/* The fork's origin: mrt_host_origin_from_key(secret), the secret being its host key. */
+uint64_t mrt_fork_origin(const uint8_t secret[MRT_FORK_SECRET_SIZE]);
+
+/* XXH3-64(parent_origin LE8 || fork_seq LE8 || "fork"): the fork genesis's parent hash. */
+uint64_t mrt_fork_sentinel(uint64_t parent_origin, uint64_t fork_seq);
+
+/*
+ * The record of a fork of `parent_origin` at `fork_seq` whose identity is
+ * `secret`; snapshot_seq non-NULL when the fork starts from a snapshot of
+ * the parent (its through_sequence). MRT_DAEMON_ELINEAGE when the secret's
+ * origin is the parent's (a fork must be another identity), MRT_EINVAL for
+ * NULL pointers.
+ */
+int mrt_fork_record_make(const uint8_t secret[MRT_FORK_SECRET_SIZE], uint64_t parent_origin,
+                         uint64_t fork_seq, const uint64_t *snapshot_seq, mrt_fork_record *out);
+
+/*
+ * MRT_OK when the record is self-consistent: genesis parent = sentinel(original,
+ * fork_seq), genesis origin = forked origin, genesis sequence 0 and horizon
+ * 0, original != forked, snapshot_seq 0 without a snapshot. Otherwise
+ * MRT_DAEMON_ELINEAGE (MRT_EINVAL for NULL).
+ */
+int mrt_fork_record_verify(const mrt_fork_record *r);
+
+/* Write the 65-byte wire form. */
+void mrt_fork_record_encode(const mrt_fork_record *r, uint8_t out[MRT_FORK_RECORD_SIZE]);
+
+/*
+ * Read a record from exactly MRT_FORK_RECORD_SIZE bytes and verify it:
+ * MRT_DAEMON_ETRUNCATED (shorter), MRT_DAEMON_EINCONSISTENT (longer, or a
+ * flag byte other than 0 or 1), MRT_DAEMON_ELINEAGE (does not verify). On
+ * error *out is untouched. MRT_EINVAL for NULL pointers.
+ */
+int mrt_fork_record_decode(const void *buf, size_t len, mrt_fork_record *out);
+
+/*
+ * A host configuration for the fork: key = secret, the chain resumed after
+ * the fork genesis (cfg->resume points into *r, which must outlive the
+ * create call). Other fields of *cfg are left as they are.
+ * MRT_DAEMON_ELINEAGE when the secret is not the record's identity or the
+ * record does not verify.
+ */
+int mrt_fork_host_config(const mrt_fork_record *r, const uint8_t secret[MRT_FORK_SECRET_SIZE],
+                         mrt_host_config *cfg);
+
+/*
+ * A receiver's chain for the fork: positioned after the fork genesis, so the
+ * fork's first output (sequence 1) is the next link accepted.
+ * MRT_DAEMON_ELINEAGE when the record does not verify.
+ */
+int mrt_fork_chain_init(mrt_causal_chain *c, const mrt_fork_record *r);
+
+/*
+ * The lineage of a set of forks of one parent: every record verifies, names
+ * `parent_origin` and `fork_seq`, and the forked origins are distinct; with
+ * `secrets` non-NULL (one per record), record i's forked origin is
+ * mrt_fork_origin(secrets[i]). MRT_DAEMON_ELINEAGE otherwise (MRT_EINVAL
+ * for NULL records with n > 0). O(n^2) in the distinctness check: n is a
+ * group size (at most 255).
+ */
+int mrt_fork_verify_lineage(uint64_t parent_origin, uint64_t fork_seq,
+                            const mrt_fork_record *records, size_t n,
+                            const uint8_t (*secrets)[MRT_FORK_SECRET_SIZE]);
+
+/* ---------------------------------------------------------------------------
+ * Replay buffer: the events an active delivered since its standbys' syncs
+ *
+ * Events are keyed by the active's ingress index (dense, appended in order).
+ * Each standby's sync point is the ingress_next of the snapshot it was
+ * restored from: it needs the events from there on. The buffer is bounded
+ * by events and by payload bytes, all preallocated at create (a ring of
+ * slots and a byte ring), so append allocates nothing. Events every tracked
+ * standby already has are trimmed; when room is needed for a new event the
+ * oldest is evicted even if a standby still needs it, and that standby is
+ * marked stale: it needs a full re-sync (a new snapshot), never a larger
+ * buffer. One dead standby cannot pin memory.
+ * Owned by one thread; no locks, no clock.
+ * ------------------------------------------------------------------------- */
+
+typedef struct mrt_replay mrt_replay;
+
+typedef struct mrt_replay_config {
+    const mrt_allocator *alloc;  /* NULL: thread default */
+    uint32_t max_events;         /* events held at most (1 .. 2^24) */
+    uint32_t max_bytes;          /* payload bytes held at most (0: only empty payloads) */
+    uint32_t max_standbys;       /* standby ids 0 .. max_standbys-1 (1 .. 255) */
+    uint64_t first_index;        /* ingress index of the first event to be appended */
+} mrt_replay_config;
+
+typedef struct mrt_replay_stats {
+    uint64_t appended;       /* events appended */
+    uint64_t appended_bytes; /* their payload bytes */
+    uint64_t trimmed;        /* dropped while no fresh standby needed them */
+    uint64_t evicted;        /* dropped for room while a standby still needed them */
+    uint64_t resyncs;        /* times a standby was marked stale (full re-sync needed) */
+    uint64_t replayed;       /* events delivered by mrt_replay_apply */
+    uint32_t events;         /* held now */
+    uint32_t bytes;          /* payload bytes held now */
+} mrt_replay_stats;
+
+/* Create a buffer; everything is allocated here. MRT_EINVAL, MRT_ENOMEM. */
+int mrt_replay_create(const mrt_replay_config *cfg, mrt_replay **out);
+/* Free it (NULL is a no-op). */
+void mrt_replay_destroy(mrt_replay *r);
+
+/*
+ * Buffer an event the active accepted with ingress index `index` (the
+ * payload is copied; the link and timestamp kept). index must be the next
+ * one (first_index, then +1): else MRT_DAEMON_EINGRESS, nothing changed.
+ * Makes room by evicting the oldest events (standbys that needed them turn
+ * stale). A payload larger than max_bytes cannot be buffered: the buffer
+ * empties, every tracked standby turns stale, the index is consumed, and
+ * MRT_DAEMON_EOVERSIZED is returned. No allocation.
+ */
+int mrt_replay_append(mrt_replay *r, const mrt_event *ev, uint64_t index);
+
+/* The ingress index the next append must carry. */
+uint64_t mrt_replay_next_index(const mrt_replay *r);
+
+/*
+ * Standby `id` now holds everything below `sync_next` (it was restored from
+ * a snapshot whose ingress_next is sync_next): it is tracked, fresh, and
+ * events every tracked standby holds are trimmed. MRT_DAEMON_ERESYNC (the
+ * standby is tracked and stale) when events from sync_next on were already
+ * dropped; MRT_DAEMON_EINGRESS when sync_next is past the next index;
+ * MRT_EINVAL for a bad id.
+ */
+int mrt_replay_synced(mrt_replay *r, uint32_t id, uint64_t sync_next);
+
+/* Stop tracking standby `id` (removed, or promoted to active). */
+void mrt_replay_forget(mrt_replay *r, uint32_t id);
+
+/*
+ * Events standby `id` would replay into *count: MRT_OK, MRT_DAEMON_ERESYNC
+ * when it is stale, MRT_ESTATE when it is not tracked, MRT_EINVAL for a
+ * bad id.
+ */
+int mrt_replay_pending(const mrt_replay *r, uint32_t id, uint64_t *count);
+
+/* Standby `id`'s sync point into *sync_next; MRT_ESTATE when not tracked. */
+int mrt_replay_sync_point(const mrt_replay *r, uint32_t id, uint64_t *sync_next);
+
+/*
+ * The buffered event with ingress index `index` (payload pointing into the
+ * buffer, valid until the next append or synced call). MRT_ESTATE when it
+ * is not held.
+ */
+int mrt_replay_at(const mrt_replay *r, uint64_t index, mrt_event *ev);
+
+/*
+ * Promote-time replay: deliver to `h` (standby `id`'s host, restored at its
+ * sync point) every buffered event from its sync point on, in ingress order,
+ * with mrt_host_deliver_at and output suppression on (restored afterwards):
+ * the chain advances over the same outputs the old active emitted, none is
+ * emitted again. The standby's sync point advances with each event;
+ * *replayed (may be NULL) receives the number delivered, also on error.
+ * MRT_DAEMON_ERESYNC (stale), MRT_ESTATE (not tracked),
+ * MRT_DAEMON_EINGRESS (h's ingress_next is not the sync point), or the
+ * first delivery error (later events not delivered). No allocation.
+ */
+int mrt_replay_apply(mrt_replay *r, uint32_t id, mrt_host *h, uint64_t now, uint64_t *replayed);
+
+/* Copy the counters. */
+void mrt_replay_stats_get(const mrt_replay *r, mrt_replay_stats *out);
 
 #ifdef __cplusplus
 }

@@ -316,10 +316,32 @@ void mrt_runtime_balancer_stats(const mrt_runtime *rt, mrt_balancer_counters *ou
 
 /* ---- observation: per-shard stats and histograms (any thread) ---- */
 
+/* Message kinds of mrt_runtime_shard_stats.msgs_in / msgs_out (32-byte messages). */
+typedef enum mrt_runtime_msg_kind {
+    MRT_RT_MSG_EVENT = 0,       /* in: event messages received, ingress included; out: events sent */
+    MRT_RT_MSG_RETURN,          /* buffer returns (up to 3 handles each) */
+    MRT_RT_MSG_COMPLETION,      /* completions that did not ride a buffer home (3 each) */
+    MRT_RT_MSG_USER,            /* messages of types registered with mrt_svc_register_type */
+    MRT_RT_MSG_CONTROL,         /* in: control messages handled; out: 0 (the control plane sends) */
+    MRT_RT_MSG_EGRESS,          /* out: outputs pushed to egress; in: 0 */
+    MRT_RT_MSG_KINDS
+} mrt_runtime_msg_kind;
+
+/* Name of a message kind ("event", ...); NULL out of range. */
+const char *mrt_runtime_msg_kind_name(mrt_runtime_msg_kind kind);
+
+/* Hand-back statuses kept apart per shard (the rest are summed in handback_other). */
+#define MRT_RT_HB_SLOTS 8u
+
 /*
  * Everything one shard publishes, as one consistent block: every field of
  * one read comes from the same publication (the shard writes the block
- * once per poll iteration; a reader never sees a half-written one).
+ * once per poll iteration under a sequence lock; a reader never sees a
+ * half-written one, it retries). The block is composed on the shard thread
+ * in its per-iteration hook, after compute's: svc, compute, lb, hosts and
+ * the fields below `stall_max_ns` are as of that moment; `shard` is the
+ * shard's own publication, as of the end of the previous iteration.
+ * Fields are only ever added (at the end), never renamed.
  */
 typedef struct mrt_runtime_shard_stats {
     uint64_t version;           /* publications of this block so far (0: never published) */
@@ -328,11 +350,37 @@ typedef struct mrt_runtime_shard_stats {
     mrt_compute_stats compute;  /* daemons hosted, delivered, emitted, routed, deferred */
     mrt_lb_shard_stats lb;      /* this shard's balancer: selections, errors, breaker */
     mrt_host_stats hosts;       /* summed over the daemons this shard hosts and hosted */
-    uint64_t stalls;            /* poll iterations the stall detector reported */
+    uint64_t stalls;            /* poll iterations the stall detector reported (0 without one) */
     uint64_t stall_max_ns;      /* the longest of them so far */
+    /* ---- consistent block (runtime/publish.c) ---- */
+    uint64_t published_ns;      /* the shard's coarse clock (mrt_shard_now) at this publication */
+    uint64_t tsc_hz;            /* ticks per second of shard.busy_cycles / idle_cycles */
+    uint64_t msgs_in[MRT_RT_MSG_KINDS];
+    uint64_t msgs_out[MRT_RT_MSG_KINDS];
+    /*
+     * Messages waiting in the inbound rings and ingress, sampled after the
+     * drain of the last iteration that handled something (idle iterations
+     * find them empty and are not sampled; see MRT_RT_HIST_RING_OCCUPANCY).
+     */
+    uint64_t ring_occupancy;
+    uint64_t hosts_live;        /* hosts whose counters are summed in `hosts` live (the rest retired) */
+    /*
+     * Events and outputs compute handed back (compute.handed_back) by
+     * status: handback_count[k] with status handback_why[k], for the first
+     * MRT_RT_HB_SLOTS distinct statuses; the others summed in handback_other.
+     */
+    int64_t handback_why[MRT_RT_HB_SLOTS];
+    uint64_t handback_count[MRT_RT_HB_SLOTS];
+    uint64_t handback_other;
+    uint64_t completion_rtt_sum_ns; /* sum over svc.completions of selection -> completion ns */
 } mrt_runtime_shard_stats;
 
-/* Published stats of shard i. MRT_EINVAL for a NULL argument or i out of range. */
+/*
+ * Published stats of shard i (any thread; lock-free: retries while the
+ * shard is writing). Before the shard's first publication: zeros, version
+ * 0. After the runtime stopped: the shard's last block, settled after the
+ * drain. MRT_EINVAL for a NULL argument or i out of range.
+ */
 int mrt_runtime_stats_read(const mrt_runtime *rt, unsigned i, mrt_runtime_shard_stats *out);
 
 /* Number of shards (the same as mrt_mesh_size of the runtime's mesh). */
@@ -351,7 +399,13 @@ typedef enum mrt_runtime_hist_kind {
 const char *mrt_runtime_hist_name(mrt_runtime_hist_kind kind);
 
 /*
- * Copy histogram `kind` of shard i, or of all shards merged for i = -1.
+ * Copy histogram `kind` of shard i, or of all shards merged for i = -1
+ * (any thread; each shard's copy is the one published with its latest
+ * block, so count equals the sum of the buckets). Recorded on the shard
+ * with plain stores, no allocation, lock or clock read: route -> deliver
+ * and completion round trip on the shards' coarse clocks (resolution: one
+ * poll iteration), busy time per busy iteration from the TSC the poll loop
+ * reads anyway, ring occupancy once per busy iteration.
  * MRT_EINVAL for a NULL argument, a kind or shard out of range.
  */
 int mrt_runtime_hist_read(const mrt_runtime *rt, int i, mrt_runtime_hist_kind kind, mrt_hist *out);

@@ -38,6 +38,7 @@
 #include "meshrt/mrt_balancer.h"
 #include "meshrt/mrt_core.h"
 #include "meshrt/mrt_daemon.h"
+#include "meshrt/mrt_perf.h"
 #include "meshrt/mrt_shard.h"
 
 #include <stdbool.h>
@@ -71,6 +72,7 @@ typedef struct mrt_svc_shard mrt_svc_shard;
 #define MRT_SVC_MAX_TYPES 61         /* registered message types */
 #define MRT_SVC_MAX_SUBSYSTEMS 16
 #define MRT_SVC_MAX_HOOKS 16         /* per-iteration hooks per shard */
+#define MRT_SVC_LB_ERR_SLOTS 9u      /* select errors -420..-427, then "other" */
 #define MRT_SVC_DEFAULT_MAX_PAYLOAD (64u * 1024u)
 #define MRT_SVC_MAX_PAYLOAD_LIMIT (16u * 1024u * 1024u)
 
@@ -420,7 +422,40 @@ typedef struct mrt_svc_stats {
     uint64_t egress_refused;     /* egress pushes refused (EPOOL, EFULL) */
     uint64_t egress_out;         /* of this shard's buffers, now in egress or its return ring */
     uint64_t pending;            /* the last pending count published to the shard */
+    /* Messages per kind (32-byte messages, not the items they pack). */
+    uint64_t ret_msgs_received;  /* return messages received (returns_received: handles) */
+    uint64_t done_msgs_received; /* completion messages received */
+    uint64_t done_msgs_sent;     /* of return_msgs, the completion messages */
+    uint64_t user_msgs_received; /* messages of registered types (mrt_svc_register_type) */
+    uint64_t user_msgs_sent;     /* mrt_svc_send_msg accepted */
+    /*
+     * Failed selects (lb_errors) by code: [k] counts MRT_LB_ENOENDPOINTS - k
+     * (-420 .. -427, the select errors), the last slot any other code.
+     */
+    uint64_t lb_error_code[MRT_SVC_LB_ERR_SLOTS];
 } mrt_svc_stats;
+
+/* Slot of a select error in mrt_svc_stats.lb_error_code. */
+static inline unsigned mrt_svc_lb_err_slot(int code)
+{
+    int k = MRT_LB_ENOENDPOINTS - code;
+    return k >= 0 && k < (int)MRT_SVC_LB_ERR_SLOTS - 1 ? (unsigned)k : MRT_SVC_LB_ERR_SLOTS - 1;
+}
+
+/*
+ * Histograms services records on the shard, plain stores on the event path
+ * (no allocation, no lock, no clock read: the coarse clock of the burst).
+ */
+typedef enum mrt_svc_hist_kind {
+    /* ns from a send (the sender's coarse clock, in the buffer header) to its delivery */
+    MRT_SVC_HIST_DELIVER = 0,
+    /* ns from a routed selection to its completion applied on the selecting shard */
+    MRT_SVC_HIST_COMPLETION_RTT = 1,
+    MRT_SVC_HISTS
+} mrt_svc_hist_kind;
+
+/* This shard's histogram `kind` (shard thread: the owner's live copy); NULL out of range. */
+const mrt_hist *mrt_svc_hist(const mrt_svc_shard *ss, mrt_svc_hist_kind kind);
 
 /* Copy this shard's counters. */
 void mrt_svc_stats_get(const mrt_svc_shard *ss, mrt_svc_stats *out);

@@ -321,6 +321,17 @@ int mrt_shard_send_burst(mrt_shard *s, unsigned dst, const mrt_msg *msgs, unsign
 void mrt_shard_flush(mrt_shard *s);
 
 /*
+ * Outbound backlog (shard thread): *used receives the most messages waiting
+ * in one destination's outbound FIFO, *cap that FIFO's capacity (the same
+ * for every destination). A FIFO keeps more than a burst only while its
+ * destination's ring is full, so used/cap says how far past a full ring the
+ * most congested outgoing channel is. Reads only this shard's own state
+ * (the destinations with pending messages): no atomics, no other core's
+ * cache lines, cheap enough for once per iteration.
+ */
+void mrt_shard_outbound_backlog(const mrt_shard *s, uint32_t *used, uint32_t *cap);
+
+/*
  * Run one poll iteration: update the clock, drain the control ring (one
  * burst), drain the inbound rings and the ingress ring in bursts within the
  * budget — one burst per source per pass, ingress being one of the sources,
@@ -423,6 +434,14 @@ typedef struct mrt_shard_stats {
 
 /* Published counters of shard `i` (any thread). */
 void mrt_shard_stats_read(const mrt_mesh *m, unsigned i, mrt_shard_stats *out);
+
+/*
+ * Messages waiting now in shard `s`'s inbound data rings and its ingress
+ * ring (not control). Reads each ring's head and tail once: O(shards), for
+ * a once-per-iteration sample, never per message. Any thread, a moment's
+ * value while producers run; 0 before init or after fini.
+ */
+unsigned mrt_shard_backlog(const mrt_shard *s);
 
 #ifdef __cplusplus
 }
