@@ -178,11 +178,12 @@ static void report_running(mrt_stall_watch *w, unsigned i, mrt_stall_slot *z, st
         r.msg_type = (int)(ty & 0xffffu);
     }
     r.daemon_id = atomic_load_explicit(&z->daemon_id, memory_order_relaxed);
+    /* The state before the signal: taking it puts the thread on a CPU. */
+    if (atomic_load_explicit(&z->armed, memory_order_acquire))
+        r.thread_state = thread_state(z->ktid);
     void *frames[MRT_STALL_FRAMES];
     bool timed_out = false;
     int depth = mrt_stall_backtrace(z, frames, MRT_STALL_FRAMES, STALL_BT_WAIT_MS, &timed_out);
-    if (atomic_load_explicit(&z->armed, memory_order_acquire))
-        r.thread_state = thread_state(z->ktid);
     char **sym = NULL;
     if (depth > 0) {
         r.frames = (unsigned)depth;
@@ -224,6 +225,14 @@ static void check_shard(mrt_stall_watch *w, unsigned i)
     mrt_stall_slot *z = mrt_shard_stall_slot(mrt_mesh_shard(mesh, i));
     stall_shard *t = &w->sh[i];
     uint64_t run = atomic_load_explicit(&z->running, memory_order_acquire);
+    /*
+     * Between iterations the exact length is not there yet (the next
+     * iteration's start writes it): wait for that start, which follows at
+     * once after a busy iteration.
+     */
+    if (t->reported != 0 && run == 0 && atomic_load_explicit(&z->armed, memory_order_acquire) &&
+        atomic_load_explicit(&z->long_start, memory_order_acquire) != t->reported)
+        return;
     if (t->reported != 0 && run != t->reported)
         finish(w, i, z, t);
     if (run == 0)
