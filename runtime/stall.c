@@ -30,6 +30,12 @@ _Static_assert(SAME_(MRT_RT_STALL_POLL, MRT_STALL_PH_POLL) &&
 
 /* How long the watcher waits for a shard's handler to answer the signal. */
 #define STALL_BT_WAIT_MS 100u
+/*
+ * Stalls reported per shard: a burst of this many, then this many a minute
+ * (Seastar reports 5 a minute): a machine that preempts shards all the time
+ * gets counts, not a flood of backtraces. Every stall is counted anyway.
+ */
+#define STALL_REPORTS_PER_MIN 5u
 
 typedef struct stall_shard {
     _Atomic uint64_t count;
@@ -39,6 +45,10 @@ typedef struct stall_shard {
     uint64_t seen_ns;           /* the longest it was seen running */
     uint64_t iteration;
     unsigned nth;
+    bool quiet;                 /* the rate limit silenced this stall: counted, not reported */
+    double tokens;              /* stalls that may still be reported (refilled over time) */
+    uint64_t refill_ns;         /* mesh clock of the last refill */
+    uint64_t suppressed;        /* stalls silenced since the last one reported */
 } stall_shard;
 
 struct mrt_stall_watch {
@@ -107,6 +117,9 @@ size_t mrt_runtime_stall_format(const mrt_runtime_stall_report *r, char *buf, si
     if (r->daemon_id)
         at = append(buf, len, at, ", daemon %#llx in process", (unsigned long long)r->daemon_id);
     at = append(buf, len, at, "; thread %c (%s)\n", r->thread_state, state_text(r->thread_state));
+    if (r->suppressed)
+        at = append(buf, len, at, "  (%llu stall%s before this one counted, not reported: rate limit)\n",
+                    (unsigned long long)r->suppressed, r->suppressed == 1 ? "" : "s");
     if (r->frames == 0)
         return append(buf, len, at, "  no backtrace: %s\n", r->note ? r->note : "none taken");
     at = append(buf, len, at, "  backtrace (taken on the shard, innermost first):\n");
@@ -154,7 +167,10 @@ static void report_running(mrt_stall_watch *w, unsigned i, mrt_stall_slot *z, st
     mrt_runtime_stall_report r = {
         .shard = i, .nth = t->nth, .stalled_ns = d, .threshold_ns = w->threshold_ns,
         .iteration = t->iteration, .msg_type = -1, .thread_state = '?',
+        .suppressed = t->nth == 1 ? t->suppressed : 0,
     };
+    if (t->nth == 1)
+        t->suppressed = 0;
     r.phase = (mrt_runtime_stall_phase)atomic_load_explicit(&z->phase, memory_order_relaxed);
     uint32_t ty = atomic_load_explicit(&z->msg_type, memory_order_relaxed);
     if (ty != MRT_STALL_NO_TYPE && (r.phase == MRT_RT_STALL_DATA || r.phase == MRT_RT_STALL_CONTROL)) {
@@ -162,11 +178,12 @@ static void report_running(mrt_stall_watch *w, unsigned i, mrt_stall_slot *z, st
         r.msg_type = (int)(ty & 0xffffu);
     }
     r.daemon_id = atomic_load_explicit(&z->daemon_id, memory_order_relaxed);
+    /* The state before the signal: taking it puts the thread on a CPU. */
+    if (atomic_load_explicit(&z->armed, memory_order_acquire))
+        r.thread_state = thread_state(z->ktid);
     void *frames[MRT_STALL_FRAMES];
     bool timed_out = false;
     int depth = mrt_stall_backtrace(z, frames, MRT_STALL_FRAMES, STALL_BT_WAIT_MS, &timed_out);
-    if (atomic_load_explicit(&z->armed, memory_order_acquire))
-        r.thread_state = thread_state(z->ktid);
     char **sym = NULL;
     if (depth > 0) {
         r.frames = (unsigned)depth;
@@ -196,7 +213,8 @@ static void finish(mrt_stall_watch *w, unsigned i, mrt_stall_slot *z, stall_shar
         .threshold_ns = w->threshold_ns, .iteration = t->iteration, .msg_type = -1,
         .thread_state = '?',
     };
-    w->fn(&r, w->ctx);
+    if (!t->quiet)
+        w->fn(&r, w->ctx);
     t->reported = 0;
 }
 
@@ -207,6 +225,14 @@ static void check_shard(mrt_stall_watch *w, unsigned i)
     mrt_stall_slot *z = mrt_shard_stall_slot(mrt_mesh_shard(mesh, i));
     stall_shard *t = &w->sh[i];
     uint64_t run = atomic_load_explicit(&z->running, memory_order_acquire);
+    /*
+     * Between iterations the exact length is not there yet (the next
+     * iteration's start writes it): wait for that start, which follows at
+     * once after a busy iteration.
+     */
+    if (t->reported != 0 && run == 0 && atomic_load_explicit(&z->armed, memory_order_acquire) &&
+        atomic_load_explicit(&z->long_start, memory_order_acquire) != t->reported)
+        return;
     if (t->reported != 0 && run != t->reported)
         finish(w, i, z, t);
     if (run == 0)
@@ -225,6 +251,16 @@ static void check_shard(mrt_stall_watch *w, unsigned i)
         t->next_ns = w->threshold_ns;
         t->seen_ns = 0;
         atomic_fetch_add_explicit(&t->count, 1, memory_order_relaxed);
+        /* The rate limit: decided once per stall, so its reports come whole or not at all. */
+        t->tokens += (double)(now - t->refill_ns) * STALL_REPORTS_PER_MIN / 60e9;
+        if (t->tokens > STALL_REPORTS_PER_MIN)
+            t->tokens = STALL_REPORTS_PER_MIN;
+        t->refill_ns = now;
+        t->quiet = t->tokens < 1;
+        if (t->quiet)
+            t->suppressed++;
+        else
+            t->tokens -= 1;
     }
     if (d > t->seen_ns)
         t->seen_ns = d;
@@ -234,7 +270,8 @@ static void check_shard(mrt_stall_watch *w, unsigned i)
         while (t->next_ns <= d)
             t->next_ns *= 2;
         t->nth++;
-        report_running(w, i, z, t, d);
+        if (!t->quiet)
+            report_running(w, i, z, t, d);
     }
 }
 
@@ -285,6 +322,8 @@ int mrt_stall_watch_create_(mrt_runtime *rt)
     w->n = n;
     w->threshold_ns = (uint64_t)rt->cfg.stall_ms * 1000000u;
     w->fn = default_handler;
+    for (unsigned i = 0; i < n; i++)
+        w->sh[i].tokens = STALL_REPORTS_PER_MIN;
     /* Before any shard thread exists: the shards read it without synchronisation. */
     for (unsigned i = 0; i < n; i++)
         mrt_shard_stall_slot(mrt_mesh_shard(rt->mesh, i))->threshold_ns = w->threshold_ns;

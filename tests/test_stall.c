@@ -33,6 +33,7 @@ static struct {
 static _Atomic bool sleeper_seen;
 static _Atomic unsigned sleeper_done;
 static _Atomic uint64_t sleeper_id;
+static mrt_runtime *_Atomic sleeper_rt; /* for mode WAIT_COUNTED */
 
 static void on_stall(const mrt_runtime_stall_report *r, void *ctx)
 {
@@ -75,12 +76,14 @@ static void sleep_ms(unsigned ms)
         ;
 }
 
+enum { WAIT_NOTHING = 0, WAIT_REPORTED = 1, WAIT_COUNTED = 2 };
+
 /*
  * Sleeps 50 ms in its process. When the detector watches, it keeps
- * sleeping (50 ms at a time) until the report came, so that a watcher
- * descheduled on a loaded machine still sees the stall: the stall is what
- * is tested, its exact length is not. Exported and never inlined: the
- * backtrace must name it.
+ * sleeping (50 ms at a time) until the stall was reported (or, for the
+ * rate limit's test, counted), so that a watcher descheduled on a loaded
+ * machine still sees it: the stall is what is tested, its exact length is
+ * not. Exported and never inlined: the backtrace must name it.
  */
 int stall_test_slow_process(void *state, const mrt_event *ev, mrt_daemon_sink *sink);
 __attribute__((noinline)) int stall_test_slow_process(void *state, const mrt_event *ev,
@@ -88,10 +91,16 @@ __attribute__((noinline)) int stall_test_slow_process(void *state, const mrt_eve
 {
     (void)ev;
     (void)sink;
-    bool *wait_for_report = state;
+    uint8_t mode = *(uint8_t *)state;
+    mrt_runtime *rt = atomic_load(&sleeper_rt);
+    uint64_t before = mode == WAIT_COUNTED ? mrt_runtime_stall_count(rt, 1, NULL) : 0;
     sleep_ms(50);
-    for (unsigned k = 0; *wait_for_report && !atomic_load(&sleeper_seen) && k < 1200; k++)
-        sleep_ms(50); /* at most a minute, the hang guard's length */
+    for (unsigned k = 0; k < 1200; k++) { /* at most a minute, the hang guard's length */
+        if (mode == WAIT_NOTHING || (mode == WAIT_REPORTED && atomic_load(&sleeper_seen)) ||
+            (mode == WAIT_COUNTED && mrt_runtime_stall_count(rt, 1, NULL) > before))
+            break;
+        sleep_ms(50);
+    }
     atomic_fetch_add(&sleeper_done, 1);
     __asm__ volatile("" ::: "memory"); /* keep this frame: no tail call */
     return MRT_OK;
@@ -100,10 +109,10 @@ __attribute__((noinline)) int stall_test_slow_process(void *state, const mrt_eve
 static int sl_create(void *ctx, const mrt_allocator *a, const void *arg, size_t len, void **state)
 {
     (void)ctx;
-    bool *s = mrt_calloc(a, sizeof(*s));
+    uint8_t *s = mrt_calloc(a, sizeof(*s));
     if (s == NULL)
         return MRT_ENOMEM;
-    *s = len == 1 && ((const uint8_t *)arg)[0] == 1;
+    *s = len == 1 ? ((const uint8_t *)arg)[0] : WAIT_NOTHING;
     *state = s;
     return MRT_OK;
 }
@@ -111,7 +120,7 @@ static int sl_create(void *ctx, const mrt_allocator *a, const void *arg, size_t 
 static void sl_destroy(void *ctx, const mrt_allocator *a, void *state)
 {
     (void)ctx;
-    mrt_free(a, state, sizeof(bool));
+    mrt_free(a, state, sizeof(uint8_t));
 }
 
 static const mrt_daemon_vtable sl_vt = { .name = "sleeper", .process = stall_test_slow_process };
@@ -132,8 +141,8 @@ static mrt_runtime *stall_runtime(unsigned stall_ms)
     return rt;
 }
 
-/* Spawn the sleeper on shard 1 and give it one event; returns its ref. */
-static mrt_compute_ref run_sleeper(mrt_runtime *rt, bool wait_for_report)
+/* Spawn the sleeper on shard 1 and give it `events` events, one after the other. */
+static mrt_compute_ref run_sleeper(mrt_runtime *rt, uint8_t mode, unsigned events)
 {
     mrt_compute *c = mrt_runtime_compute(rt);
     mrt_compute_type t = { .name = "sleeper", .vt = &sl_vt, .create = sl_create,
@@ -143,12 +152,14 @@ static mrt_compute_ref run_sleeper(mrt_runtime *rt, bool wait_for_report)
     ck_assert_int_eq(mrt_compute_register_type(c, &t, &ty), MRT_OK);
     tc_start(rt);
     mrt_compute_ref d;
-    uint8_t arg = wait_for_report ? 1 : 0;
-    ck_assert_int_eq(mrt_compute_spawn(c, ty, 1, NULL, &arg, 1, &d), MRT_OK);
+    ck_assert_int_eq(mrt_compute_spawn(c, ty, 1, NULL, &mode, 1, &d), MRT_OK);
     atomic_store(&sleeper_id, d.id);
-    uint64_t x = 42;
-    tc_inject(c, d, &x, sizeof x);
-    MRT_WAIT_UNTIL(atomic_load(&sleeper_done) == 1, "the sleeper's process to return");
+    atomic_store(&sleeper_rt, rt);
+    for (unsigned k = 1; k <= events; k++) {
+        uint64_t x = k;
+        tc_inject(c, d, &x, sizeof x);
+        MRT_WAIT_UNTIL(atomic_load(&sleeper_done) == k, "the sleeper's process to return");
+    }
     return d;
 }
 
@@ -156,7 +167,7 @@ START_TEST(stall_reported_while_running)
 {
     seen_reset();
     mrt_runtime *rt = stall_runtime(10);
-    mrt_compute_ref d = run_sleeper(rt, true);
+    mrt_compute_ref d = run_sleeper(rt, WAIT_REPORTED, 1);
     /* The closing report comes once the watcher saw the iteration end. */
     bool ended = false;
     mrt_wait w = mrt_wait_begin();
@@ -212,8 +223,10 @@ START_TEST(stall_reported_while_running)
      */
     uint64_t max_ns = 0;
     uint64_t count = mrt_runtime_stall_count(rt, 1, &max_ns);
-    ck_assert_uint_eq(count, stalls1);
+    ck_assert_uint_ge(count, stalls1);
     ck_assert_uint_ge(count, 1);
+    if (count <= 5) /* within the rate limit's burst: every stall reported */
+        ck_assert_uint_eq(count, stalls1);
     if (stalls1 != 1)
         printf("note: shard 1 had %u stalls, %u of them the sleeper's\n", stalls1, sleeper_stalls);
     ck_assert_uint_ge(max_ns, 50000000u); /* the sleep's whole length, measured by the shard */
@@ -231,11 +244,38 @@ START_TEST(stall_reported_while_running)
 }
 END_TEST
 
+/* Seven stalls in a row: five reported (the burst), the other two counted only. */
+START_TEST(rate_limited_reports_still_counted)
+{
+    seen_reset();
+    mrt_runtime *rt = stall_runtime(10);
+    (void)run_sleeper(rt, WAIT_COUNTED, 7);
+    ck_assert_int_eq(mrt_runtime_stop(rt), MRT_OK);
+    uint64_t count = mrt_runtime_stall_count(rt, 1, NULL);
+    ck_assert_uint_ge(count, 7);
+    unsigned stalls = 0, sleeper = 0;
+    pthread_mutex_lock(&seen.mu);
+    for (unsigned k = 0; k < seen.n; k++) {
+        const seen_report *s = &seen.rep[k];
+        if (s->r.shard != 1 || s->r.nth != 1 || s->r.ended)
+            continue;
+        stalls++;
+        sleeper += s->r.daemon_id == atomic_load(&sleeper_id);
+    }
+    pthread_mutex_unlock(&seen.mu);
+    /* 5 at once, then 5 a minute: a slow (sanitized) run may have earned one more. */
+    ck_assert_uint_ge(stalls, 5);
+    ck_assert_uint_lt(stalls, count);
+    ck_assert_uint_le(sleeper, stalls);
+    mrt_runtime_destroy(rt);
+}
+END_TEST
+
 START_TEST(stall_ms_zero_reports_nothing)
 {
     seen_reset();
     mrt_runtime *rt = stall_runtime(0);
-    (void)run_sleeper(rt, false);
+    (void)run_sleeper(rt, WAIT_NOTHING, 1);
     ck_assert_int_eq(mrt_runtime_stop(rt), MRT_OK);
     pthread_mutex_lock(&seen.mu);
     ck_assert_uint_eq(seen.n, 0);
@@ -310,6 +350,13 @@ START_TEST(handler_before_start_and_format)
     ck_assert_msg(strstr(buf, "data handler, message type 32, daemon 0xabc in process") != NULL,
                   "%s", buf);
     ck_assert_msg(strstr(buf, "thread S (sleeping in a blocking call)") != NULL, "%s", buf);
+    ck_assert_msg(strstr(buf, "rate limit") == NULL, "%s", buf);
+    r.suppressed = 4;
+    mrt_runtime_stall_format(&r, buf, sizeof buf);
+    ck_assert_msg(strstr(buf, "(4 stalls before this one counted, not reported: rate limit)"),
+                  "%s", buf);
+    r.suppressed = 0;
+    need = mrt_runtime_stall_format(&r, buf, sizeof buf);
     ck_assert_msg(strstr(buf, "#0  bin(slow+0x10)") && strstr(buf, "#1  bin(caller+0x20)"), "%s",
                   buf);
     char small[16];
@@ -334,6 +381,7 @@ int main(void)
     TCase *tc = tcase_create("stall");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, stall_reported_while_running);
+    tcase_add_test(tc, rate_limited_reports_still_counted);
     tcase_add_test(tc, stall_ms_zero_reports_nothing);
     tcase_add_test(tc, no_report_in_a_fast_run);
     tcase_add_test(tc, handler_before_start_and_format);

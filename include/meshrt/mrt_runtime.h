@@ -477,7 +477,9 @@ int mrt_runtime_hist_read(const mrt_runtime *rt, int i, mrt_runtime_hist_kind ki
  * A watcher thread (started with the runtime when cfg.stall_ms > 0) looks
  * at every shard each stall_ms / 4: a poll iteration that has run stall_ms
  * or longer is reported while it still runs, again at twice and four times
- * ... that length, and once more when it ends. Each report of a running
+ * ... that length, and once more when it ends. At most 5 stalls per shard
+ * are reported in a burst, then 5 a minute (the rest are counted only: a
+ * preempted machine gets counts, not a flood). Each report of a running
  * stall carries a backtrace of the shard's thread taken on that thread: the
  * watcher sends it a signal (SIGRTMIN + 6, unblocked on the shard threads
  * only while a detector runs) whose handler records the frames; the watcher
@@ -518,6 +520,8 @@ typedef struct mrt_runtime_stall_report {
     void *const *addrs;         /* the frames' return addresses, innermost first */
     char *const *symbols;       /* backtrace_symbols of them ("file(function+off) [addr]") */
     const char *note;           /* why there is no backtrace, or NULL */
+    uint64_t suppressed;        /* first report: this shard's stalls since the previous report
+                                   that the rate limit left unreported (still counted) */
 } mrt_runtime_stall_report;
 
 /* Called on the watcher thread, one report at a time; the report lives for the call only. */
