@@ -42,6 +42,7 @@ struct mrt_runtime {
     unsigned arrived;
     bool go;
     bool abort;
+    struct mrt_metrics *metrics;      /* the metrics endpoint (runtime/metrics.c), NULL when off */
 };
 
 /*

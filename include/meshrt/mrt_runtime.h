@@ -67,6 +67,8 @@ typedef struct mrt_runtime_config {
      */
     unsigned shards;
     mrt_lb_strategy lb_strategy; /* how the balancer spreads over compute's set (default rr) */
+    const char *metrics;        /* `meshrt run --metrics ADDR:PORT` (mrt_metrics.h); NULL = off */
+    bool metrics_remote;        /* --metrics-remote: the endpoint may be a non-loopback address */
 } mrt_runtime_config;
 
 /* Fill *cfg with the defaults above. */
@@ -84,8 +86,10 @@ typedef enum mrt_runtime_command {
  * caller's values) on entry: --numa-node N, --cpuset LIST, --allow-unbound,
  * --duration S, --burst B, --ring-size R, --overflow N, --idle-spin K,
  * --idle-sleep-us U, --stats-ms M (1..3600000), --lb STRATEGY (a
- * mrt_lb_strategy_name), --json. String values point into argv. On error
+ * mrt_lb_strategy_name), --json, --metrics ADDR:PORT, --metrics-remote.
+ * String values point into argv. On error
  * returns MRT_RT_EFLAG (unknown flag), MRT_RT_EVALUE, MRT_RT_EDURATION,
+ * MRT_RT_EMETRICS_ADDR (--metrics not ADDR:PORT, mrt_metrics.h),
  * MRT_RT_EREPEAT (a flag given twice), MRT_RT_ECMDFLAG (a run-only flag
  * given to topo) or MRT_RT_ECONFLICT, and writes a message naming the flag
  * into err (when non-NULL).
