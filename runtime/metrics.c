@@ -16,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,6 +43,7 @@ struct mrt_metrics {
     page pages[2];             /* indexed by mrt_metrics_format */
     struct MHD_Response *not_found, *not_allowed, *too_big;
     uint64_t renders, requests;
+    bool niced;
 };
 
 static void seterr(char *err, size_t len, const char *fmt, ...)
@@ -61,6 +64,7 @@ void mrt_metrics_config_default(mrt_metrics_config *cfg)
     cfg->max_connections = 64;
     cfg->timeout_s = 10;
     cfg->refresh_ms = 20;
+    cfg->nice = 10;
 }
 
 /* ADDR:PORT into *sa; false when it is not one. */
@@ -176,9 +180,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
     (void)version;
     (void)upload;
-    (void)upload_size;
-    (void)con_cls;
     struct mrt_metrics *m = cls;
+    if (!m->niced) {
+        /* The server's thread yields to the shards when they share a CPU. */
+        m->niced = true;
+        (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), (int)m->cfg.nice);
+    }
+    /* First call: headers only. Answering once the request is complete keeps it alive. */
+    static int seen;
+    if (*con_cls == NULL) {
+        *con_cls = &seen;
+        return MHD_YES;
+    }
+    if (*upload_size != 0) { /* a body on GET: ignored, consumed */
+        *upload_size = 0;
+        return MHD_YES;
+    }
     m->requests++;
     int fmt = -1;
     if (strcmp(url, "/metrics") == 0)
@@ -256,7 +273,7 @@ int mrt_runtime_metrics_start(mrt_runtime *rt, const char *endpoint,
         mrt_metrics_config_default(&c);
     if (rt == NULL || endpoint == NULL || c.max_connections == 0 ||
         c.max_connections > MAX_CONNECTIONS || c.timeout_s == 0 || c.timeout_s > 3600 ||
-        c.refresh_ms > 60000) {
+        c.refresh_ms > 60000 || c.nice > 19) {
         seterr(err, errlen, "metrics endpoint: invalid argument");
         return MRT_EINVAL;
     }

@@ -49,6 +49,8 @@ typedef struct mrt_metrics_config {
     unsigned max_connections;  /* connections at once, 1..1024 (default 64) */
     unsigned timeout_s;        /* an idle connection is closed after this, 1..3600 (default 10) */
     unsigned refresh_ms;       /* a rendered page serves every request for this long (default 20) */
+    unsigned nice;             /* the server thread's nice increment, 0..19 (default 10): it
+                                  yields to the shards when they share a CPU */
 } mrt_metrics_config;
 
 /* Fill *cfg with the defaults above. */
