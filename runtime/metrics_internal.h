@@ -15,6 +15,9 @@ typedef struct mrt_metrics_snap {
     uint64_t requests;             /* requests it answered so far */
     mrt_runtime_shard_stats *st;   /* [shards] */
     mrt_hist *hist;                /* [shards][MRT_RT_HIST_KINDS] */
+    /* The bucket bounds as printed (2^k - 1, and in seconds), formatted once. */
+    char le[MRT_HIST_MAX_EXP + 1][24];
+    char le_s[MRT_HIST_MAX_EXP + 1][24];
 } mrt_metrics_snap;
 
 /* Room for `shards`; MRT_ENOMEM. */

@@ -125,6 +125,61 @@ static void put(out *o, const char *fmt, ...)
         o->pos += (size_t)n;
 }
 
+/* The hot paths (a line per shard per series, 40 per histogram) avoid printf. */
+static void put_mem(out *o, const char *s, size_t n)
+{
+    if (o->pos < o->len)
+        memcpy(o->buf + o->pos, s, o->pos + n < o->len ? n : o->len - o->pos);
+    o->pos += n;
+}
+
+static void put_str(out *o, const char *s)
+{
+    put_mem(o, s, strlen(s));
+}
+
+static void put_u64(out *o, uint64_t v)
+{
+    char d[20];
+    unsigned n = 0;
+    do
+        d[sizeof d - ++n] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    put_mem(o, d + sizeof d - n, n);
+}
+
+/* ns as seconds, exactly: 1234567890 -> 1.234567890. */
+static void put_seconds(out *o, uint64_t ns)
+{
+    put_u64(o, ns / 1000000000u);
+    char f[10] = ".";
+    uint64_t r = ns % 1000000000u;
+    for (int k = 9; k >= 1; k--, r /= 10)
+        f[k] = (char)('0' + r % 10);
+    put_mem(o, f, sizeof f);
+}
+
+/* meshrt_NAME{shard="i"[,le="LE"]} */
+static void put_head(out *o, const char *name, const char *suffix, unsigned shard, const char *le)
+{
+    put_str(o, "meshrt_");
+    put_str(o, name);
+    put_str(o, suffix);
+    put_str(o, "{shard=\"");
+    put_u64(o, shard);
+    if (le) {
+        put_str(o, "\",le=\"");
+        put_str(o, le);
+    }
+    put_str(o, "\"} ");
+}
+
+static void terminate(out *o)
+{
+    if (o->len)
+        o->buf[o->pos < o->len ? o->pos : o->len - 1] = '\0';
+}
+
 static uint64_t field(const mrt_runtime_shard_stats *st, const series_def *d)
 {
     uint64_t v;
@@ -191,10 +246,12 @@ static void render_prom(const mrt_metrics_snap *s, out *o)
         prom_head(o, sd->name, sd->help, sd->counter ? "counter" : "gauge");
         for (unsigned i = 0; i < s->shards; i++) {
             uint64_t v = field(&s->st[i], sd);
+            put_head(o, sd->name, "", i, NULL);
             if (sd->ns)
-                put(o, "meshrt_%s{shard=\"%u\"} %.9f\n", sd->name, i, (double)v * 1e-9);
+                put_seconds(o, v);
             else
-                put(o, "meshrt_%s{shard=\"%u\"} %llu\n", sd->name, i, (unsigned long long)v);
+                put_u64(o, v);
+            put_mem(o, "\n", 1);
         }
     }
     /* Perf counters of each shard's last complete interval, as rates. */
@@ -225,18 +282,22 @@ static void render_prom(const mrt_metrics_snap *s, out *o)
             uint64_t cum[COARSE_MAX + 1];
             uint64_t total = coarse(h, cum);
             for (unsigned b = COARSE_MIN; b <= COARSE_MAX; b++) {
-                double le = (double)((UINT64_C(1) << b) - 1);
-                put(o, "meshrt_%s_bucket{shard=\"%u\",le=\"%.12g\"} %llu\n", name, i,
-                    ns ? le * 1e-9 : le, (unsigned long long)cum[b]);
+                put_head(o, name, "_bucket", i, ns ? s->le_s[b] : s->le[b]);
+                put_u64(o, cum[b]);
+                put_mem(o, "\n", 1);
             }
-            put(o, "meshrt_%s_bucket{shard=\"%u\",le=\"+Inf\"} %llu\n", name, i,
-                (unsigned long long)total);
+            put_head(o, name, "_bucket", i, "+Inf");
+            put_u64(o, total);
+            put_mem(o, "\n", 1);
+            put_head(o, name, "_sum", i, NULL);
             if (ns)
-                put(o, "meshrt_%s_sum{shard=\"%u\"} %.9f\n", name, i, (double)h->sum * 1e-9);
+                put_seconds(o, h->sum);
             else
-                put(o, "meshrt_%s_sum{shard=\"%u\"} %llu\n", name, i,
-                    (unsigned long long)h->sum);
-            put(o, "meshrt_%s_count{shard=\"%u\"} %llu\n", name, i, (unsigned long long)total);
+                put_u64(o, h->sum);
+            put_mem(o, "\n", 1);
+            put_head(o, name, "_count", i, NULL);
+            put_u64(o, total);
+            put_mem(o, "\n", 1);
         }
     }
 }
@@ -252,10 +313,13 @@ static void render_json(const mrt_metrics_snap *s, out *o)
         put(o, "%s{\"shard\":%u", i ? "," : "", i);
         for (unsigned d = 0; d < SERIES; d++) {
             uint64_t v = field(st, &series[d]);
+            put_str(o, ",\"");
+            put_str(o, series[d].name);
+            put_str(o, "\":");
             if (series[d].ns)
-                put(o, ",\"%s\":%.9f", series[d].name, (double)v * 1e-9);
+                put_seconds(o, v);
             else
-                put(o, ",\"%s\":%llu", series[d].name, (unsigned long long)v);
+                put_u64(o, v);
         }
         const mrt_shard_stats *sh = &st->shard;
         put(o, ",\"perf\":{\"set\":\"%s\",\"user_only\":%s,\"interval_s\":%.6f,\"per_second\":{",
@@ -279,9 +343,13 @@ static void render_json(const mrt_metrics_snap *s, out *o)
                 (unsigned long long)mrt_hist_quantile(h, 0.5),
                 (unsigned long long)mrt_hist_quantile(h, 0.99),
                 (unsigned long long)mrt_hist_quantile(h, 0.999));
-            for (unsigned b = COARSE_MIN; b <= COARSE_MAX; b++)
-                put(o, "%s[%llu,%llu]", b > COARSE_MIN ? "," : "",
-                    (unsigned long long)((UINT64_C(1) << b) - 1), (unsigned long long)cum[b]);
+            for (unsigned b = COARSE_MIN; b <= COARSE_MAX; b++) {
+                put_str(o, b > COARSE_MIN ? ",[" : "[");
+                put_str(o, s->le[b]);
+                put_mem(o, ",", 1);
+                put_u64(o, cum[b]);
+                put_mem(o, "]", 1);
+            }
             put(o, "]}");
         }
         put(o, "}}");
@@ -299,6 +367,7 @@ size_t mrt_metrics_render_snap(const mrt_metrics_snap *s, mrt_metrics_format fmt
         render_json(s, &o);
     else
         render_prom(s, &o);
+    terminate(&o);
     return o.pos;
 }
 
@@ -323,6 +392,11 @@ int mrt_metrics_snap_alloc(mrt_metrics_snap *s, unsigned shards)
     }
     s->shards = shards;
     s->tsc_hz = mrt_tsc_hz();
+    for (unsigned k = COARSE_MIN; k <= COARSE_MAX; k++) {
+        uint64_t le = (UINT64_C(1) << k) - 1;
+        snprintf(s->le[k], sizeof s->le[k], "%llu", (unsigned long long)le);
+        snprintf(s->le_s[k], sizeof s->le_s[k], "%.12g", (double)le * 1e-9);
+    }
     return MRT_OK;
 }
 

@@ -57,6 +57,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# counts PORT: [requests, renders] the endpoint served so far ([0,0] if it did not answer).
+counts() {
+    local c
+    c="$(curl -s --max-time 10 --retry 3 "http://127.0.0.1:$1/stats.json" |
+        jq -c '[.metrics_requests_total, .metrics_renders_total]' 2>/dev/null || true)"
+    echo "${c:-[0,0]}"
+}
+
 # run VARIANT: one run; prints "events_per_s requests_per_s renders_per_s".
 run() {
     local variant="$1" port="" i run_pid path
@@ -81,9 +89,9 @@ run() {
         done
     fi
     local before after
-    before="$(curl -s "http://127.0.0.1:$port/stats.json" | jq -c '[.metrics_requests_total, .metrics_renders_total]')"
+    before="$(counts "$port")"
     sleep "$duration"
-    after="$(curl -s "http://127.0.0.1:$port/stats.json" | jq -c '[.metrics_requests_total, .metrics_renders_total]')"
+    after="$(counts "$port")"
     for ((i = 1; i < ${#pids[@]}; i++)); do kill -KILL "${pids[$i]}" 2>/dev/null || true; done
     [ ${#pids[@]} -le 1 ] || wait "${pids[@]:1}" 2>/dev/null || true
     kill -TERM "$run_pid"
