@@ -11,7 +11,9 @@
 # scrape - control is the render's cost, control - none the clients' (they
 # share the machine's CPUs with the shards). Prints a markdown table: median
 # events/s per variant, median of the per-repetition ratios to none (min..max),
-# requests/s served and pages rendered/s.
+# requests/s served, pages rendered/s, and the CPU share the endpoint's own
+# thread used (its utime + stime over the run: the server's cost, whatever
+# the clients cost).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -65,6 +67,18 @@ counts() {
     echo "${c:-[0,0]}"
 }
 
+# server_ticks PID: CPU clock ticks (user + system) of the endpoint's thread (libmicrohttpd's).
+server_ticks() {
+    local t
+    for t in /proc/"$1"/task/*; do
+        if [ "$(cat "$t/comm" 2>/dev/null)" = MHD-single ]; then
+            awk '{ print $14 + $15 }' "$t/stat"
+            return
+        fi
+    done
+    echo 0
+}
+
 # run VARIANT: one run; prints "events_per_s requests_per_s renders_per_s".
 run() {
     local variant="$1" port="" i run_pid path
@@ -90,7 +104,10 @@ run() {
     fi
     local before after
     before="$(counts "$port")"
+    local t0 t1
+    t0="$(server_ticks "$run_pid")"
     sleep "$duration"
+    t1="$(server_ticks "$run_pid")"
     after="$(counts "$port")"
     for ((i = 1; i < ${#pids[@]}; i++)); do kill -KILL "${pids[$i]}" 2>/dev/null || true; done
     [ ${#pids[@]} -le 1 ] || wait "${pids[@]:1}" 2>/dev/null || true
@@ -98,7 +115,8 @@ run() {
     wait "$run_pid" || { echo "scrape_load.sh: meshrt run failed" >&2; cat "$dir/err" >&2; exit 1; }
     pids=()
     jq -r --argjson b "$before" --argjson a "$after" --arg d "$duration" \
-        '"\(.events_per_s) \(($a[0] - $b[0]) / ($d | tonumber)) \(($a[1] - $b[1]) / ($d | tonumber))"' \
+        --argjson cpu "$(((t1 - t0) * 100))" --argjson hz "$(getconf CLK_TCK)" \
+        '"\(.events_per_s) \(($a[0] - $b[0]) / ($d | tonumber)) \(($a[1] - $b[1]) / ($d | tonumber)) \($cpu / $hz / ($d | tonumber))"' \
         <"$dir/out"
 }
 
@@ -112,7 +130,7 @@ for ((r = 0; r < reps; r++)); do
         v="${variants[$(((k + r) % ${#variants[@]}))]}"
         line="$(run "$v")"
         echo "$r $v $line" >>"$dir/results"
-        echo "  rep $r $v: $line (events/s requests/s renders/s)" >&2
+        echo "  rep $r $v: $line (events/s requests/s renders/s server-thread-CPU%)" >&2
     done
 done
 
@@ -122,19 +140,19 @@ awk -v reps="$reps" '
         for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
         return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
     }
-    { ev[$2, $1] = $3; rq[$2, $1] = $4; rn[$2, $1] = $5 }
+    { ev[$2, $1] = $3; rq[$2, $1] = $4; rn[$2, $1] = $5; cp[$2, $1] = $6 }
     END {
-        print "| variant | events/s (median) | ratio to none (median, min..max) | requests/s | renders/s |"
-        print "|---|---|---|---|---|"
+        print "| variant | events/s (median) | ratio to none (median, min..max) | requests/s | renders/s | server thread CPU % |"
+        print "|---|---|---|---|---|---|"
         split("none scrape control", vs, " ")
         for (k = 1; k <= 3; k++) {
             v = vs[k]; lo = 1e18; hi = 0
             for (r = 0; r < reps; r++) {
-                e[r + 1] = ev[v, r]; q[r + 1] = rq[v, r]; d[r + 1] = rn[v, r]
+                e[r + 1] = ev[v, r]; q[r + 1] = rq[v, r]; d[r + 1] = rn[v, r]; c[r + 1] = cp[v, r]
                 x = ev[v, r] / ev["none", r]; ra[r + 1] = x
                 if (x < lo) lo = x; if (x > hi) hi = x
             }
-            printf "| %s | %.0f | %.3f (%.3f..%.3f) | %.0f | %.1f |\n", v, median(e, reps),
-                median(ra, reps), lo, hi, median(q, reps), median(d, reps)
+            printf "| %s | %.0f | %.3f (%.3f..%.3f) | %.0f | %.1f | %.1f |\n", v, median(e, reps),
+                median(ra, reps), lo, hi, median(q, reps), median(d, reps), median(c, reps)
         }
     }' "$dir/results"
