@@ -4,6 +4,8 @@ find_package(Threads REQUIRED)
 pkg_check_modules(JEMALLOC REQUIRED IMPORTED_TARGET jemalloc)
 pkg_check_modules(XXHASH REQUIRED IMPORTED_TARGET libxxhash)
 pkg_check_modules(HWLOC REQUIRED IMPORTED_TARGET hwloc)
+# The metrics endpoint's HTTP server (runtime/metrics.c).
+pkg_check_modules(MHD REQUIRED IMPORTED_TARGET libmicrohttpd)
 
 # DPDK: only what rte_ring needs. libdpdk.pc's flags force -march=corei7 and
 # pull in 50+ libraries, so we take its include directories (as system
@@ -27,7 +29,7 @@ target_link_libraries(mrt_dpdk_ring INTERFACE ${DPDK_RTE_RING} ${DPDK_RTE_EAL})
 
 add_library(mrt_deps INTERFACE)
 target_link_libraries(mrt_deps INTERFACE
-  PkgConfig::JEMALLOC PkgConfig::XXHASH PkgConfig::HWLOC Threads::Threads m)
+  PkgConfig::JEMALLOC PkgConfig::XXHASH PkgConfig::HWLOC PkgConfig::MHD Threads::Threads m)
 add_library(mrt::deps ALIAS mrt_deps)
 add_library(mrt::dpdk_ring ALIAS mrt_dpdk_ring)
 
@@ -38,7 +40,7 @@ add_library(mrt::dpdk_ring ALIAS mrt_dpdk_ring)
 # libudev.a (nor, without libudev-dev, even -ludev). System libraries are
 # linked shared; each brings its own dependencies.
 set(MRT_PC_LIBS_PRIVATE "")
-foreach(flag ${JEMALLOC_LDFLAGS} ${XXHASH_LDFLAGS} ${HWLOC_LDFLAGS})
+foreach(flag ${JEMALLOC_LDFLAGS} ${XXHASH_LDFLAGS} ${HWLOC_LDFLAGS} ${MHD_LDFLAGS})
   if(NOT flag MATCHES "^-L/usr/lib(/${CMAKE_LIBRARY_ARCHITECTURE})?$")
     string(APPEND MRT_PC_LIBS_PRIVATE " ${flag}")
   endif()

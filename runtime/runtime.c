@@ -2,6 +2,7 @@
 #include "runtime/runtime_internal.h"
 
 #include "compute/compute_internal.h"
+#include "meshrt/mrt_metrics.h"
 
 #include <errno.h>
 #include <math.h>
@@ -65,6 +66,7 @@ static const flag_def flags[] = {
     { "--lb", true, false },            { "--json", false, false },
     { "--stall-ms", true, false },
     { "--tags", true, false },          { "--scenario", true, false },
+    { "--metrics", true, false },       { "--metrics-remote", false, false },
 };
 enum { FLAG_COUNT = sizeof flags / sizeof flags[0] };
 _Static_assert(FLAG_COUNT <= 32, "seen-flags mask");
@@ -92,6 +94,20 @@ static int apply_flag(int idx, const char *v, mrt_runtime_config *cfg, char *err
     unsigned long max = 1u << 30;
     if (strcmp(f, "--json") == 0) {
         cfg->json = true;
+        return MRT_OK;
+    }
+    if (strcmp(f, "--metrics-remote") == 0) {
+        cfg->metrics_remote = true;
+        return MRT_OK;
+    }
+    if (strcmp(f, "--metrics") == 0) {
+        if (mrt_metrics_endpoint_check(v, NULL) != MRT_OK) {
+            seterr(err, errlen,
+                   "--metrics needs ADDR:PORT (127.0.0.1:9100, [::1]:9100, localhost:0), got '%s'",
+                   v ? v : "");
+            return MRT_RT_EMETRICS_ADDR;
+        }
+        cfg->metrics = v;
         return MRT_OK;
     }
     if (strcmp(f, "--allow-unbound") == 0) {
@@ -554,6 +570,7 @@ void mrt_runtime_destroy(mrt_runtime *rt)
 {
     if (rt == NULL)
         return;
+    mrt_runtime_metrics_stop(rt); /* its thread reads the stats: first */
     mrt_runtime_stop(rt);
     mrt_stall_watch_destroy_(rt);
     mrt_sched_teardown(rt);

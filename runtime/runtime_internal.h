@@ -53,6 +53,7 @@ struct mrt_runtime {
     bool go;
     bool abort;
     mrt_stall_watch *stall;           /* the stall detector (runtime/stall.c) */
+    struct mrt_metrics *metrics;      /* the metrics endpoint (runtime/metrics.c), NULL when off */
 };
 
 /*

@@ -3,6 +3,7 @@
 #include "meshrt/mrt_compute.h"
 #include "meshrt/mrt_daemon.h"
 #include "meshrt/mrt_groups.h"
+#include "meshrt/mrt_metrics.h"
 #include "meshrt/mrt_perf.h"
 #include "meshrt/mrt_runtime.h"
 #include "meshrt/mrt_sched.h"
@@ -23,6 +24,10 @@ static const char *runtime_strerror(int status)
     case MRT_RT_EDURATION: return "duration must be a non-negative number of seconds";
     case MRT_RT_EREPEAT: return "a flag was given more than once";
     case MRT_RT_ECMDFLAG: return "the flag does not apply to this command";
+    case MRT_RT_EMETRICS_ADDR: return "metrics endpoint is not ADDR:PORT";
+    case MRT_RT_EMETRICS_INUSE: return "metrics endpoint: the port is already in use";
+    case MRT_RT_EMETRICS_REMOTE: return "metrics endpoint: a non-loopback address was not allowed";
+    case MRT_RT_EMETRICS_LISTEN: return "metrics endpoint: cannot listen on that address";
     default: return NULL;
     }
 }

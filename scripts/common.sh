@@ -7,7 +7,11 @@ MRT_JOBS="${MRT_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 # Everything meshrt needs, as Debian packages.
 # shellcheck disable=SC2034  # used by the scripts that source this file
 MRT_PACKAGES=(gcc make cmake pkg-config libdpdk-dev libjemalloc-dev libxxhash-dev
-              libhwloc-dev check)
+              libhwloc-dev libmicrohttpd-dev check)
+# What the tests against real parts use (scripts/test.sh installs them; a
+# test whose tool is missing prints a visible SKIP).
+# shellcheck disable=SC2034
+MRT_TEST_PACKAGES=(prometheus tmux curl jq gnuplot-nox)
 
 mrt_missing_packages() {
     local p missing=()

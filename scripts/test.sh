@@ -35,7 +35,7 @@ case "$#:${1:-}" in
     *) echo "scripts/test.sh: unexpected arguments: $*" >&2; usage >&2; exit 2 ;;
 esac
 
-mrt_ensure_packages "${MRT_PACKAGES[@]}"
+mrt_ensure_packages "${MRT_PACKAGES[@]}" "${MRT_TEST_PACKAGES[@]}"
 case "$mode" in
     release)
         dir="$MRT_ROOT/build"

@@ -83,6 +83,8 @@ typedef struct mrt_runtime_config {
     const char *tags;
     /* `meshrt run --scenario NAME` (runtime/scenario.c); NULL: the default workload. */
     const char *scenario;
+    const char *metrics;        /* `meshrt run --metrics ADDR:PORT` (mrt_metrics.h); NULL = off */
+    bool metrics_remote;        /* --metrics-remote: the endpoint may be a non-loopback address */
 } mrt_runtime_config;
 
 /* Fill *cfg with the defaults above. */
@@ -101,8 +103,10 @@ typedef enum mrt_runtime_command {
  * --duration S, --burst B, --ring-size R, --overflow N, --idle-spin K,
  * --idle-sleep-us U, --stats-ms M (1..3600000), --lb STRATEGY (a
  * mrt_lb_strategy_name), --tags SPEC, --scenario NAME (replica, scale, standby,
- * fork), --json, --stall-ms N (0..3600000, 0 = off). String values point into argv. On error
+ * fork), --json, --stall-ms N (0..3600000, 0 = off),
+ * --metrics ADDR:PORT, --metrics-remote. String values point into argv. On error
  * returns MRT_RT_EFLAG (unknown flag), MRT_RT_EVALUE, MRT_RT_EDURATION,
+ * MRT_RT_EMETRICS_ADDR (--metrics not ADDR:PORT, mrt_metrics.h),
  * MRT_RT_EREPEAT (a flag given twice), MRT_RT_ECMDFLAG (a run-only flag
  * given to topo) or MRT_RT_ECONFLICT, and writes a message naming the flag
  * into err (when non-NULL).

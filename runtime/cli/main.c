@@ -3,8 +3,10 @@
  * mrt_runtime.h); `meshrt topo` shows the machine.
  */
 #include "meshrt/mrt_groups.h"
+#include "meshrt/mrt_metrics.h"
 #include "meshrt/mrt_perf.h"
 #include "meshrt/mrt_runtime.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -22,6 +24,7 @@ enum {
     EXIT_USAGE = 2,     /* bad flags or configuration; no thread was started */
     EXIT_BIND = 3,      /* the OS refused a CPU or memory binding (see --allow-unbound) */
     EXIT_OUTPUT = 4,    /* writing to stdout failed (full disk, closed pipe): stopped, drained */
+    EXIT_METRICS = 5,   /* --metrics: the port is in use or the address cannot be bound */
 };
 
 /* The signals that stop `meshrt run`; taken by the main thread only, with sigtimedwait. */
@@ -102,16 +105,20 @@ static const char *exit_status_text =
     "  2  bad flags or configuration (nothing started)\n"
     "  3  the OS refused a CPU or memory binding (see --allow-unbound)\n"
     "  4  writing to stdout failed (full disk, closed pipe): the run was stopped and\n"
-    "     drained, the reason and the summary go to stderr\n";
+    "     drained, the reason and the summary go to stderr\n"
+    "  5  --metrics: the port is in use or the address cannot be bound here (nothing\n"
+    "     started; a malformed or non-loopback endpoint is a 2)\n";
 
 static void usage_main(FILE *f)
 {
     fprintf(f,
             "usage: meshrt run  [--numa-node N | --cpuset LIST] [FLAGS]   run the built-in workload\n"
             "       meshrt topo [--numa-node N | --cpuset LIST]           show the machine and a selection\n"
+            "       meshrt top  [--once] [--interval S] ADDR:PORT         watch a run's metrics endpoint\n"
             "       meshrt help | --help                                  this text\n"
             "\n"
-            "`meshrt run --help` and `meshrt topo --help` list each command's flags and defaults.\n"
+            "`meshrt run --help`, `meshrt topo --help` and `meshrt top --help` list each command's\n"
+            "flags and defaults.\n"
             "\n"
             "%s",
             exit_status_text);
@@ -173,6 +180,12 @@ static void usage_run(FILE *f)
             "                      fork     a running daemon, then a 3-fork group of it takes\n"
             "                               the load; lineage verifies, each fork's chain\n"
             "                               verifies from its fork genesis\n"
+            "metrics:\n"
+            "  --metrics ADDR:PORT serve GET /metrics (Prometheus text format) and /stats.json\n"
+            "                      on ADDR:PORT (127.0.0.1:9100, [::1]:9100, localhost:0 for any\n"
+            "                      free port; the port is printed); watch it with `meshrt top`\n"
+            "                      (default: off)\n"
+            "  --metrics-remote    allow a non-loopback ADDR such as 0.0.0.0 (default: refused)\n"
             "  -h, --help          this text\n"
             "\n"
             "live lines, every M ms: a total line, then one line per shard. Rates are per second:\n"
@@ -564,6 +577,19 @@ static int cmd_run(int argc, char **argv)
         mrt_runtime_destroy(rt);
         return EXIT_USAGE;
     }
+    if (cfg.metrics) {
+        mrt_metrics_config mc;
+        mrt_metrics_config_default(&mc);
+        mc.allow_remote = cfg.metrics_remote;
+        rc = mrt_runtime_metrics_start(rt, cfg.metrics, &mc, err, sizeof err);
+        if (rc != MRT_OK) {
+            fprintf(stderr, "meshrt run: %s\n", err);
+            mrt_workload_destroy(wl);
+            mrt_runtime_destroy(rt);
+            return rc == MRT_RT_EMETRICS_INUSE || rc == MRT_RT_EMETRICS_LISTEN ? EXIT_METRICS
+                                                                               : EXIT_USAGE;
+        }
+    }
     rc = mrt_runtime_start(rt, err, sizeof err);
     if (rc != MRT_OK) {
         fprintf(stderr, "meshrt run: %s\n", err);
@@ -593,6 +619,11 @@ static int cmd_run(int argc, char **argv)
     else
         fputs("until SIGINT/SIGTERM", progress);
     fprintf(progress, "; a line every %u ms\n", cfg.stats_interval_ms);
+    if (cfg.metrics) {
+        const char *colon = strrchr(cfg.metrics, ':');
+        fprintf(progress, "meshrt: metrics on http://%.*s:%u/metrics and /stats.json\n",
+                (int)(colon - cfg.metrics), cfg.metrics, mrt_runtime_metrics_port(rt));
+    }
 
     const char *why_stop = "duration elapsed";
     /* A failed write of the preamble stops the run at once; stderr is best effort. */
@@ -728,12 +759,16 @@ int main(int argc, char **argv)
         return cmd_run(argc - 2, argv + 2);
     if (strcmp(argv[1], "topo") == 0)
         return cmd_topo(argc - 2, argv + 2);
+    if (strcmp(argv[1], "top") == 0)
+        return mrt_cli_top(argc - 2, argv + 2);
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         if (argc > 2 && strcmp(argv[1], "help") == 0 && strcmp(argv[2], "run") == 0)
             usage_run(stdout);
         else if (argc > 2 && strcmp(argv[1], "help") == 0 && strcmp(argv[2], "topo") == 0)
             usage_topo(stdout);
+        else if (argc > 2 && strcmp(argv[1], "help") == 0 && strcmp(argv[2], "top") == 0)
+            mrt_cli_top_usage(stdout);
         else
             usage_main(stdout);
         return finish_stdout("meshrt", EXIT_RUN_OK);
