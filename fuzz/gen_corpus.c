@@ -1,7 +1,7 @@
 /*
  * Writes the seed corpus of the daemons fuzz targets: valid inputs built
  * with the library, plus one input per decoder error. Usage:
- *   gen_corpus DIR   (writes DIR/frame/... and DIR/snapshot/...)
+ *   gen_corpus DIR   (writes DIR/frame/..., DIR/snapshot/... and DIR/fork/...)
  * Built only in the fuzz build (target fuzz_gen_corpus); the output is
  * committed under fuzz/corpus/.
  */
@@ -164,6 +164,33 @@ static void snapshots(void)
     put("snapshot", "empty", &plain, b, 0);
 }
 
+static void forks(void)
+{
+    uint8_t secret[MRT_FORK_SECRET_SIZE];
+    memset(secret, 0x3C, sizeof secret); /* fixed: the corpus is reproducible */
+    mrt_fork_record r;
+    uint64_t snap = 41;
+    uint8_t w[MRT_FORK_RECORD_SIZE + 1];
+    (void)mrt_fork_record_make(secret, 0xC0FFEE, 41, &snap, &r);
+    mrt_fork_record_encode(&r, w);
+    put("fork", "valid_from_snapshot", NULL, w, MRT_FORK_RECORD_SIZE);
+    (void)mrt_fork_record_make(secret, 0xC0FFEE, 7, NULL, &r);
+    mrt_fork_record_encode(&r, w);
+    put("fork", "valid", NULL, w, MRT_FORK_RECORD_SIZE);
+    put("fork", "short", NULL, w, MRT_FORK_RECORD_SIZE - 1);
+    w[MRT_FORK_RECORD_SIZE] = 0;
+    put("fork", "long", NULL, w, MRT_FORK_RECORD_SIZE + 1);
+    w[16] ^= 1; /* fork_seq: the sentinel no longer matches */
+    put("fork", "bad_sentinel", NULL, w, MRT_FORK_RECORD_SIZE);
+    w[16] ^= 1;
+    w[56] = 2;
+    put("fork", "bad_flag", NULL, w, MRT_FORK_RECORD_SIZE);
+    w[56] = 0;
+    w[60] = 1; /* snapshot_seq without the flag */
+    put("fork", "seq_without_flag", NULL, w, MRT_FORK_RECORD_SIZE);
+    put("fork", "empty", NULL, w, 0);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -173,5 +200,6 @@ int main(int argc, char **argv)
     root = argv[1];
     frames();
     snapshots();
+    forks();
     return 0;
 }

@@ -20,11 +20,11 @@ dir="$root/build-fuzz"
 jobs="$(nproc 2>/dev/null || echo 2)"
 CC=clang cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMRT_FUZZ=ON \
     -DMRT_BUILD_TESTS=OFF -DMRT_WERROR=ON >/dev/null
-make -C "$dir" -j"$jobs" --no-print-directory fuzz_frame fuzz_snapshot
+make -C "$dir" -j"$jobs" --no-print-directory fuzz_frame fuzz_snapshot fuzz_fork
 
 export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:abort_on_error=1"
 status=0
-for t in frame snapshot; do
+for t in frame snapshot fork; do
     work="$dir/fuzz-work/$t"
     artifacts="$dir/fuzz-artifacts"
     mkdir -p "$work" "$artifacts"

@@ -314,6 +314,8 @@ unsigned mrt_groups_recovery_count(const mrt_groups *g);
  *  - Recovery: an unhealthy active (its shard failed included) is promoted
  *    away from, never re-placed; unhealthy standbys are re-placed on other
  *    shards and synced.
+ * Members share one daemon id (their refs differ by shard):
+ * mrt_group_member_of(id) names the lowest index; use mrt_group_member.
  */
 typedef struct mrt_group_standby_config {
     uint16_t type;              /* a groups type */
