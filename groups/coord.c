@@ -454,7 +454,10 @@ void mrt_groups_stats_get(const mrt_groups *g, mrt_groups_stats *out)
         out->refused += atomic_load_explicit(&c->refused, memory_order_relaxed);
         out->completed += atomic_load_explicit(&c->completed, memory_order_relaxed);
         out->stale += atomic_load_explicit(&c->stale, memory_order_relaxed);
+        out->late += atomic_load_explicit(&c->late, memory_order_relaxed) +
+                     atomic_load_explicit(&c->dropped, memory_order_relaxed);
     }
+    out->late += atomic_load(&g->ext_late);
     out->routed += atomic_load(&g->ext_routed);
     out->refused += atomic_load(&g->ext_refused);
     out->completed += atomic_load(&g->ext_completed);

@@ -169,6 +169,7 @@ struct grp_member {
     uint32_t term, gen;
     uint32_t fails;               /* consecutive failed events */
     uint32_t *done;               /* per selecting shard: completions not yet sent */
+    uint16_t shard, nshards;      /* where it lives; done[]'s length */
     uint64_t dmask[(MRT_MAX_SHARDS + 63) / 64];
     grp_member *next_dirty;
     bool listed;

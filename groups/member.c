@@ -132,6 +132,8 @@ static int w_create(void *type_ctx, const mrt_allocator *a, const void *arg, siz
     }
     m->type = t;
     m->gs = gs;
+    m->shard = h.shard;
+    m->nshards = (uint16_t)gs->n;
     m->gid = h.gid;
     m->idx = h.idx;
     m->term = h.term;
@@ -157,10 +159,16 @@ static void w_destroy(void *type_ctx, const mrt_allocator *a, void *state)
 {
     grp_type *t = type_ctx;
     grp_member *m = state;
-    grp_member_orphan(m);
+    /*
+     * Stopped while running: unsent completions go to the shard's orphan list. At the
+     * runtime's teardown the groups' part of this shard is gone first (the mesh drained:
+     * nothing is owed), so m->gs is not touched then.
+     */
+    if (atomic_load(&t->g->shards[m->shard]) == m->gs)
+        grp_member_orphan(m);
     if (t->user.destroy)
         t->user.destroy(t->user.ctx, a, m->user);
-    mrt_free(a, m->done, sizeof(uint32_t) * m->gs->n);
+    mrt_free(a, m->done, sizeof(uint32_t) * m->nshards);
     mrt_free(a, m, sizeof(*m));
 }
 

@@ -322,6 +322,8 @@ static void finish(sc *s)
     mrt_groups_stats gs;
     mrt_groups_stats_get(s->g, &gs);
     r->completed = gs.completed;
+    if (gs.late)
+        problem(r, "%llu completions came late or were dropped", (unsigned long long)gs.late);
     r->outstanding = mrt_group_outstanding(s->grp);
     r->chains = s->nem;
     for (unsigned i = 0; strcmp(r->name, "replica") == 0 && i < s->nem; i++)

@@ -444,6 +444,7 @@ START_TEST(every_reservation_released)
     mrt_groups_stats_get(f.g, &st);
     ck_assert_uint_eq(st.routed, 23000);
     ck_assert_uint_eq(st.completed, 23000);
+    ck_assert_uint_eq(st.late, 0);
     mrt_runtime_stop(f.rt);
     ck_assert_uint_eq(mrt_group_outstanding(grp), 0);
     ck_assert_uint_eq(mrt_group_outstanding(g2), 0);

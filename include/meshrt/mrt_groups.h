@@ -257,7 +257,8 @@ typedef struct mrt_groups_stats {
     uint64_t refused;        /* routes refused (no member, max connections, backpressure) */
     uint64_t completed;      /* reservations released by a completion */
     uint64_t stale;          /* events a member rejected for their term (ESTALE or EFENCED) */
-    uint64_t handed_back;    /* reservations released for events handed back */
+    uint64_t late;           /* completions for a replaced incarnation (its count was reset)
+                                or dropped with a full orphan list: 0 in a clean run */
     uint64_t respawns;       /* members re-spawned by recovery */
 } mrt_groups_stats;
 void mrt_groups_stats_get(const mrt_groups *g, mrt_groups_stats *out);
