@@ -444,7 +444,7 @@ static void frame(FILE *f, const char *ep, const scrape *a, const scrape *b, boo
         ta.ring_count += ra->ring_count, tb.ring_count += rb->ring_count;
         tb.stalls += rb->stalls, tb.hosted += rb->hosted;
         if (shown < ROWS_MAX - (b->shards > ROWS_MAX)) {
-            char who[8];
+            char who[12];
             snprintf(who, sizeof who, "%u", i);
             print_row(f, who, ra, rb, dt, set);
             shown++;
