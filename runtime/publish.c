@@ -48,7 +48,7 @@ struct rt_pub_block {
  * activity, after the one that follows it (its busy time is accounted at
  * the next iteration's start), and at least every IDLE_PUB_NS otherwise.
  */
-#define IDLE_PUB_NS 50000u
+#define IDLE_PUB_NS 1000000u
 
 /* Above this many hosts, the host sums are refreshed at most once per HOST_SUM_NS. */
 #define HOST_SUM_EVERY_ITER 64u
