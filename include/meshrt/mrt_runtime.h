@@ -400,7 +400,7 @@ const char *mrt_runtime_msg_kind_name(mrt_runtime_msg_kind kind);
  * Everything one shard publishes, as one consistent block: every field of
  * one read comes from the same publication (the shard writes the block
  * under a sequence lock after every poll iteration that did work and the
- * one after it, and at least every 50 us while idle — idle iterations
+ * one after it, and at least every ms while idle — idle iterations
  * change only idle_cycles and iterations; a reader never sees a
  * half-written block, it retries). The block is composed on the shard thread
  * in its per-iteration hook, after compute's: svc, compute, lb, hosts and
