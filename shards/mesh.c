@@ -371,8 +371,8 @@ unsigned mrt_shard_backlog(const mrt_shard *s)
 {
     if (s == NULL || !mrt_shard_ready(s))
         return 0;
-    unsigned n = rte_ring_count(s->ingress);
+    unsigned n = mrt_ring_entries(s->ingress);
     for (unsigned i = 0; i < s->n; i++)
-        n += rte_ring_count(s->in[i]);
+        n += mrt_ring_entries(s->in[i]);
     return n / ELEMS_PER_MSG;
 }
