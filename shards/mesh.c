@@ -367,21 +367,12 @@ uint64_t mrt_mesh_clock(const mrt_mesh *m)
     return (uint64_t)((double)(mrt_rdtsc() - m->tsc0) * m->ns_per_cycle);
 }
 
-/* rte_ring_count with atomic loads: the producers store the tails concurrently. */
-static inline unsigned ring_count_atomic(const struct rte_ring *r)
-{
-    uint32_t prod = __atomic_load_n(&r->prod.tail, __ATOMIC_RELAXED);
-    uint32_t cons = __atomic_load_n(&r->cons.tail, __ATOMIC_RELAXED);
-    uint32_t count = (prod - cons) & r->mask;
-    return count > r->capacity ? r->capacity : count;
-}
-
 unsigned mrt_shard_backlog(const mrt_shard *s)
 {
     if (s == NULL || !mrt_shard_ready(s))
         return 0;
-    unsigned n = ring_count_atomic(s->ingress);
+    unsigned n = mrt_ring_entries(s->ingress);
     for (unsigned i = 0; i < s->n; i++)
-        n += ring_count_atomic(s->in[i]);
+        n += mrt_ring_entries(s->in[i]);
     return n / ELEMS_PER_MSG;
 }
