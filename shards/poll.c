@@ -59,6 +59,9 @@ static unsigned drain_ring(mrt_shard *s, struct rte_ring *r, unsigned max, mrt_m
 static unsigned drain_control(mrt_shard *s, mrt_msg *buf)
 {
     unsigned n = ring_get_sc(s->control, buf, s->burst);
+    if (n == 0)
+        return 0;
+    mrt_stall_phase(&s->stall, MRT_STALL_PH_CONTROL);
     for (unsigned i = 0; i < n; i++) {
         mrt_msg *m = &buf[i];
         m->src = MRT_SRC_EXTERNAL;
@@ -73,6 +76,8 @@ static unsigned drain_control(mrt_shard *s, mrt_msg *buf)
             s->ctl_handback(s, m, MRT_HB_NO_HANDLER, s->ctl_handback_ctx);
     }
     s->st.control_handled += n;
+    mrt_stall_phase(&s->stall, MRT_STALL_PH_DATA);
+    mrt_stall_type(&s->stall, MRT_STALL_NO_TYPE);
     return n;
 }
 
@@ -140,9 +145,7 @@ unsigned mrt_shard_poll_once(mrt_shard *s)
     uint64_t sent_before = s->st.sent;
 
     /* Control first: it may change how the data below is treated. Not counted as data. */
-    mrt_stall_phase(&s->stall, MRT_STALL_PH_CONTROL);
     unsigned nctl = drain_control(s, buf);
-    mrt_stall_phase(&s->stall, MRT_STALL_PH_DATA);
 
     /*
      * Data: sources 0..n-1 are the inbound rings, source n is ingress. One
@@ -184,7 +187,6 @@ unsigned mrt_shard_poll_once(mrt_shard *s)
         s->tick(s, s->draining, s->tick_ctx);
     mrt_stall_phase(&s->stall, MRT_STALL_PH_FLUSH);
     mrt_shard_flush(s);
-    mrt_stall_phase(&s->stall, MRT_STALL_PH_POLL);
 
     s->st.iterations++;
     unsigned sent = (unsigned)(s->st.sent - sent_before);

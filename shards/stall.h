@@ -32,11 +32,11 @@
 
 /* Where the iteration is (the values of mrt_runtime_stall_phase, mrt_runtime.h). */
 enum {
-    MRT_STALL_PH_POLL = 0,     /* bookkeeping between the steps below */
+    MRT_STALL_PH_POLL = 0,     /* bookkeeping (unused by the poll loop: a step's own phase) */
     MRT_STALL_PH_CONTROL = 1,  /* a control message's handler */
     MRT_STALL_PH_DATA = 2,     /* a data message's handler (msg_type says which) */
     MRT_STALL_PH_TICK = 3,     /* the tick hook (services' and compute's per-iteration work) */
-    MRT_STALL_PH_FLUSH = 4,    /* pushing bursts to the rings */
+    MRT_STALL_PH_FLUSH = 4,    /* pushing bursts to the rings, publishing counters */
 };
 
 typedef struct mrt_stall_slot {
@@ -98,7 +98,8 @@ static inline void mrt_stall_begin(mrt_stall_slot *z, uint64_t now_ns)
         atomic_store_explicit(&z->long_start, p, memory_order_release);
     }
     z->prev_running = w;
-    atomic_store_explicit(&z->phase, MRT_STALL_PH_POLL, memory_order_relaxed);
+    /* The control drain marks itself when it finds something: data is the common case. */
+    atomic_store_explicit(&z->phase, MRT_STALL_PH_DATA, memory_order_relaxed);
     atomic_store_explicit(&z->msg_type, MRT_STALL_NO_TYPE, memory_order_relaxed);
     atomic_store_explicit(&z->running, w, memory_order_release);
 }
