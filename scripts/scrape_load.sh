@@ -25,18 +25,22 @@ usage: scripts/scrape_load.sh [--reps N] [--duration S] [--clients C] [--meshrt 
   --duration S   seconds per run (default 10)
   --clients C    concurrent clients (default 50)
   --rate R       requests per second per client (curl --rate), 0 = back to back (default 0)
+  --client-nice N  run the clients under `nice -n N` (default 0): on a machine with fewer
+                 cores than shards + clients, separates what the endpoint costs the shards
+                 from the clients' own CPU (in production the scrapers run elsewhere)
   --meshrt PATH  the meshrt binary (default: build/runtime/cli/meshrt, built if missing)
   -- FLAGS       extra `meshrt run` flags (default: --allow-unbound)
 EOF
 }
 
-reps=5 duration=10 clients=50 rate=0 meshrt="" extra=(--allow-unbound)
+reps=5 duration=10 clients=50 rate=0 cnice=0 meshrt="" extra=(--allow-unbound)
 while [ $# -gt 0 ]; do
     case "$1" in
         --reps) reps="$2"; shift 2 ;;
         --duration) duration="$2"; shift 2 ;;
         --clients) clients="$2"; shift 2 ;;
         --rate) rate="$2"; shift 2 ;;
+        --client-nice) cnice="$2"; shift 2 ;;
         --meshrt) meshrt="$2"; shift 2 ;;
         --) shift; extra=("$@"); break ;;
         -h|--help) usage; exit 0 ;;
@@ -98,7 +102,7 @@ run() {
     [ "$rate" = 0 ] || pace=(--rate "$rate/s")
     if [ -n "$path" ]; then
         for ((i = 0; i < clients; i++)); do
-            curl -s "${pace[@]}" "http://127.0.0.1:$port/$path?n=[1-100000000]" >/dev/null 2>&1 &
+            nice -n "$cnice" curl -s "${pace[@]}" "http://127.0.0.1:$port/$path?n=[1-100000000]" >/dev/null 2>&1 &
             pids+=($!)
         done
     fi
@@ -123,7 +127,7 @@ run() {
 variants=(none scrape control)
 echo "scrape_load: $reps repetitions x ${#variants[@]} variants x $duration s, $clients clients" \
     "($([ "$rate" = 0 ] && echo "back to back" || echo "$rate requests/s each"))," \
-    "$(nproc) CPUs, meshrt run ${extra[*]}" >&2
+    "clients at nice $cnice, $(nproc) CPUs, meshrt run ${extra[*]}" >&2
 : >"$dir/results"
 for ((r = 0; r < reps; r++)); do
     for ((k = 0; k < ${#variants[@]}; k++)); do
