@@ -46,17 +46,6 @@ struct mrt_metrics {
     bool niced;
 };
 
-static void seterr(char *err, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t len, const char *fmt, ...)
-{
-    if (err == NULL || len == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, len, fmt, ap);
-    va_end(ap);
-}
 
 void mrt_metrics_config_default(mrt_metrics_config *cfg)
 {
@@ -236,7 +225,7 @@ static int listen_on(const char *ep, const struct sockaddr_storage *sa, socklen_
 {
     int fd = socket(sa->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        seterr(err, errlen, "metrics endpoint %s: socket: %s", ep, strerror(errno));
+        mrt_rt_seterr(err, errlen, "metrics endpoint %s: socket: %s", ep, strerror(errno));
         return MRT_RT_EMETRICS_LISTEN;
     }
     int one = 1;
@@ -247,10 +236,10 @@ static int listen_on(const char *ep, const struct sockaddr_storage *sa, socklen_
         int e = errno;
         close(fd);
         if (e == EADDRINUSE) {
-            seterr(err, errlen, "metrics endpoint %s: the port is already in use", ep);
+            mrt_rt_seterr(err, errlen, "metrics endpoint %s: the port is already in use", ep);
             return MRT_RT_EMETRICS_INUSE;
         }
-        seterr(err, errlen, "metrics endpoint %s: cannot listen there: %s", ep, strerror(e));
+        mrt_rt_seterr(err, errlen, "metrics endpoint %s: cannot listen there: %s", ep, strerror(e));
         return MRT_RT_EMETRICS_LISTEN;
     }
     struct sockaddr_storage got;
@@ -274,25 +263,25 @@ int mrt_runtime_metrics_start(mrt_runtime *rt, const char *endpoint,
     if (rt == NULL || endpoint == NULL || c.max_connections == 0 ||
         c.max_connections > MAX_CONNECTIONS || c.timeout_s == 0 || c.timeout_s > 3600 ||
         c.refresh_ms > 60000 || c.nice > 19) {
-        seterr(err, errlen, "metrics endpoint: invalid argument");
+        mrt_rt_seterr(err, errlen, "metrics endpoint: invalid argument");
         return MRT_EINVAL;
     }
     if (rt->metrics) {
-        seterr(err, errlen, "metrics endpoint: already serving on port %u", rt->metrics->port);
+        mrt_rt_seterr(err, errlen, "metrics endpoint: already serving on port %u", rt->metrics->port);
         return MRT_ESTATE;
     }
     struct sockaddr_storage sa;
     socklen_t salen = 0;
     bool loopback = false;
     if (!parse_endpoint(endpoint, &sa, &salen, &loopback)) {
-        seterr(err, errlen,
+        mrt_rt_seterr(err, errlen,
                "metrics endpoint '%s' is not ADDR:PORT (an IPv4 address, [IPv6] or localhost, "
                "then a port 0..65535)",
                endpoint);
         return MRT_RT_EMETRICS_ADDR;
     }
     if (!loopback && !c.allow_remote) {
-        seterr(err, errlen,
+        mrt_rt_seterr(err, errlen,
                "metrics endpoint %s is not a loopback address: serving beyond this host must "
                "be asked for explicitly",
                endpoint);
@@ -313,7 +302,7 @@ int mrt_runtime_metrics_start(mrt_runtime *rt, const char *endpoint,
     if (m->buf == NULL || m->not_found == NULL || m->not_allowed == NULL || m->too_big == NULL ||
         mrt_metrics_snap_alloc(&m->snap, mrt_runtime_shards(rt)) != MRT_OK) {
         metrics_free(m);
-        seterr(err, errlen, "metrics endpoint: out of memory");
+        mrt_rt_seterr(err, errlen, "metrics endpoint: out of memory");
         return MRT_ENOMEM;
     }
     int fd = -1;
@@ -333,7 +322,7 @@ int mrt_runtime_metrics_start(mrt_runtime *rt, const char *endpoint,
     if (m->daemon == NULL) {
         close(fd);
         metrics_free(m);
-        seterr(err, errlen, "metrics endpoint %s: the HTTP server did not start", endpoint);
+        mrt_rt_seterr(err, errlen, "metrics endpoint %s: the HTTP server did not start", endpoint);
         return MRT_RT_EMETRICS_LISTEN;
     }
     rt->metrics = m;

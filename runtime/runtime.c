@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-static void seterr(char *err, size_t len, const char *fmt, ...)
+void mrt_rt_seterr(char *err, size_t len, const char *fmt, ...)
 {
     if (err == NULL || len == 0)
         return;
@@ -102,7 +102,7 @@ static int apply_flag(int idx, const char *v, mrt_runtime_config *cfg, char *err
     }
     if (strcmp(f, "--metrics") == 0) {
         if (mrt_metrics_endpoint_check(v, NULL) != MRT_OK) {
-            seterr(err, errlen,
+            mrt_rt_seterr(err, errlen,
                    "--metrics needs ADDR:PORT (127.0.0.1:9100, [::1]:9100, localhost:0), got '%s'",
                    v ? v : "");
             return MRT_RT_EMETRICS_ADDR;
@@ -116,7 +116,7 @@ static int apply_flag(int idx, const char *v, mrt_runtime_config *cfg, char *err
     }
     if (strcmp(f, "--numa-node") == 0) {
         if (parse_uint(v, 1u << 20, &u) != MRT_OK) {
-            seterr(err, errlen, "--numa-node needs a node number, got '%s'", v ? v : "");
+            mrt_rt_seterr(err, errlen, "--numa-node needs a node number, got '%s'", v ? v : "");
             return MRT_RT_EVALUE;
         }
         cfg->numa_node = (int)u;
@@ -124,7 +124,7 @@ static int apply_flag(int idx, const char *v, mrt_runtime_config *cfg, char *err
     }
     if (strcmp(f, "--cpuset") == 0) {
         if (v == NULL || *v == '\0') {
-            seterr(err, errlen, "--cpuset needs a CPU list such as 0-3,8");
+            mrt_rt_seterr(err, errlen, "--cpuset needs a CPU list such as 0-3,8");
             return MRT_RT_EVALUE;
         }
         cfg->cpuset = v;
@@ -134,7 +134,7 @@ static int apply_flag(int idx, const char *v, mrt_runtime_config *cfg, char *err
         char *end = NULL;
         double d = v ? strtod(v, &end) : NAN;
         if (v == NULL || *v == '\0' || *end != '\0' || !isfinite(d) || d < 0) {
-            seterr(err, errlen, "--duration needs a non-negative number of seconds, got '%s'",
+            mrt_rt_seterr(err, errlen, "--duration needs a non-negative number of seconds, got '%s'",
                    v ? v : "");
             return v == NULL || *v == '\0' || *end != '\0' ? MRT_RT_EVALUE : MRT_RT_EDURATION;
         }
@@ -149,7 +149,7 @@ static int apply_flag(int idx, const char *v, mrt_runtime_config *cfg, char *err
         if (found < 0) {
             char names[256];
             mrt_runtime_lb_choices(names, sizeof names, ", ");
-            seterr(err, errlen, "--lb needs a strategy name (one of %s), got '%s'", names,
+            mrt_rt_seterr(err, errlen, "--lb needs a strategy name (one of %s), got '%s'", names,
                    v ? v : "");
             return MRT_RT_EVALUE;
         }
@@ -158,13 +158,13 @@ static int apply_flag(int idx, const char *v, mrt_runtime_config *cfg, char *err
     }
     if (strcmp(f, "--tags") == 0 || strcmp(f, "--scenario") == 0) {
         if (v == NULL || *v == '\0') {
-            seterr(err, errlen, "%s needs a value%s", f,
+            mrt_rt_seterr(err, errlen, "%s needs a value%s", f,
                    f[2] == 't' ? " such as 0=gpu,ssd;1=ssd" : " (replica or scale)");
             return MRT_RT_EVALUE;
         }
         if (f[2] == 's' && strcmp(v, "replica") != 0 && strcmp(v, "scale") != 0 &&
             strcmp(v, "standby") != 0 && strcmp(v, "fork") != 0) {
-            seterr(err, errlen, "--scenario needs one of replica, scale, standby, fork, got '%s'",
+            mrt_rt_seterr(err, errlen, "--scenario needs one of replica, scale, standby, fork, got '%s'",
                    v);
             return MRT_RT_EVALUE;
         }
@@ -190,15 +190,15 @@ static int apply_flag(int idx, const char *v, mrt_runtime_config *cfg, char *err
     else if (strcmp(f, "--stall-ms") == 0)
         target = &cfg->stall_ms, max = 3600000;
     if (target == NULL) { /* a flags[] entry without a case above */
-        seterr(err, errlen, "flag '%s' is not handled", f);
+        mrt_rt_seterr(err, errlen, "flag '%s' is not handled", f);
         return MRT_RT_EFLAG;
     }
     if (parse_uint(v, max, &u) != MRT_OK || u < min) {
         if (min > 0)
-            seterr(err, errlen, "%s needs an integer in %lu..%lu, got '%s'", f, min, max,
+            mrt_rt_seterr(err, errlen, "%s needs an integer in %lu..%lu, got '%s'", f, min, max,
                    v ? v : "");
         else
-            seterr(err, errlen, "%s needs a non-negative integer, got '%s'", f, v ? v : "");
+            mrt_rt_seterr(err, errlen, "%s needs a non-negative integer, got '%s'", f, v ? v : "");
         return MRT_RT_EVALUE;
     }
     *target = u;
@@ -209,7 +209,7 @@ int mrt_runtime_parse_command_args(mrt_runtime_command cmd, int argc, char **arg
                                    mrt_runtime_config *cfg, char *err, size_t errlen)
 {
     if (cfg == NULL || (argc > 0 && argv == NULL)) {
-        seterr(err, errlen, "NULL argument");
+        mrt_rt_seterr(err, errlen, "NULL argument");
         return MRT_EINVAL;
     }
     uint32_t seen = 0;
@@ -220,18 +220,18 @@ int mrt_runtime_parse_command_args(mrt_runtime_command cmd, int argc, char **arg
             if (strcmp(f, flags[k].name) == 0)
                 idx = k;
         if (idx < 0) {
-            seterr(err, errlen, "unknown flag '%s'", f);
+            mrt_rt_seterr(err, errlen, "unknown flag '%s'", f);
             return MRT_RT_EFLAG;
         }
         if (cmd == MRT_RT_CMD_TOPO && !flags[idx].topo) {
-            seterr(err, errlen,
+            mrt_rt_seterr(err, errlen,
                    "%s applies to `meshrt run` only (`meshrt topo` takes --numa-node N or "
                    "--cpuset LIST)",
                    f);
             return MRT_RT_ECMDFLAG;
         }
         if (seen & (1u << idx)) {
-            seterr(err, errlen, "%s given more than once", f);
+            mrt_rt_seterr(err, errlen, "%s given more than once", f);
             return MRT_RT_EREPEAT;
         }
         seen |= 1u << idx;
@@ -245,7 +245,7 @@ int mrt_runtime_parse_command_args(mrt_runtime_command cmd, int argc, char **arg
             return rc;
     }
     if ((seen & 3u) == 3u) { /* flags[0] and flags[1] */
-        seterr(err, errlen, "--numa-node and --cpuset are exclusive");
+        mrt_rt_seterr(err, errlen, "--numa-node and --cpuset are exclusive");
         return MRT_RT_ECONFLICT;
     }
     return MRT_OK;
@@ -273,24 +273,24 @@ int mrt_runtime_check(const mrt_runtime_config *cfg, const mrt_topo *topo,
                       mrt_topo_selection *sel, char *err, size_t errlen)
 {
     if (cfg == NULL || topo == NULL || sel == NULL) {
-        seterr(err, errlen, "NULL argument");
+        mrt_rt_seterr(err, errlen, "NULL argument");
         return MRT_EINVAL;
     }
     if (cfg->burst == 0 || cfg->burst > MRT_MAX_BURST) {
-        seterr(err, errlen, "burst size %u is outside 1..%u", cfg->burst, MRT_MAX_BURST);
+        mrt_rt_seterr(err, errlen, "burst size %u is outside 1..%u", cfg->burst, MRT_MAX_BURST);
         return MRT_RT_EBURST;
     }
     if (cfg->ring_size == 0 || (cfg->ring_size & (cfg->ring_size - 1)) != 0) {
-        seterr(err, errlen, "ring size %u is not a power of two", cfg->ring_size);
+        mrt_rt_seterr(err, errlen, "ring size %u is not a power of two", cfg->ring_size);
         return MRT_RT_ERINGPOW2;
     }
     if (cfg->ring_size <= cfg->burst) {
-        seterr(err, errlen, "ring size %u must be larger than the burst size %u", cfg->ring_size,
+        mrt_rt_seterr(err, errlen, "ring size %u must be larger than the burst size %u", cfg->ring_size,
                cfg->burst);
         return MRT_RT_ERINGBURST;
     }
     if (!isfinite(cfg->duration_s) || cfg->duration_s < 0) {
-        seterr(err, errlen, "duration must be a non-negative number of seconds");
+        mrt_rt_seterr(err, errlen, "duration must be a non-negative number of seconds");
         return MRT_RT_EDURATION;
     }
     int rc;
@@ -299,7 +299,7 @@ int mrt_runtime_check(const mrt_runtime_config *cfg, const mrt_topo *topo,
         if (rc != MRT_OK) {
             char pus[128] = "?";
             (void)mrt_topo_pu_list(topo, pus, sizeof pus);
-            seterr(err, errlen, "--cpuset '%s': %s (usable PUs: %s)", cfg->cpuset,
+            mrt_rt_seterr(err, errlen, "--cpuset '%s': %s (usable PUs: %s)", cfg->cpuset,
                    mrt_strerror(rc), pus);
             return rc;
         }
@@ -307,12 +307,12 @@ int mrt_runtime_check(const mrt_runtime_config *cfg, const mrt_topo *topo,
         int node = cfg->numa_node >= 0 ? cfg->numa_node : mrt_topo_current_node(topo);
         rc = mrt_topo_select_node(topo, node, sel);
         if (rc != MRT_OK) {
-            seterr(err, errlen, "--numa-node %d: %s", node, mrt_strerror(rc));
+            mrt_rt_seterr(err, errlen, "--numa-node %d: %s", node, mrt_strerror(rc));
             return rc;
         }
     }
     if (sel->count == 0 || sel->count > MRT_MAX_SHARDS) {
-        seterr(err, errlen, "the selection yields %u shards (supported: 1..%u)", sel->count,
+        mrt_rt_seterr(err, errlen, "the selection yields %u shards (supported: 1..%u)", sel->count,
                MRT_MAX_SHARDS);
         return MRT_RT_ESHARDS;
     }
@@ -323,7 +323,7 @@ int mrt_runtime_check(const mrt_runtime_config *cfg, const mrt_topo *topo,
     mesh_config_of(cfg, sel->count, &mc);
     const char *why = NULL;
     if (mrt_mesh_config_check(&mc, &why) != MRT_OK) {
-        seterr(err, errlen, "%s", why);
+        mrt_rt_seterr(err, errlen, "%s", why);
         return MRT_SHARD_ECONFIG;
     }
     return MRT_OK;
@@ -338,11 +338,11 @@ static int apply_shards(const mrt_runtime_config *cfg, mrt_topo_selection *sel, 
 {
     unsigned want = cfg->shards ? cfg->shards : sel->count;
     if (want > MRT_MAX_SHARDS) {
-        seterr(err, errlen, "%u shards asked (supported: 1..%u)", want, MRT_MAX_SHARDS);
+        mrt_rt_seterr(err, errlen, "%u shards asked (supported: 1..%u)", want, MRT_MAX_SHARDS);
         return MRT_RT_ESHARDS;
     }
     if (want > sel->count && !cfg->allow_unbound) {
-        seterr(err, errlen, "%u shards asked for %u CPUs: the rest would run unpinned "
+        mrt_rt_seterr(err, errlen, "%u shards asked for %u CPUs: the rest would run unpinned "
                "(allow_unbound)", want, sel->count);
         return MRT_RT_ESHARDS;
     }
@@ -369,7 +369,7 @@ int mrt_runtime_create(const mrt_runtime_config *cfg, mrt_runtime **out, char *e
                        size_t errlen)
 {
     if (cfg == NULL || out == NULL) {
-        seterr(err, errlen, "NULL argument");
+        mrt_rt_seterr(err, errlen, "NULL argument");
         return MRT_EINVAL;
     }
     mrt_runtime *rt = mrt_calloc(NULL, sizeof(*rt));
@@ -378,7 +378,7 @@ int mrt_runtime_create(const mrt_runtime_config *cfg, mrt_runtime **out, char *e
     rt->cfg = *cfg;
     int rc = mrt_topo_load(&rt->topo);
     if (rc != MRT_OK) {
-        seterr(err, errlen, "topology discovery failed: %s", mrt_strerror(rc));
+        mrt_rt_seterr(err, errlen, "topology discovery failed: %s", mrt_strerror(rc));
         goto fail;
     }
     rc = mrt_runtime_check(cfg, rt->topo, &rt->sel, err, errlen);
@@ -391,7 +391,7 @@ int mrt_runtime_create(const mrt_runtime_config *cfg, mrt_runtime **out, char *e
     mesh_config_of(cfg, rt->sel.count, &mc);
     rc = mrt_mesh_create(&mc, &rt->mesh);
     if (rc != MRT_OK) {
-        seterr(err, errlen, "mesh: %s", mrt_strerror(rc));
+        mrt_rt_seterr(err, errlen, "mesh: %s", mrt_strerror(rc));
         goto fail;
     }
     rt->threads = mrt_calloc(NULL, sizeof(*rt->threads) * rt->sel.count);
@@ -400,22 +400,22 @@ int mrt_runtime_create(const mrt_runtime_config *cfg, mrt_runtime **out, char *e
         goto fail;
     }
     if ((rc = mrt_balance_setup(rt, rt->sel.count)) != MRT_OK) {
-        seterr(err, errlen, "balancer: %s", mrt_strerror(rc));
+        mrt_rt_seterr(err, errlen, "balancer: %s", mrt_strerror(rc));
         goto fail;
     }
     if ((rc = compute_setup(rt)) != MRT_OK) {
-        seterr(err, errlen, "services: %s", mrt_strerror(rc));
+        mrt_rt_seterr(err, errlen, "services: %s", mrt_strerror(rc));
         goto fail;
     }
     if ((rc = mrt_stall_watch_create_(rt)) != MRT_OK)
         goto fail;
     if ((rc = mrt_publish_setup(rt)) != MRT_OK) {
-        seterr(err, errlen, "stats publication: %s", mrt_strerror(rc));
+        mrt_rt_seterr(err, errlen, "stats publication: %s", mrt_strerror(rc));
         goto fail;
     }
     if ((rc = mrt_sched_setup(rt, err, errlen)) != MRT_OK) {
         if (rc == MRT_ENOMEM)
-            seterr(err, errlen, "scheduler: %s", mrt_strerror(rc));
+            mrt_rt_seterr(err, errlen, "scheduler: %s", mrt_strerror(rc));
         goto fail;
     }
     pthread_mutex_init(&rt->gate_mu, NULL);
@@ -482,7 +482,7 @@ int mrt_runtime_start(mrt_runtime *rt, char *err, size_t errlen)
         t->rt = rt;
         t->index = created;
         if (pthread_create(&t->tid, NULL, shard_main, t) != 0) {
-            seterr(err, errlen, "could not create the thread of shard %u", created);
+            mrt_rt_seterr(err, errlen, "could not create the thread of shard %u", created);
             rc = MRT_RT_ETHREAD;
             break;
         }
@@ -495,13 +495,13 @@ int mrt_runtime_start(mrt_runtime *rt, char *err, size_t errlen)
         mrt_shard_thread *t = &rt->threads[i];
         const mrt_cpu *c = &rt->sel.cpus[i];
         if (t->bind_rc != MRT_OK && !rt->cfg.allow_unbound) {
-            seterr(err, errlen,
+            mrt_rt_seterr(err, errlen,
                    "shard %u: binding to PU %u / NUMA node %d refused: %s "
                    "(pass --allow-unbound to run unbound)",
                    i, c->pu, c->numa_node, mrt_strerror(t->bind_rc));
             rc = MRT_RT_EBIND;
         } else if (t->init_rc != MRT_OK) {
-            seterr(err, errlen, "shard %u: initialisation failed: %s", i,
+            mrt_rt_seterr(err, errlen, "shard %u: initialisation failed: %s", i,
                    mrt_strerror(t->init_rc));
             rc = MRT_RT_ETHREAD;
         }
@@ -526,7 +526,7 @@ int mrt_runtime_start(mrt_runtime *rt, char *err, size_t errlen)
     }
     rt->running = true;
     if ((rc = mrt_stall_watch_start_(rt)) != MRT_OK) {
-        seterr(err, errlen, "the stall detector could not start: %s", mrt_strerror(rc));
+        mrt_rt_seterr(err, errlen, "the stall detector could not start: %s", mrt_strerror(rc));
         mrt_runtime_stop(rt);
         return rc;
     }

@@ -98,4 +98,7 @@ void mrt_sched_refresh(mrt_runtime *rt);
 void mrt_sched_run_hooks(mrt_runtime *rt);
 void mrt_sched_teardown(mrt_runtime *rt);
 
+/* Write a formatted message into err[len] (nothing when err is NULL or len 0). */
+void mrt_rt_seterr(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif

@@ -12,6 +12,7 @@
 #include "meshrt/mrt_groups.h"
 #include "meshrt/mrt_runtime.h"
 #include "runtime/scenario_ha.h"
+#include "runtime/scenario_util.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -48,27 +49,6 @@ typedef struct sc {
     mrt_scenario_result *r;
 } sc;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void problem(mrt_scenario_result *r, const char *fmt, ...)
-{
-    size_t len = strlen(r->problems);
-    if (len + 2 < sizeof r->problems)
-        snprintf(r->problems + len, sizeof r->problems - len, "%s", len ? "; " : "");
-    len = strlen(r->problems);
-    va_list ap;
-    va_start(ap, fmt);
-    if (len + 1 < sizeof r->problems)
-        vsnprintf(r->problems + len, sizeof r->problems - len, fmt, ap);
-    va_end(ap);
-    r->nproblems++;
-}
-
 /* ---- the member daemon: relay the event's link and payload ------------------ */
 
 static int relay_create(void *ctx, const mrt_allocator *a, const void *arg, size_t len, void **st)
@@ -100,17 +80,6 @@ static const mrt_daemon_vtable relay_vt = { .name = "scenario-relay", .process =
 
 /* ---- ingress ------------------------------------------------------------------- */
 
-static void backoff(unsigned *spins)
-{
-    if (++*spins < 16) {
-        sched_yield();
-        return;
-    }
-    unsigned us = 2u << (*spins - 16 < 5 ? *spins - 16 : 5);
-    struct timespec ts = { 0, (long)us * 1000 };
-    nanosleep(&ts, NULL);
-}
-
 static void *ingress_main(void *arg)
 {
     sc *s = arg;
@@ -118,7 +87,7 @@ static void *ingress_main(void *arg)
     unsigned spins = 0;
     while (!atomic_load_explicit(&s->ingress_stop, memory_order_relaxed)) {
         if (seq - atomic_load_explicit(&s->received, memory_order_acquire) >= SC_WINDOW) {
-            backoff(&spins);
+            mrt_sc_backoff(&spins);
             continue;
         }
         uint8_t p[SC_PAYLOAD] = { 0 };
@@ -130,7 +99,7 @@ static void *ingress_main(void *arg)
             spins = 0;
         } else {
             atomic_fetch_add_explicit(&s->refused, 1, memory_order_relaxed);
-            backoff(&spins);
+            mrt_sc_backoff(&spins);
         }
     }
     return NULL;
@@ -289,9 +258,9 @@ static void finish(sc *s)
     s->ingress_running = false;
     r->injected = atomic_load(&s->injected);
     r->refused = atomic_load(&s->refused);
-    double t0 = now_s();
+    double t0 = mrt_sc_now_s();
     while ((r->received < r->injected || mrt_group_outstanding(s->grp) > 0) &&
-           now_s() - t0 < 10.0) {
+           mrt_sc_now_s() - t0 < 10.0) {
         if (poll_out(s) == 0) {
             (void)mrt_runtime_control_tick(s->rt, false);
             sched_yield();
@@ -309,7 +278,7 @@ static void finish(sc *s)
             r->on_failed_after++;
     }
     if (h.state != MRT_GROUP_HEALTHY)
-        problem(r, "the group ends with %llu unhealthy members",
+        mrt_sc_problem(r, "the group ends with %llu unhealthy members",
                 (unsigned long long)(h.members - h.healthy));
     mrt_runtime_stop(s->rt); /* outputs still in egress are validated here */
     for (unsigned i = 0; i < r->shards; i++) {
@@ -323,7 +292,7 @@ static void finish(sc *s)
     mrt_groups_stats_get(s->g, &gs);
     r->completed = gs.completed;
     if (gs.late)
-        problem(r, "%llu completions came late or were dropped", (unsigned long long)gs.late);
+        mrt_sc_problem(r, "%llu completions came late or were dropped", (unsigned long long)gs.late);
     r->outstanding = mrt_group_outstanding(s->grp);
     r->chains = s->nem;
     for (unsigned i = 0; strcmp(r->name, "replica") == 0 && i < s->nem; i++)
@@ -336,23 +305,23 @@ static void finish(sc *s)
     for (uint64_t q = r->injected; q < s->seen_cap; q++)
         r->duplicated += s->seen[q] != 0; /* out, never injected */
     if (r->injected == 0)
-        problem(r, "no events moved");
+        mrt_sc_problem(r, "no events moved");
     if (r->lost)
-        problem(r, "%llu events lost", (unsigned long long)r->lost);
+        mrt_sc_problem(r, "%llu events lost", (unsigned long long)r->lost);
     if (r->duplicated)
-        problem(r, "%llu events out more than once", (unsigned long long)r->duplicated);
+        mrt_sc_problem(r, "%llu events out more than once", (unsigned long long)r->duplicated);
     if (r->received != r->injected)
-        problem(r, "received %llu for the events injected", (unsigned long long)r->received);
+        mrt_sc_problem(r, "received %llu for the events injected", (unsigned long long)r->received);
     if (r->bad_links)
-        problem(r, "%llu causal links refused", (unsigned long long)r->bad_links);
+        mrt_sc_problem(r, "%llu causal links refused", (unsigned long long)r->bad_links);
     if (r->outstanding)
-        problem(r, "%llu reservations outstanding at exit", (unsigned long long)r->outstanding);
+        mrt_sc_problem(r, "%llu reservations outstanding at exit", (unsigned long long)r->outstanding);
     if (r->handed_back)
-        problem(r, "%llu events handed back", (unsigned long long)r->handed_back);
+        mrt_sc_problem(r, "%llu events handed back", (unsigned long long)r->handed_back);
     if (r->daemon_errors)
-        problem(r, "%llu daemon errors", (unsigned long long)r->daemon_errors);
+        mrt_sc_problem(r, "%llu daemon errors", (unsigned long long)r->daemon_errors);
     if (r->completed != r->injected)
-        problem(r, "%llu completions for the events injected", (unsigned long long)r->completed);
+        mrt_sc_problem(r, "%llu completions for the events injected", (unsigned long long)r->completed);
 }
 
 int mrt_scenario_run(const mrt_runtime_config *cfg, bool (*stop)(void *ctx), void *stop_ctx,
@@ -391,10 +360,10 @@ int mrt_scenario_run(const mrt_runtime_config *cfg, bool (*stop)(void *ctx), voi
     bool failed = false;
     uint32_t on_victim = 0, max_n = 1;
     uint64_t regrown = 0;
-    double t0 = now_s(), last_tick = t0, last_line = t0;
+    double t0 = mrt_sc_now_s(), last_tick = t0, last_line = t0;
     double interval = cfg->stats_interval_ms * 1e-3, tick = interval < 0.05 ? interval : 0.05;
     for (;;) {
-        double now = now_s(), t = now - t0;
+        double now = mrt_sc_now_s(), t = now - t0;
         if (dur > 0 && t >= dur && (replica ? failed : next_step == 4))
             break;
         if (stop && stop(stop_ctx)) {
@@ -421,7 +390,7 @@ int mrt_scenario_run(const mrt_runtime_config *cfg, bool (*stop)(void *ctx), voi
             if (to > max_n)
                 max_n = to;
             if (st != MRT_OK)
-                problem(out, "scale_to %u failed: %s", steps[next_step], mrt_strerror(st));
+                mrt_sc_problem(out, "scale_to %u failed: %s", steps[next_step], mrt_strerror(st));
             out->steps[out->nsteps++] = steps[next_step];
             next_step++;
         }
@@ -440,18 +409,18 @@ int mrt_scenario_run(const mrt_runtime_config *cfg, bool (*stop)(void *ctx), voi
     }
     finish(s);
     out->resumed += regrown;
-    out->elapsed_s = now_s() - t0;
+    out->elapsed_s = mrt_sc_now_s() - t0;
     if (replica) {
         if (!failed)
-            problem(out, "stopped before the shard failure");
+            mrt_sc_problem(out, "stopped before the shard failure");
         else if (out->respawns < on_victim)
-            problem(out, "%llu members of the failed shard not re-placed",
+            mrt_sc_problem(out, "%llu members of the failed shard not re-placed",
                     (unsigned long long)(on_victim - out->respawns));
         if (out->on_failed_after)
-            problem(out, "%llu members still on the failed shard",
+            mrt_sc_problem(out, "%llu members still on the failed shard",
                     (unsigned long long)out->on_failed_after);
     } else if (next_step == 4 && out->members != 5) {
-        problem(out, "%u members at the end (5 expected)", out->members);
+        mrt_sc_problem(out, "%u members at the end (5 expected)", out->members);
     }
     teardown(s);
     free(s);

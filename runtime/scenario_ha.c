@@ -21,6 +21,7 @@
  * failover) and accepts them when the gap fills; none may remain.
  */
 #include "runtime/scenario_ha.h"
+#include "runtime/scenario_util.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -124,27 +125,6 @@ typedef struct ha {
     mrt_scenario_result *r;
 } ha;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void problem(mrt_scenario_result *r, const char *fmt, ...)
-{
-    size_t len = strlen(r->problems);
-    if (len + 2 < sizeof r->problems)
-        snprintf(r->problems + len, sizeof r->problems - len, "%s", len ? "; " : "");
-    len = strlen(r->problems);
-    va_list ap;
-    va_start(ap, fmt);
-    if (len + 1 < sizeof r->problems)
-        vsnprintf(r->problems + len, sizeof r->problems - len, fmt, ap);
-    va_end(ap);
-    r->nproblems++;
-}
-
 static ha_chain *chain_of(ha *s, uint64_t id)
 {
     for (unsigned i = 0; i < s->nch; i++)
@@ -239,16 +219,6 @@ static size_t poll_out(ha *s)
 
 /* ---- ingress ---------------------------------------------------------------------- */
 
-static void backoff(unsigned *spins)
-{
-    if (++*spins < 16) {
-        sched_yield();
-        return;
-    }
-    struct timespec ts = { 0, 20000 };
-    nanosleep(&ts, NULL);
-}
-
 static void *ingress_main(void *arg)
 {
     ha *s = arg;
@@ -256,7 +226,7 @@ static void *ingress_main(void *arg)
     unsigned spins = 0;
     while (!atomic_load_explicit(&s->ingress_stop, memory_order_relaxed)) {
         if (seq - atomic_load_explicit(&s->events_out, memory_order_acquire) >= HA_WINDOW) {
-            backoff(&spins);
+            mrt_sc_backoff(&spins);
             continue;
         }
         uint64_t p[2] = { seq, 0 };
@@ -270,7 +240,7 @@ static void *ingress_main(void *arg)
             spins = 0;
         } else {
             atomic_fetch_add_explicit(&s->refused, 1, memory_order_relaxed);
-            backoff(&spins);
+            mrt_sc_backoff(&spins);
         }
     }
     return NULL;
@@ -356,7 +326,7 @@ static void make_forks(ha *s, uint16_t type)
     if (st == MRT_OK)
         st = mrt_group_subscribe(grp, MRT_COMPUTE_TO_EGRESS, (mrt_compute_ref){ 0, 0 });
     if (st != MRT_OK) {
-        problem(s->r, "fork group: %s", mrt_strerror(st));
+        mrt_sc_problem(s->r, "fork group: %s", mrt_strerror(st));
         return;
     }
     unsigned n = HA_FORKS;
@@ -385,10 +355,10 @@ static void finish(ha *s, bool fork)
     s->ingress_running = false;
     r->injected = atomic_load(&s->injected);
     r->refused = atomic_load(&s->refused);
-    double t0 = now_s();
+    double t0 = mrt_sc_now_s();
     while ((atomic_load(&s->events_out) < r->injected ||
             (s->grp && mrt_group_outstanding(s->grp) > 0)) &&
-           now_s() - t0 < 10.0) {
+           mrt_sc_now_s() - t0 < 10.0) {
         if (poll_out(s) == 0) {
             (void)mrt_runtime_control_tick(s->rt, false);
             sched_yield();
@@ -429,20 +399,20 @@ static void finish(ha *s, bool fork)
     for (uint64_t q = r->injected; q < s->seen_cap; q++)
         r->duplicated += s->seen[q] != 0;
     if (r->injected == 0)
-        problem(r, "no events moved");
+        mrt_sc_problem(r, "no events moved");
     if (r->lost)
-        problem(r, "%llu events missing an output", (unsigned long long)r->lost);
+        mrt_sc_problem(r, "%llu events missing an output", (unsigned long long)r->lost);
     if (r->duplicated)
-        problem(r, "%llu events with an output more than once", (unsigned long long)r->duplicated);
+        mrt_sc_problem(r, "%llu events with an output more than once", (unsigned long long)r->duplicated);
     if (r->bad_links || held)
-        problem(r, "%llu causal links refused, %llu never followed their chain",
+        mrt_sc_problem(r, "%llu causal links refused, %llu never followed their chain",
                 (unsigned long long)r->bad_links, (unsigned long long)held);
     if (r->outstanding)
-        problem(r, "%llu reservations outstanding at exit", (unsigned long long)r->outstanding);
+        mrt_sc_problem(r, "%llu reservations outstanding at exit", (unsigned long long)r->outstanding);
     if (r->handed_back)
-        problem(r, "%llu events handed back", (unsigned long long)r->handed_back);
+        mrt_sc_problem(r, "%llu events handed back", (unsigned long long)r->handed_back);
     if (r->daemon_errors)
-        problem(r, "%llu daemon errors", (unsigned long long)r->daemon_errors);
+        mrt_sc_problem(r, "%llu daemon errors", (unsigned long long)r->daemon_errors);
 }
 
 int mrt_scenario_run_ha(const mrt_runtime_config *cfg, bool (*stop)(void *ctx), void *stop_ctx,
@@ -462,10 +432,10 @@ int mrt_scenario_run_ha(const mrt_runtime_config *cfg, bool (*stop)(void *ctx), 
     out->members = 0;
     double dur = cfg->duration_s > 0 ? cfg->duration_s : 2.0;
     bool acted = false;
-    double t0 = now_s(), last_tick = t0, last_sync = t0, last_line = t0;
+    double t0 = mrt_sc_now_s(), last_tick = t0, last_sync = t0, last_line = t0;
     double interval = cfg->stats_interval_ms * 1e-3;
     while (rc == MRT_OK) {
-        double now = now_s(), t = now - t0;
+        double now = mrt_sc_now_s(), t = now - t0;
         if (t >= dur && acted)
             break;
         if (stop && stop(stop_ctx)) {
@@ -509,15 +479,15 @@ int mrt_scenario_run_ha(const mrt_runtime_config *cfg, bool (*stop)(void *ctx), 
     }
     if (rc == MRT_OK) {
         finish(s, fork);
-        out->elapsed_s = now_s() - t0;
+        out->elapsed_s = mrt_sc_now_s() - t0;
         if (!acted)
-            problem(out, fork ? "stopped before the fork" : "stopped before the failure");
+            mrt_sc_problem(out, fork ? "stopped before the fork" : "stopped before the failure");
         else if (fork && !out->lineage_ok)
-            problem(out, "the fork lineage does not verify");
+            mrt_sc_problem(out, "the fork lineage does not verify");
         else if (!fork && out->promotions != 1)
-            problem(out, "%llu promotions (1 expected)", (unsigned long long)out->promotions);
+            mrt_sc_problem(out, "%llu promotions (1 expected)", (unsigned long long)out->promotions);
         if (!fork && out->suppressed != 2 * out->replayed)
-            problem(out, "%llu outputs suppressed for %llu events replayed",
+            mrt_sc_problem(out, "%llu outputs suppressed for %llu events replayed",
                     (unsigned long long)out->suppressed, (unsigned long long)out->replayed);
     }
     if (s->ingress_running) {

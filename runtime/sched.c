@@ -16,15 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void seterr(char *err, size_t len, const char *fmt, ...)
-{
-    if (err == NULL || len == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, len, fmt, ap);
-    va_end(ap);
-}
 
 /*
  * Walk "SHARD=TAG,TAG;SHARD=TAG": fn(ctx, shard, tag) per tag (s may be
@@ -37,20 +28,20 @@ static int tags_walk(const char *spec, unsigned n, mrt_sched *s, char *err, size
     while (*p) {
         char *end;
         if (!isdigit((unsigned char)*p)) {
-            seterr(err, errlen, "--tags: expected a shard index at '%s' (form 0=gpu,ssd;1=ssd)", p);
+            mrt_rt_seterr(err, errlen, "--tags: expected a shard index at '%s' (form 0=gpu,ssd;1=ssd)", p);
             return MRT_RT_EVALUE;
         }
         unsigned long shard = strtoul(p, &end, 10);
         if (*end != '=') {
-            seterr(err, errlen, "--tags: expected '=' after shard %lu", shard);
+            mrt_rt_seterr(err, errlen, "--tags: expected '=' after shard %lu", shard);
             return MRT_RT_EVALUE;
         }
         if (shard >= n) {
-            seterr(err, errlen, "--tags: shard %lu is past the %u shards", shard, n);
+            mrt_rt_seterr(err, errlen, "--tags: shard %lu is past the %u shards", shard, n);
             return MRT_RT_ESHARDS;
         }
         if (seen[shard]++) {
-            seterr(err, errlen, "--tags: shard %lu given twice", shard);
+            mrt_rt_seterr(err, errlen, "--tags: shard %lu given twice", shard);
             return MRT_RT_EVALUE;
         }
         p = end + 1;
@@ -58,7 +49,7 @@ static int tags_walk(const char *spec, unsigned n, mrt_sched *s, char *err, size
             size_t len = strcspn(p, ",;");
             char tag[MRT_SCHED_TAG_MAX + 2];
             if (len == 0 || len > MRT_SCHED_TAG_MAX) {
-                seterr(err, errlen, "--tags: shard %lu: empty or too long tag", shard);
+                mrt_rt_seterr(err, errlen, "--tags: shard %lu: empty or too long tag", shard);
                 return MRT_RT_EVALUE;
             }
             memcpy(tag, p, len);
@@ -72,7 +63,7 @@ static int tags_walk(const char *spec, unsigned n, mrt_sched *s, char *err, size
             if (s == NULL)
                 mrt_sched_destroy(v);
             if (rc != MRT_OK) {
-                seterr(err, errlen, "--tags: shard %lu: tag '%s': %s", shard, tag,
+                mrt_rt_seterr(err, errlen, "--tags: shard %lu: tag '%s': %s", shard, tag,
                        mrt_sched_strerror(rc));
                 return MRT_RT_EVALUE;
             }
