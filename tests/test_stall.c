@@ -172,38 +172,60 @@ START_TEST(stall_reported_while_running)
     }
     ck_assert_int_eq(mrt_runtime_stop(rt), MRT_OK);
 
-    /* Every report of shard 1's stalls; the first one of the sleeper's is shown. */
+    /*
+     * Every report of shard 1's stalls; the first one of the sleeper's is
+     * shown. Copied under the lock, checked after it: a failed check must not
+     * leave seen.mu held (with CK_FORK=no the next test would block on it).
+     * On a loaded machine the sleeper's iteration may have been reported
+     * before its process began (preempted for 10 ms): the first report
+     * naming the sleeper is then not that stall's first, so the stall's
+     * first report is the one of its iteration that came first.
+     */
+    seen_report first, end;
+    bool have_first = false, have_end = false;
+    unsigned stalls1 = 0, sleeper_stalls = 0, n_seen, first_nth_of_stall = 0;
+    uint64_t sleeper_iter = 0;
     pthread_mutex_lock(&seen.mu);
-    const seen_report *first = NULL;
-    unsigned stalls1 = 0, sleeper_stalls = 0;
-    const seen_report *end = NULL;
+    n_seen = seen.n;
     for (unsigned k = 0; k < seen.n; k++) {
         const seen_report *s = &seen.rep[k];
         if (s->r.shard == 1 && s->r.ended)
             stalls1++; /* each stall ends once (the stop closes any still open) */
-        if (s->r.shard == 1 && s->r.ended && s->r.stalled_ns >= 50000000u && end == NULL)
-            end = s;
+        if (s->r.shard == 1 && s->r.ended && s->r.stalled_ns >= 50000000u && !have_end) {
+            end = *s;
+            have_end = true;
+        }
         if (s->r.shard != 1 || s->r.ended || s->r.daemon_id != d.id)
             continue;
-        if (s->r.nth == 1)
+        /* A stalled iteration of the sleeper's, counted once however many reports. */
+        if (!have_first || s->r.iteration != sleeper_iter)
             sleeper_stalls++;
-        if (first == NULL)
-            first = s;
+        if (!have_first) {
+            first = *s;
+            have_first = true;
+        }
+        sleeper_iter = s->r.iteration;
     }
-    ck_assert_msg(first != NULL, "no report named the sleeper (%u reports)", seen.n);
-    printf("%s%s", first->text, end ? end->text : "");
-    ck_assert_uint_eq(sleeper_stalls, 1);
-    ck_assert_uint_eq(first->r.nth, 1);
-    ck_assert_uint_ge(first->r.stalled_ns, 10000000u);
-    ck_assert_uint_eq(first->r.threshold_ns, 10000000u);
-    ck_assert_int_eq(first->r.phase, MRT_RT_STALL_DATA);
-    ck_assert_int_ge(first->r.msg_type, 0);
-    ck_assert(!first->r.control);
-    ck_assert_msg(strstr(first->text, "meshrt: stall on shard 1: iteration") == first->text,
-                  "%s", first->text);
-    bool named = first->named_slow, any_name = first->any_name;
-    unsigned frames = first->r.frames;
+    for (unsigned k = 0; have_first && k < seen.n && first_nth_of_stall == 0; k++) {
+        const seen_report *s = &seen.rep[k];
+        if (s->r.shard == 1 && !s->r.ended && s->r.iteration == first.r.iteration)
+            first_nth_of_stall = s->r.nth;
+    }
     pthread_mutex_unlock(&seen.mu);
+    ck_assert_msg(have_first, "no report named the sleeper (%u reports)", n_seen);
+    printf("%s%s", first.text, have_end ? end.text : "");
+    ck_assert_uint_eq(sleeper_stalls, 1);
+    ck_assert_uint_eq(first_nth_of_stall, 1); /* the stall's first report */
+    ck_assert_uint_ge(first.r.nth, 1);
+    ck_assert_uint_ge(first.r.stalled_ns, 10000000u);
+    ck_assert_uint_eq(first.r.threshold_ns, 10000000u);
+    ck_assert_int_eq(first.r.phase, MRT_RT_STALL_DATA);
+    ck_assert_int_ge(first.r.msg_type, 0);
+    ck_assert(!first.r.control);
+    ck_assert_msg(strstr(first.text, "meshrt: stall on shard 1: iteration") == first.text,
+                  "%s", first.text);
+    bool named = first.named_slow, any_name = first.any_name;
+    unsigned frames = first.r.frames;
 
     /*
      * Counted once per stalled iteration, however many reports: on a loaded
@@ -238,8 +260,9 @@ START_TEST(stall_ms_zero_reports_nothing)
     (void)run_sleeper(rt, false);
     ck_assert_int_eq(mrt_runtime_stop(rt), MRT_OK);
     pthread_mutex_lock(&seen.mu);
-    ck_assert_uint_eq(seen.n, 0);
+    unsigned n_seen = seen.n;
     pthread_mutex_unlock(&seen.mu);
+    ck_assert_uint_eq(n_seen, 0);
     for (unsigned i = 0; i < 2; i++) {
         uint64_t max_ns = 1;
         ck_assert_uint_eq(mrt_runtime_stall_count(rt, i, &max_ns), 0);
@@ -272,9 +295,12 @@ START_TEST(no_report_in_a_fast_run)
     tc_egress_until(c, &eg, N);
     ck_assert_uint_eq(eg.bad_chain, 0);
     ck_assert_int_eq(mrt_runtime_stop(rt), MRT_OK);
+    static char first_text[sizeof seen.rep[0].text];
     pthread_mutex_lock(&seen.mu);
-    ck_assert_msg(seen.n == 0, "%u reports, the first: %s", seen.n, seen.rep[0].text);
+    unsigned n_seen = seen.n;
+    memcpy(first_text, seen.rep[0].text, sizeof first_text);
     pthread_mutex_unlock(&seen.mu);
+    ck_assert_msg(n_seen == 0, "%u reports, the first: %s", n_seen, first_text);
     for (unsigned i = 0; i < 2; i++) {
         mrt_runtime_shard_stats st;
         ck_assert_int_eq(mrt_runtime_stats_read(rt, i, &st), MRT_OK);
