@@ -94,6 +94,7 @@ START_TEST(page_fits_the_bound_at_its_worst)
     for (unsigned i = 0; i < MRT_MAX_SHARDS; i++) {
         s.st[i].shard.perf_set = MRT_PERF_SET_HARDWARE;
         s.st[i].shard.perf_interval_ns = 1;
+        s.st[i].shard.perf_user_only = true; /* a bool of 0xff is not a value (UBSan) */
     }
     s.renders = s.requests = s.tsc_hz = UINT64_MAX;
     size_t bound = mrt_metrics_render_bound(MRT_MAX_SHARDS);
