@@ -410,7 +410,7 @@ int mrt_group_fork_records(const mrt_group *grp, mrt_fork_record *out, unsigned 
 
 /* mrt_fork_verify_lineage over the group's records and stored secrets: MRT_OK or MRT_GROUPS_ELINEAGE. */
 int mrt_group_fork_verify_lineage(const mrt_group *grp);
-/* ---- scenarios: `meshrt run --scenario NAME` (runtime/scenario.c) ---- */
+/* ---- scenarios: `meshrt run --scenario NAME` (groups/scenario.c) ---- */
 
 /*
  * The outcome of a scenario run, exact (counted by the polling thread and
@@ -443,7 +443,7 @@ typedef struct mrt_scenario_result {
     uint32_t steps[8];          /* scale: the member counts it went through */
     unsigned nsteps;
     uint64_t per_member[MRT_GROUP_MAX_MEMBERS]; /* events per member index */
-    /* standby and fork (runtime/scenario_ha.c): */
+    /* standby and fork (groups/scenario_ha.c): */
     uint64_t promotions, replayed, suppressed;
     double promote_ms;
     unsigned forks;

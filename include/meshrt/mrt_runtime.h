@@ -81,7 +81,7 @@ typedef struct mrt_runtime_config {
      * the shards).
      */
     const char *tags;
-    /* `meshrt run --scenario NAME` (runtime/scenario.c); NULL: the default workload. */
+    /* `meshrt run --scenario NAME` (groups/scenario.c); NULL: the default workload. */
     const char *scenario;
     const char *metrics;        /* `meshrt run --metrics ADDR:PORT` (mrt_metrics.h); NULL = off */
     bool metrics_remote;        /* --metrics-remote: the endpoint may be a non-loopback address */

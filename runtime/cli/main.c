@@ -532,7 +532,7 @@ static bool scenario_stop(void *ctx)
     return sig == SIGINT || sig == SIGTERM;
 }
 
-/* `meshrt run --scenario NAME` (runtime/scenario.c): its own summary, the same exit statuses. */
+/* `meshrt run --scenario NAME` (groups/scenario.c): its own summary, the same exit statuses. */
 static int cmd_scenario(const mrt_runtime_config *cfg)
 {
     static mrt_scenario_result r;

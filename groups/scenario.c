@@ -11,8 +11,8 @@
  */
 #include "meshrt/mrt_groups.h"
 #include "meshrt/mrt_runtime.h"
-#include "runtime/scenario_ha.h"
-#include "runtime/scenario_util.h"
+#include "groups/scenario_ha.h"
+#include "groups/scenario_util.h"
 
 #include <pthread.h>
 #include <sched.h>

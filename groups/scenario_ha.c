@@ -1,5 +1,5 @@
 /*
- * `meshrt run --scenario standby|fork` (dispatched from runtime/scenario.c):
+ * `meshrt run --scenario standby|fork` (dispatched from groups/scenario.c):
  *
  *   standby  a 3-member standby group under load from an ingress thread; its
  *            daemon is stateful and emits two outputs per event. The
@@ -20,8 +20,8 @@
  * sequence (outputs of two shards meet in egress in any order across a
  * failover) and accepts them when the gap fills; none may remain.
  */
-#include "runtime/scenario_ha.h"
-#include "runtime/scenario_util.h"
+#include "groups/scenario_ha.h"
+#include "groups/scenario_util.h"
 
 #include <pthread.h>
 #include <sched.h>

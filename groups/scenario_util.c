@@ -1,5 +1,5 @@
 /* Helpers shared by the scenario runners: the clock, the problem list, the injectors' back-off. */
-#include "runtime/scenario_util.h"
+#include "groups/scenario_util.h"
 
 #include <sched.h>
 #include <stdarg.h>

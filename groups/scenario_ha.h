@@ -1,4 +1,4 @@
-/* The standby and fork scenarios (runtime/scenario_ha.c), run and printed through runtime/scenario.c. */
+/* The standby and fork scenarios (groups/scenario_ha.c), run and printed through groups/scenario.c. */
 #ifndef MESHRT_RUNTIME_SCENARIO_HA_H
 #define MESHRT_RUNTIME_SCENARIO_HA_H
 

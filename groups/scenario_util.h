@@ -1,4 +1,4 @@
-/* Helpers shared by the scenario runners (runtime/scenario.c, runtime/scenario_ha.c). */
+/* Helpers shared by the scenario runners (groups/scenario.c, groups/scenario_ha.c). */
 #ifndef MESHRT_RUNTIME_SCENARIO_UTIL_H
 #define MESHRT_RUNTIME_SCENARIO_UTIL_H
 
