@@ -5,6 +5,7 @@
  * breaker reports, pending work, counters), status names.
  */
 #include "compute/compute_internal.h"
+#include "shards/ring_count.h"
 
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
@@ -66,14 +67,8 @@ static void forward_reports(cp_shard *cs)
     if (lb == NULL)
         return;
     mrt_lb_breaker_report rep[16];
-    /*
-     * Room left: rte_ring_free_count reads the consumer's tail (the control
-     * thread's, stored atomically) with a plain load, a data race. This
-     * shard is the only producer, its own tail needs no atomic load.
-     */
-    const struct rte_ring *r = cs->reports;
-    uint32_t used = (r->prod.tail - __atomic_load_n(&r->cons.tail, __ATOMIC_ACQUIRE)) & r->mask;
-    unsigned room = used < r->capacity ? r->capacity - used : 0;
+    /* Room left; rte_ring_free_count's plain load of the control thread's tail is a race. */
+    unsigned room = cs->reports->capacity - mrt_ring_entries(cs->reports);
     size_t n = room ? mrt_lb_shard_drain_reports(lb, rep, room < 16 ? room : 16) : 0;
     if (n)
         (void)rte_ring_sp_enqueue_bulk_elem(cs->reports, rep, sizeof(rep[0]), (unsigned)n, NULL);

@@ -17,6 +17,7 @@
  * the rings only move indices, so no thread ever frees another's.
  */
 #include "services/svc_internal.h"
+#include "shards/ring_count.h"
 
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
@@ -169,22 +170,13 @@ void svc_ingress_deliver(mrt_svc_shard *ss, const mrt_msg *m, uint64_t now)
     ifree_put(ss, c, idx);
 }
 
-/* Entries in r (any thread): rte_ring_count reads the tails with plain loads, a race here. */
-static uint32_t ring_entries(const struct rte_ring *r)
-{
-    uint32_t prod = __atomic_load_n(&r->prod.tail, __ATOMIC_ACQUIRE);
-    uint32_t cons = __atomic_load_n(&r->cons.tail, __ATOMIC_ACQUIRE);
-    uint32_t n = (prod - cons) & r->mask;
-    return n > r->capacity ? r->capacity : n;
-}
-
 uint32_t mrt_svc_ingress_free(const mrt_svc *svc, unsigned i, unsigned c)
 {
     mrt_svc_shard *ss = svc && i < svc->n ? atomic_load(&svc->shards[i]) : NULL;
     if (ss == NULL || c >= svc->nclasses || ss->ifree[c] == NULL)
         return 0;
     /* An orphaned index is free too: the shard just has not moved it back yet. */
-    return ring_entries(ss->ifree[c]) + ring_entries(ss->iorphan[c]);
+    return mrt_ring_entries(ss->ifree[c]) + mrt_ring_entries(ss->iorphan[c]);
 }
 
 uint32_t mrt_svc_ingress_class(const mrt_svc *svc, unsigned c)

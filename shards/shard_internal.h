@@ -5,6 +5,7 @@
 #include "meshrt/mrt_perf.h"
 #include "meshrt/mrt_shard.h"
 #include "core/spin.h"
+#include "shards/ring_count.h"
 #include "shards/stall.h"
 
 #include <rte_ring.h>
@@ -163,21 +164,6 @@ static inline void idle_sleep(unsigned us)
     nanosleep(&ts, NULL);
 }
 
-/*
- * Elements in a ring another thread may be producing into or consuming
- * from. rte_ring_count reads both tails with plain loads while the other
- * side stores them atomically: a data race (ThreadSanitizer reports it
- * against the producer's tail store). Atomic loads instead; the consumer's
- * tail first, so the difference is never negative, clamped to the capacity
- * (the ring may have turned over between the two loads). A moment's value.
- */
-static inline unsigned mrt_ring_entries(const struct rte_ring *r)
-{
-    uint32_t cons = __atomic_load_n(&r->cons.tail, __ATOMIC_ACQUIRE);
-    uint32_t prod = __atomic_load_n(&r->prod.tail, __ATOMIC_ACQUIRE);
-    uint32_t n = (prod - cons) & r->mask;
-    return n > r->capacity ? r->capacity : n;
-}
 
 /* Whole messages waiting in a ring (each message is two 16-byte elements; see above). */
 static inline unsigned mrt_ring_msgs(const struct rte_ring *r)

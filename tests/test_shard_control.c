@@ -357,17 +357,6 @@ static void *inject_thread(void *arg)
     return NULL;
 }
 
-/*
- * Whole messages on a ring another thread is producing into: rte_ring_count
- * reads the producer's tail with a plain load, so read both tails atomically.
- */
-static unsigned queued_msgs(const struct rte_ring *r)
-{
-    uint32_t prod = __atomic_load_n(&r->prod.tail, __ATOMIC_ACQUIRE);
-    uint32_t cons = __atomic_load_n(&r->cons.tail, __ATOMIC_RELAXED);
-    return ((prod - cons) & r->mask) / (sizeof(mrt_msg) / 16);
-}
-
 START_TEST(ingress_gets_a_share_under_saturation)
 {
     enum { N = 2, BURST = 8, RING = 64 };
@@ -386,7 +375,7 @@ START_TEST(ingress_gets_a_share_under_saturation)
         for (unsigned i = 0; i < N; i++) {
             mrt_shard *s = mrt_mesh_shard(m, i);
             /* Only this thread consumes: what is queued now is there for the whole poll. */
-            unsigned queued = queued_msgs(s->ingress);
+            unsigned queued = mrt_ring_msgs(s->ingress);
             uint64_t ext0 = atomic_load(&c[i].external), all0 = atomic_load(&c[i].data);
             mrt_shard_poll_once(s);
             uint64_t ext = atomic_load(&c[i].external) - ext0;
