@@ -25,12 +25,30 @@
 #define SC_WINDOW 512u
 #define SC_PAYLOAD 16u
 
+#define SC_OUT_LEN (MRT_CAUSAL_LINK_SIZE + SC_PAYLOAD) /* a relay output: link || payload */
+#define SC_HELD_MAX (1u << 20)                          /* per emitter: a bound, not a size */
+
+/* An output ahead of a gap in its chain, held until the gap fills. */
+typedef struct sc_held {
+    mrt_causal_link link;
+    uint8_t payload[SC_OUT_LEN];
+} sc_held;
+
 typedef struct sc_emitter {
     uint64_t id;
     mrt_causal_chain chain;
     uint64_t count;
     uint16_t shard;
     bool moved;                 /* outputs came from more than one shard */
+    /*
+     * A re-spawned identity emits from its new shard while its old
+     * incarnation's last outputs may still wait in the old shard's egress:
+     * egress keeps order per shard, not across shards, so a receiver puts
+     * a moved chain back in sequence order (the workload does the same for
+     * producers, whose outputs cross workers).
+     */
+    sc_held *held;
+    unsigned nheld, held_cap;
 } sc_emitter;
 
 typedef struct sc {
@@ -122,15 +140,60 @@ static sc_emitter *emitter(sc *s, uint64_t id, uint16_t shard)
     return e;
 }
 
+/* Hold an output ahead of a gap; false when it cannot be held (it is then judged now). */
+static bool held_push(sc_emitter *e, const mrt_compute_output *o)
+{
+    if (o->len != SC_OUT_LEN)
+        return false;
+    if (e->nheld == e->held_cap) {
+        unsigned cap = e->held_cap ? 2 * e->held_cap : 64;
+        sc_held *p = cap <= SC_HELD_MAX ? realloc(e->held, cap * sizeof(*p)) : NULL;
+        if (p == NULL)
+            return false;
+        e->held = p;
+        e->held_cap = cap;
+    }
+    sc_held *h = &e->held[e->nheld++];
+    h->link = o->link;
+    memcpy(h->payload, o->payload, SC_OUT_LEN);
+    return true;
+}
+
+/* Accept o in chain order: held when ahead of a gap, then the held ones that follow it. */
+static void chain_accept(mrt_scenario_result *r, sc_emitter *e, const mrt_compute_output *o)
+{
+    uint64_t next = e->chain.has_head ? e->chain.head.sequence + 1 : 0;
+    if (o->link.origin_hash == e->id && o->link.sequence > next && held_push(e, o))
+        return;
+    if (mrt_causal_chain_accept(&e->chain, &o->link, o->payload, o->len) != MRT_OK) {
+        r->bad_links++;
+        return;
+    }
+    r->links++;
+    for (unsigned i = 0; i < e->nheld;) {
+        if (e->held[i].link.sequence != e->chain.head.sequence + 1) {
+            i++;
+            continue;
+        }
+        if (mrt_causal_chain_accept(&e->chain, &e->held[i].link, e->held[i].payload, SC_OUT_LEN) !=
+            MRT_OK)
+            r->bad_links++;
+        else
+            r->links++;
+        e->held[i] = e->held[--e->nheld];
+        i = 0; /* the next one may sit anywhere */
+    }
+}
+
 static void on_output(void *ctx, const mrt_compute_output *o)
 {
     sc *s = ctx;
     mrt_scenario_result *r = s->r;
     sc_emitter *e = emitter(s, o->from.id, o->from.shard);
-    if (e == NULL || mrt_causal_chain_accept(&e->chain, &o->link, o->payload, o->len) != MRT_OK)
+    if (e == NULL)
         r->bad_links++;
     else
-        r->links++;
+        chain_accept(r, e, o);
     if (e) {
         e->moved |= e->count && e->shard != o->from.shard;
         e->shard = o->from.shard;
@@ -246,6 +309,8 @@ static void teardown(sc *s)
     mrt_runtime_stop(s->rt);
     mrt_groups_destroy(s->g);
     mrt_runtime_destroy(s->rt);
+    for (unsigned i = 0; i < s->nem; i++)
+        free(s->em[i].held);
     free(s->seen);
 }
 
@@ -295,6 +360,8 @@ static void finish(sc *s)
         mrt_sc_problem(r, "%llu completions came late or were dropped", (unsigned long long)gs.late);
     r->outstanding = mrt_group_outstanding(s->grp);
     r->chains = s->nem;
+    for (unsigned i = 0; i < s->nem; i++)
+        r->bad_links += s->em[i].nheld; /* a gap that never filled */
     for (unsigned i = 0; strcmp(r->name, "replica") == 0 && i < s->nem; i++)
         r->resumed += s->em[i].moved; /* re-spawned elsewhere (scale counts its re-grown ones) */
     for (uint64_t q = 0; q < r->injected; q++) {
