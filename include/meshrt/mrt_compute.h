@@ -240,8 +240,12 @@ typedef void (*mrt_compute_egress_fn)(void *ctx, const mrt_compute_output *o);
 
 /*
  * Drain up to `max` egressed outputs (one application thread), calling fn
- * for each, in order per emitting daemon; the buffers go back to their
- * shards afterwards. Returns how many were drained. Keep polling while
+ * for each, in order per emitting daemon on one shard (each shard has its
+ * own egress: a daemon re-created on another shard under the same identity,
+ * e.g. a re-spawned group member, may have its new outputs drained before
+ * its old incarnation's last ones — a receiver that validates its chain
+ * puts it back in sequence order); the buffers go back to their shards
+ * afterwards. Returns how many were drained. Keep polling while
  * injecting (a full egress pushes back on every daemon subscribed to it),
  * and not during mrt_runtime_stop, which drains egress on its own thread.
  */
