@@ -201,7 +201,13 @@ START_TEST(backpressure_when_a_ring_fills)
      */
     mrt_compute_ref late = ctl_spawn(c, t, 0, MODE_RELAY, 2);
     (void)late;
-    ck_assert_uint_eq(atomic_load(&recs[2].on), 1);
+    /*
+     * Told with its spawn; S may still defer what it had taken, so the level
+     * can rise after the spawn and be told again (ON is re-sent only on a
+     * level change, 1..3, which the callbacks check): one to three ONs.
+     */
+    ck_assert_uint_ge(atomic_load(&recs[2].on), 1);
+    ck_assert_uint_le(atomic_load(&recs[2].on), 3);
     ck_assert_uint_ge(atomic_load(&recs[2].level), 1);
 
     /* Open the gate: everything reaches G, the queues empty, S and the late one hear OFF. */
