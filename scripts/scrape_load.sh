@@ -86,6 +86,9 @@ server_ticks() {
 # run VARIANT: one run; prints "events_per_s requests_per_s renders_per_s".
 run() {
     local variant="$1" port="" i run_pid path
+    # Truncated here, not by the redirection below: that one runs in the
+    # child after the fork, and the loop could read the previous run's port.
+    : >"$dir/err"
     "$meshrt" run --duration 0 --json --metrics 127.0.0.1:0 "${extra[@]}" \
         >"$dir/out" 2>"$dir/err" &
     run_pid=$!
@@ -133,6 +136,11 @@ for ((r = 0; r < reps; r++)); do
     for ((k = 0; k < ${#variants[@]}; k++)); do
         v="${variants[$(((k + r) % ${#variants[@]}))]}"
         line="$(run "$v")"
+        # A client variant that served nothing measured nothing.
+        if [ "$v" != none ] && awk '{ exit !($2 < 1) }' <<<"$line"; then
+            echo "scrape_load.sh: rep $r $v: the endpoint served no request ($line)" >&2
+            exit 1
+        fi
         echo "$r $v $line" >>"$dir/results"
         echo "  rep $r $v: $line (events/s requests/s renders/s server-thread-CPU%)" >&2
     done
