@@ -5,7 +5,8 @@
 # Three variants, interleaved in every repetition (order rotated), each a
 # `meshrt run --metrics 127.0.0.1:0` of the same length:
 #   none     no client
-#   scrape   N clients GET /metrics back to back (one curl each, keep-alive)
+#   scrape   N clients GET /metrics, each once a second by default (one curl
+#            each, keep-alive; --rate 0: back to back, a load test)
 #   control  N clients GET /nope (404: the same HTTP and client work, no render)
 # The page is rendered at most every 20 ms whatever the clients ask, so
 # scrape - control is the render's cost, control - none the clients' (they
@@ -24,7 +25,8 @@ usage: scripts/scrape_load.sh [--reps N] [--duration S] [--clients C] [--meshrt 
   --reps N       repetitions, each runs every variant once (default 5)
   --duration S   seconds per run (default 10)
   --clients C    concurrent clients (default 50)
-  --rate R       requests per second per client (curl --rate), 0 = back to back (default 0)
+  --rate R       requests per second per client (curl --rate), 0 = back to back (default 1:
+                 a scraper scrapes on an interval; back to back is a load test)
   --client-nice N  run the clients under `nice -n N` (default 0): on a machine with fewer
                  cores than shards + clients, separates what the endpoint costs the shards
                  from the clients' own CPU (in production the scrapers run elsewhere)
@@ -33,7 +35,7 @@ usage: scripts/scrape_load.sh [--reps N] [--duration S] [--clients C] [--meshrt 
 EOF
 }
 
-reps=5 duration=10 clients=50 rate=0 cnice=0 meshrt="" extra=(--allow-unbound)
+reps=5 duration=10 clients=50 rate=1 cnice=0 meshrt="" extra=(--allow-unbound)
 while [ $# -gt 0 ]; do
     case "$1" in
         --reps) reps="$2"; shift 2 ;;

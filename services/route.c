@@ -10,9 +10,9 @@
 /* Copy the event into buffer `buf` and send its message; on error the buffer is still ours. */
 static inline int put_event(mrt_svc_shard *ss, unsigned dst, uint64_t daemon_id, uint64_t h,
                             uint8_t *buf, const mrt_causal_link *link, const void *payload,
-                            size_t len, uint64_t token)
+                            size_t len, uint64_t token, uint64_t now)
 {
-    uint64_t now = mrt_shard_now(ss->shard), key = token & SVC_KEY_MASK;
+    uint64_t key = token & SVC_KEY_MASK;
     memcpy(buf + SVC_BUF_LINK, link, sizeof *link);
     memcpy(buf + SVC_BUF_SENT, &now, sizeof now);
     memcpy(buf + SVC_BUF_KEY, &key, sizeof key);
@@ -57,7 +57,7 @@ int mrt_svc_send(mrt_svc_shard *ss, unsigned dst, uint64_t daemon_id,
         ss->st.refused_pool++;
         return MRT_SVC_EPOOL;
     }
-    rc = put_event(ss, dst, daemon_id, h, buf, link, payload, len, 0);
+    rc = put_event(ss, dst, daemon_id, h, buf, link, payload, len, 0, mrt_shard_now(ss->shard));
     if (rc != MRT_OK) {
         svc_pool_push(ss, h);
         count_refusal(ss, rc);
@@ -104,15 +104,11 @@ int mrt_svc_send_routed(mrt_svc_shard *ss, const mrt_lb_request *rq, uint64_t da
     e->t_sel = now;
     unsigned dst = (unsigned)e->sel.user_data;
     rc = e->sel.user_data < ss->n ? MRT_OK : MRT_SHARD_EDEST;
-    if (daemon_id == 0) {
-        /* The selection names the daemon: node_id bytes 0..7, little endian. */
-        const uint8_t *nid = e->sel.node_id;
-        for (int b = 7; b >= 0; b--)
-            daemon_id = daemon_id << 8 | nid[b];
-    }
+    if (daemon_id == 0)
+        daemon_id = mrt_svc_node_daemon(e->sel.node_id);
     if (rc == MRT_OK)
         rc = put_event(ss, dst, daemon_id, h, buf, link, payload, len,
-                       svc_token(ss->id, slot, e->gen));
+                       svc_token(ss->id, slot, e->gen), now);
     if (rc != MRT_OK) {
         /*
          * Never reached the owner; the reservation is released now. A full

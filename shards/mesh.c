@@ -357,11 +357,6 @@ const mrt_allocator *mrt_shard_allocator(const mrt_shard *s)
     return &s->alloc;
 }
 
-uint64_t mrt_shard_now(const mrt_shard *s)
-{
-    return s->now_ns;
-}
-
 uint64_t mrt_mesh_clock(const mrt_mesh *m)
 {
     return (uint64_t)((double)(mrt_rdtsc() - m->tsc0) * m->ns_per_cycle);

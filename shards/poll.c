@@ -115,30 +115,30 @@ static void sample_perf(mrt_shard *s)
         for (unsigned i = 0; i < smp.count && i < MRT_PERF_MAX_EVENTS; i++)
             atomic_store_explicit(&s->pub.perf[i], smp.value[i] - s->perf_prev.value[i],
                                   memory_order_relaxed);
-        atomic_store_explicit(&s->pub.perf_interval_ns, s->now_ns - s->perf_prev_ns,
+        atomic_store_explicit(&s->pub.perf_interval_ns, s->tx.now - s->perf_prev_ns,
                               memory_order_relaxed);
     }
     atomic_store_explicit(&s->pub.perf_set, (int)smp.set, memory_order_relaxed);
     atomic_store_explicit(&s->pub.perf_user_only, s->perf.user_only, memory_order_relaxed);
     s->perf_prev = smp;
-    s->perf_prev_ns = s->now_ns ? s->now_ns : 1;
+    s->perf_prev_ns = s->tx.now ? s->tx.now : 1;
 }
 
 unsigned mrt_shard_poll_once(mrt_shard *s)
 {
     mrt_mesh *mesh = s->mesh;
     /*
-     * The one clock read of the iteration; everything else uses now_ns. It
+     * The one clock read of the iteration; everything else uses tx.now. It
      * also closes the previous iteration's busy/idle accounting.
      */
     uint64_t tsc = mrt_rdtsc();
-    s->now_ns = (uint64_t)((double)(tsc - s->tsc0) * s->ns_per_cycle);
+    s->tx.now = (uint64_t)((double)(tsc - s->tsc0) * s->ns_per_cycle);
     if (s->last_busy)
         s->st.busy_cycles += tsc - s->last_tsc;
     else
         s->st.idle_cycles += tsc - s->last_tsc;
     s->last_tsc = tsc;
-    mrt_stall_begin(&s->stall, s->now_ns);
+    mrt_stall_begin(&s->stall, s->tx.now);
 
     mrt_msg buf[MRT_MAX_BURST];
     unsigned handled = 0;
@@ -192,8 +192,8 @@ unsigned mrt_shard_poll_once(mrt_shard *s)
     unsigned sent = (unsigned)(s->st.sent - sent_before);
     s->last_busy = handled || nctl || sent;
 
-    if (s->now_ns >= s->next_stats_ns) {
-        s->next_stats_ns = s->now_ns + s->stats_interval_ns;
+    if (s->tx.now >= s->next_stats_ns) {
+        s->next_stats_ns = s->tx.now + s->stats_interval_ns;
         sample_perf(s);
     }
     publish_stats(s);

@@ -87,7 +87,6 @@ struct mrt_shard {
     bool stop_acked;
     uint64_t tsc0;
     double ns_per_cycle;
-    uint64_t now_ns;
     uint64_t last_tsc;              /* start of the current iteration */
     bool last_busy;                 /* the previous iteration handled something */
     uint64_t next_stats_ns;

@@ -174,9 +174,7 @@ static inline int send_local(mrt_svc_shard *ss, mrt_lb_shard *lb, mrt_shard *sha
     int rc = mrt_lb_select(snap, lb, NULL, now, &sel);
     if (rc != MRT_OK)
         return rc;
-    uint64_t daemon_id = 0;
-    for (int b = 7; b >= 0; b--)
-        daemon_id = daemon_id << 8 | sel.node_id[b];
+    uint64_t daemon_id = mrt_svc_node_daemon(sel.node_id);
     (void)mrt_lb_complete(lb, &sel, true, 0, now);
     return mrt_svc_send(ss, (unsigned)sel.user_data, daemon_id, link, payload, len);
 }
