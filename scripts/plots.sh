@@ -34,17 +34,23 @@ if [[ ! -x $bench ]]; then
   cmake --build "$build" -j"$(nproc)" --target meshrt-bench >/dev/null
 fi
 mkdir -p "$out"
+# Dirty is judged before this run writes anything, and never by its own outputs.
+dirty=0
+git diff --quiet HEAD -- . ":(exclude)$out" 2>/dev/null || dirty=1
 git rev-parse --short HEAD >"$out/commit.txt" 2>/dev/null || echo unknown >"$out/commit.txt"
 commit=$(cat "$out/commit.txt")
-if ! git diff --quiet HEAD 2>/dev/null; then commit="$commit (+ local changes)"; fi
+if [[ $dirty == 1 ]]; then commit="$commit (+ local changes)"; fi
+# Raw inputs (the suite's JSON, every latency sample) stay out of the output folder.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
 
 # 1. Balancer: select + complete, ours against naive, per strategy and N.
-"$bench" --json --reps "$reps" --scale "$scale" balancer >"$out/balancer.json"
-python3 - "$out" <<'EOF'
+"$bench" --json --reps "$reps" --scale "$scale" balancer >"$tmp/balancer.json"
+python3 - "$out" "$tmp" <<'EOF'
 import json, sys, collections
 out = sys.argv[1]
 rows = collections.defaultdict(dict)
-for line in open(f"{out}/balancer.json"):
+for line in open(f"{sys.argv[2]}/balancer.json"):
     r = json.loads(line)
     if "median_ns" not in r or r["params"].get("variant") != "plain":
         continue
@@ -73,7 +79,7 @@ for len in 0 16 32 64 128 256 512 1024 2048 4096; do
 done
 
 # 3. Latency: one event in flight through ingress, every sample.
-"$bench" --scale "$scale" pipeline --only latency --samples "$out/latency.samples" >"$out/latency.txt"
+"$bench" --scale "$scale" pipeline --only latency --samples "$tmp/latency.samples" >"$out/latency.txt"
 
 strats=$(cat "$out/strategies.txt")
 gnuplot <<EOF
@@ -101,8 +107,8 @@ set output "$out/latency.png"
 set title "one event in flight through ingress, 16 B: latency CDF @ $commit"
 set logscale x
 set xlabel "ns"; set ylabel "fraction of events"
-stats "$out/latency.samples" using 1 nooutput
+stats "$tmp/latency.samples" using 1 nooutput
 n = STATS_records
-plot "$out/latency.samples" using 1:(\$0/n) with lines title "CDF"
+plot "$tmp/latency.samples" using 1:(\$0/n) with lines title "CDF"
 EOF
 echo "plots in $out: select_cost.png pipeline_throughput.png latency.png (commit $commit)"
