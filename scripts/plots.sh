@@ -40,7 +40,7 @@ git diff --quiet HEAD -- . ":(exclude)$out" 2>/dev/null || dirty=1
 git rev-parse --short HEAD >"$out/commit.txt" 2>/dev/null || echo unknown >"$out/commit.txt"
 commit=$(cat "$out/commit.txt")
 if [[ $dirty == 1 ]]; then commit="$commit (+ local changes)"; fi
-# Raw inputs (the suite's JSON, every latency sample) stay out of the output folder.
+# The suite's raw JSON stays out of the output folder (latency.samples, the CDF's data, is git-ignored).
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -79,7 +79,7 @@ for len in 0 16 32 64 128 256 512 1024 2048 4096; do
 done
 
 # 3. Latency: one event in flight through ingress, every sample.
-"$bench" --scale "$scale" pipeline --only latency --samples "$tmp/latency.samples" >"$out/latency.txt"
+"$bench" --scale "$scale" pipeline --only latency --samples "$out/latency.samples" >"$out/latency.txt"
 
 strats=$(cat "$out/strategies.txt")
 gnuplot <<EOF
@@ -107,8 +107,8 @@ set output "$out/latency.png"
 set title "one event in flight through ingress, 16 B: latency CDF @ $commit"
 set logscale x
 set xlabel "ns"; set ylabel "fraction of events"
-stats "$tmp/latency.samples" using 1 nooutput
+stats "$out/latency.samples" using 1 nooutput
 n = STATS_records
-plot "$tmp/latency.samples" using 1:(\$0/n) with lines title "CDF"
+plot "$out/latency.samples" using 1:(\$0/n) with lines title "CDF"
 EOF
 echo "plots in $out: select_cost.png pipeline_throughput.png latency.png (commit $commit)"
