@@ -64,7 +64,7 @@ static const flag_def flags[] = {
     { "--overflow", true, false },      { "--idle-spin", true, false },
     { "--idle-sleep-us", true, false }, { "--stats-ms", true, false },
     { "--lb", true, false },            { "--json", false, false },
-    { "--stall-ms", true, false },
+    { "--stall-ms", true, false },      { "--idle-wake", false, false },
     { "--tags", true, false },          { "--scenario", true, false },
     { "--metrics", true, false },       { "--metrics-remote", false, false },
 };
@@ -112,6 +112,10 @@ static int apply_flag(int idx, const char *v, mrt_runtime_config *cfg, char *err
     }
     if (strcmp(f, "--allow-unbound") == 0) {
         cfg->allow_unbound = true;
+        return MRT_OK;
+    }
+    if (strcmp(f, "--idle-wake") == 0) {
+        cfg->idle_wake = true;
         return MRT_OK;
     }
     if (strcmp(f, "--numa-node") == 0) {
@@ -266,6 +270,7 @@ static void mesh_config_of(const mrt_runtime_config *cfg, unsigned shards, mrt_m
     mc->overflow = cfg->overflow;
     mc->idle_spin = cfg->idle_spin;
     mc->idle_sleep_max_us = cfg->idle_sleep_max_us;
+    mc->idle_wake = cfg->idle_wake;
     mc->stats_interval_ms = cfg->stats_interval_ms;
 }
 

@@ -41,7 +41,9 @@ int mrt_mesh_inject(mrt_mesh *m, unsigned dst, const mrt_msg *msg)
             rc = MRT_SHARD_EFULL;
         }
     }
-    atomic_fetch_sub(&m->inject_inflight, 1);
+    atomic_fetch_sub(&m->inject_inflight, 1); /* seq_cst: orders the enqueue before the wake's read */
+    if (rc == MRT_OK && m->cfg.idle_wake)
+        shard_wake(d);
     return rc;
 }
 
@@ -70,12 +72,17 @@ int mrt_mesh_control(mrt_mesh *m, unsigned dst, const mrt_msg *msg)
         }
     }
     atomic_fetch_sub(&m->ctl_inflight, 1);
+    if (rc == MRT_OK && m->cfg.idle_wake)
+        shard_wake(d);
     return rc;
 }
 
 void mrt_mesh_request_stop(mrt_mesh *m)
 {
     atomic_store(&m->stop_requested, true);
+    for (unsigned i = 0; i < m->cfg.shards; i++)
+        if (m->shards[i] != NULL)
+            shard_wake(m->shards[i]); /* a waiting shard sees the stop now, not at its timeout */
 }
 
 /*

@@ -107,6 +107,7 @@ int mrt_mesh_create(const mrt_mesh_config *cfg, mrt_mesh **out)
         s->id = i;
         s->n = cfg->shards;
         s->burst = m->cfg.burst;
+        s->idle_wake = m->cfg.idle_wake;
         s->budget = m->cfg.budget;
         s->outq_cap = next_pow2(m->cfg.burst + m->cfg.overflow);
         s->arena = MRT_ARENA_DEFAULT;

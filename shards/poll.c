@@ -1,6 +1,7 @@
 /* Shards: the poll loop (dispatch, ring drains, idle policy, stats publication, perf sampling). */
 #include "shards/shard_internal.h"
 
+#include <errno.h>
 #include <rte_pause.h>
 #include <string.h>
 
@@ -103,6 +104,8 @@ static void publish_stats(mrt_shard *s)
     atomic_store_explicit(&p->iterations, s->st.iterations, memory_order_relaxed);
     atomic_store_explicit(&p->busy_cycles, s->st.busy_cycles, memory_order_relaxed);
     atomic_store_explicit(&p->idle_cycles, s->st.idle_cycles, memory_order_relaxed);
+    atomic_store_explicit(&p->sleeps, s->st.sleeps, memory_order_relaxed);
+    atomic_store_explicit(&p->wakeups, s->st.wakeups, memory_order_relaxed);
 }
 
 static void sample_perf(mrt_shard *s)
@@ -205,6 +208,39 @@ unsigned mrt_shard_poll_once(mrt_shard *s)
     mrt_stall_end(&s->stall);
     return handled + nctl + sent;
 }
+/* Nothing waits in any ring this shard consumes (control included). */
+static bool inbound_empty(const mrt_shard *s)
+{
+    if (mrt_ring_entries(s->control) || mrt_ring_entries(s->ingress))
+        return false;
+    for (unsigned i = 0; i < s->n; i++)
+        if (mrt_ring_entries(s->in[i]))
+            return false;
+    return true;
+}
+
+/* The idle back-off: up to `us` microseconds, ended early by a producer (see shard_wake). */
+static void idle_wait(mrt_shard *s, unsigned us)
+{
+    if (!s->idle_wake) {
+        s->st.sleeps++;
+        idle_sleep(us);
+        return;
+    }
+    atomic_store_explicit(&s->sleeping, 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst);
+    if (inbound_empty(s) && !atomic_load_explicit(&s->mesh->stop_requested, memory_order_relaxed)) {
+        struct timespec ts = { .tv_sec = us / 1000000u, .tv_nsec = (long)(us % 1000000u) * 1000 };
+        /* Published at once (the idle path only): readers see a wait begin and end. */
+        atomic_store_explicit(&s->pub.sleeps, ++s->st.sleeps, memory_order_relaxed);
+        /* 0: woken (or spuriously); EAGAIN: a producer cleared the word before the wait began. */
+        if (syscall(SYS_futex, (uint32_t *)&s->sleeping, FUTEX_WAIT_PRIVATE, 1, &ts, NULL, 0) == 0 ||
+            errno == EAGAIN)
+            atomic_store_explicit(&s->pub.wakeups, ++s->st.wakeups, memory_order_relaxed);
+    }
+    atomic_store_explicit(&s->sleeping, 0, memory_order_relaxed);
+}
+
 void mrt_shard_run(mrt_shard *s)
 {
     const mrt_mesh_config *cfg = &s->mesh->cfg;
@@ -222,7 +258,7 @@ void mrt_shard_run(mrt_shard *s)
             rte_pause();
             continue;
         }
-        idle_sleep(sleep_us);
+        idle_wait(s, sleep_us);
         if (sleep_us < cfg->idle_sleep_max_us)
             sleep_us = sleep_us * 2 > cfg->idle_sleep_max_us ? cfg->idle_sleep_max_us : sleep_us * 2;
     }
@@ -252,6 +288,8 @@ void mrt_shard_stats_read(const mrt_mesh *m, unsigned i, mrt_shard_stats *out)
     out->iterations = atomic_load_explicit(&p->iterations, memory_order_relaxed);
     out->busy_cycles = atomic_load_explicit(&p->busy_cycles, memory_order_relaxed);
     out->idle_cycles = atomic_load_explicit(&p->idle_cycles, memory_order_relaxed);
+    out->sleeps = atomic_load_explicit(&p->sleeps, memory_order_relaxed);
+    out->wakeups = atomic_load_explicit(&p->wakeups, memory_order_relaxed);
     out->perf_set = atomic_load_explicit(&p->perf_set, memory_order_relaxed);
     out->perf_user_only = atomic_load_explicit(&p->perf_user_only, memory_order_relaxed);
     for (unsigned k = 0; k < sizeof out->perf / sizeof out->perf[0]; k++)

@@ -61,6 +61,10 @@ static bool flush_dst(mrt_shard *s, unsigned dst)
         unsigned k = ring_put_sp(q->ring, &q->buf[q->head], n);
         q->head = (q->head + k) & mask;
         q->count -= k;
+        if (k && s->idle_wake) {
+            atomic_thread_fence(memory_order_seq_cst);
+            shard_wake(s->mesh->shards[dst]);
+        }
         if (k < n) {
             s->st.ring_full++;
             emptied = false;
@@ -152,6 +156,10 @@ int mrt_shard_send_burst(mrt_shard *s, unsigned dst, const mrt_msg *msgs, unsign
         publish_sent(s);
         done = ring_put_sp(s->out[dst].ring, msgs, n);
         s->st.sent -= n - done;
+        if (done && s->idle_wake) {
+            atomic_thread_fence(memory_order_seq_cst);
+            shard_wake(s->mesh->shards[dst]);
+        }
     }
     while (rc == MRT_OK && done < n) {
         uint32_t room = outq_room(s, dst);

@@ -13,7 +13,10 @@
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MRT_CACHELINE 64
 /* Data written by different threads is kept this far apart (adjacent-line prefetch pairs lines). */
@@ -35,6 +38,8 @@ typedef struct mrt_shard_pub {
     _Atomic uint64_t iterations;
     _Atomic uint64_t busy_cycles;
     _Atomic uint64_t idle_cycles;
+    _Atomic uint64_t sleeps;
+    _Atomic uint64_t wakeups;
     _Atomic int perf_set;
     _Atomic bool perf_user_only;
     _Atomic uint64_t perf[MRT_PERF_MAX_EVENTS];
@@ -50,6 +55,7 @@ struct mrt_shard {
     unsigned id;
     unsigned n;                     /* shards in the mesh */
     unsigned burst;
+    bool idle_wake;                 /* mrt_mesh_config.idle_wake: producers wake it, it waits on a futex */
     unsigned budget;
     uint32_t outq_cap;              /* power of two */
     mrt_allocator alloc;            /* thread-bound handle on the shard's arena */
@@ -111,6 +117,14 @@ struct mrt_shard {
 
     /* The stall detector's view of this shard (shards/stall.h): blocks of its own. */
     mrt_stall_slot stall;
+
+    /*
+     * 1 while the shard waits in its idle back-off (a futex word: see
+     * shard_wake). Written by the shard on each wait and by the producer
+     * that ends it; read by every producer after each enqueue, so a line of
+     * its own, quiet while the shard is busy.
+     */
+    alignas(MRT_NO_SHARE) _Atomic uint32_t sleeping;
 };
 
 /*
@@ -156,7 +170,24 @@ _Static_assert(MRT_BLOCK_OF_(stop_requested) != MRT_BLOCK_OF_(inject_inflight) &
 #define ELEMS_PER_MSG (sizeof(mrt_msg) / ELEM_SIZE)
 _Static_assert(sizeof(mrt_msg) == 2 * ELEM_SIZE, "a message is two ring elements");
 
-/* Sleep `us` microseconds: the poll loop's idle back-off and mrt_mesh_stop's wait. */
+/*
+ * An idle shard waits on its `sleeping` word (a futex) for at most its
+ * back-off, and a producer that has just filled one of its rings ends the
+ * wait: one event at low load no longer waits out a sleep. Pairing, as in
+ * Dekker's: the shard stores sleeping = 1, fences, then looks at its rings;
+ * a producer enqueues, fences, then looks at sleeping; at least one sees
+ * the other. A wake that is missed anyway costs what the sleep cost before
+ * (the wait keeps the back-off as its timeout), never an event. Call after
+ * the enqueue and a seq_cst fence (an atomic RMW is one).
+ */
+static inline void shard_wake(mrt_shard *d)
+{
+    if (atomic_load_explicit(&d->sleeping, memory_order_relaxed) != 0 &&
+        atomic_exchange_explicit(&d->sleeping, 0, memory_order_relaxed) != 0)
+        (void)syscall(SYS_futex, (uint32_t *)&d->sleeping, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* Sleep `us` microseconds: mrt_mesh_stop's wait. */
 static inline void idle_sleep(unsigned us)
 {
     struct timespec ts = { .tv_sec = us / 1000000u, .tv_nsec = (long)(us % 1000000u) * 1000 };

@@ -40,6 +40,7 @@ expect "meshrt topo --help" 0 '^usage: meshrt topo' '' -- topo --help
 for want in '--duration S .*\(default: 5\)' '--burst B .*\(default: 32\)' \
             '--ring-size R .*\(default: 1024\)' '--overflow N .*\(default: 0\)' \
             '--idle-spin K .*\(default: 1024\)' '--idle-sleep-us U .*\(default: 100\)' \
+            '--idle-wake .*' '\(default: off\)' \
             '\(default: 1000\)' '--lb STRATEGY .*\(default: rr\)' '^exit status:' \
             '^  4  writing to stdout failed'; do
     grep -Eq -- "$want" "$dir/help" || fail "run --help lacks /$want/"
@@ -65,7 +66,7 @@ expect "repeated switch" 2 '' '^meshrt run: --json given more than once' -- run 
 for f in --duration --burst --stats-ms --lb; do
     expect "topo $f" 2 '' "^meshrt topo: $f applies to \`meshrt run\` only" -- topo "$f" 1
 done
-for f in --json --allow-unbound; do
+for f in --json --allow-unbound --idle-wake; do
     expect "topo $f" 2 '' "^meshrt topo: $f applies to \`meshrt run\` only" -- topo "$f"
 done
 expect "topo repeated" 2 '' '^meshrt topo: --numa-node given more than once' -- \

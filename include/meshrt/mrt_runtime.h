@@ -55,6 +55,7 @@ typedef struct mrt_runtime_config {
     unsigned overflow;          /* per-destination pending queue; 0 = ring_size */
     unsigned idle_spin;         /* default 1024 */
     unsigned idle_sleep_max_us; /* default 100 */
+    bool idle_wake;             /* a producer wakes an idle shard (mrt_mesh_config.idle_wake; default false) */
     unsigned stats_interval_ms; /* `meshrt run` live-line and perf-sampling interval (default 1000) */
     double duration_s;          /* `meshrt run` duration; 0 = until SIGINT/SIGTERM (default 5) */
     bool json;                  /* `meshrt run` writes its summary as JSON */

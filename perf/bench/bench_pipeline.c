@@ -533,7 +533,7 @@ static void run_threads(pl_ctx *c, uint64_t events, uint64_t warm, pl_result *re
 
 /* One whole run: set up, warm up, time `events`, drain, tear down. */
 static pl_result pipeline_once(pl_mode mode, const mrt_topo *topo, const mrt_cpu *cpu, bool pinned,
-                               pl_route route, uint32_t len, uint64_t events, uint64_t *lat)
+                               bool idle_wake, pl_route route, uint32_t len, uint64_t events, uint64_t *lat)
 {
     pl_result res = { 0 };
     static pl_ctx c; /* large and aligned; one run at a time */
@@ -578,6 +578,7 @@ static pl_result pipeline_once(pl_mode mode, const mrt_topo *topo, const mrt_cpu
     mrt_mesh_config_default(&mc, NSH);
     if (mode == PL_SHARD)
         mc.idle_sleep_max_us = 0; /* busy polling: the timed figure is the pipeline's */
+    mc.idle_wake = idle_wake;
     mrt_svc_config sc;
     mrt_svc_config_default(&sc);
     sc.max_payload = 4096;
@@ -773,12 +774,13 @@ typedef struct pl_setup {
     const mrt_topo *topo;
     mrt_cpu cpu[NSH];
     bool pinned;
+    bool idle_wake; /* --idle-wake: mrt_mesh_config.idle_wake in every run */
     uint64_t events, ingress_events, raw_events;
 } pl_setup;
 
 static pl_result run_variant(const pl_setup *s, int v, uint32_t len)
 {
-    return pipeline_once(vmode[v], s->topo, s->cpu, s->pinned, vroute[v], len,
+    return pipeline_once(vmode[v], s->topo, s->cpu, s->pinned, s->idle_wake, vroute[v], len,
                          vmode[v] == PL_INGRESS ? s->ingress_events : s->events, NULL);
 }
 
@@ -803,11 +805,11 @@ static void count_allocs(void *arg, double *out)
     int k = 0;
     for (unsigned l = 0; l < NLEN; l++)
         for (int v = V_ONE; v <= V_SHARD; v += V_SHARD - V_ONE) {
-            pl_result r = pipeline_once(vmode[v], s->topo, s->cpu, s->pinned, RT_ROUTED, lens[l],
+            pl_result r = pipeline_once(vmode[v], s->topo, s->cpu, s->pinned, s->idle_wake, RT_ROUTED, lens[l],
                                         s->events, NULL);
             out[k++] = r.ok && r.events ? (double)r.allocs / (double)r.events : -1;
         }
-    pl_result r = pipeline_once(PL_INGRESS, s->topo, s->cpu, s->pinned, RT_ROUTED, 16,
+    pl_result r = pipeline_once(PL_INGRESS, s->topo, s->cpu, s->pinned, s->idle_wake, RT_ROUTED, 16,
                                 s->ingress_events, NULL);
     out[k] = r.ok && r.events ? (double)r.allocs / (double)r.events : -1;
 }
@@ -837,7 +839,7 @@ static int only_latency(const pl_setup *s, uint32_t len, uint64_t n, const char 
     uint64_t *lat = calloc(n, sizeof *lat);
     if (lat == NULL)
         return 1;
-    pl_result r = pipeline_once(PL_INGRESS, s->topo, s->cpu, s->pinned, RT_ROUTED, len, n, lat);
+    pl_result r = pipeline_once(PL_INGRESS, s->topo, s->cpu, s->pinned, s->idle_wake, RT_ROUTED, len, n, lat);
     int rc = r.ok ? 0 : 1;
     if (r.ok) {
         qsort(lat, n, sizeof *lat, cmp_u64);
@@ -866,7 +868,7 @@ static int pl_usage(const char *why, const char *arg)
     fprintf(stderr, "meshrt-bench pipeline: %s%s%s\n", why, arg ? " " : "", arg ? arg : "");
     fprintf(stderr, "usage: meshrt-bench pipeline [--only one|one_unrouted|one_routed_local|shard|"
                     "shard_unrouted|shard_routed_local|ingress|raw_1t|raw|raw_duplex|latency "
-                    "[--len 0..4096] [--samples FILE (latency)]]\n");
+                    "[--len 0..4096] [--samples FILE (latency)]] [--idle-wake]\n");
     return 2;
 }
 
@@ -874,6 +876,7 @@ int mrt_bench_pipeline(const mrt_bench_opts *o, int argc, char **argv)
 {
     const char *only = NULL;
     const char *samples_path = NULL;
+    bool idle_wake = false;
     uint32_t only_len = 16;
     for (int i = 1; i < argc; i++) {
         bool has_value = i + 1 < argc;
@@ -887,6 +890,8 @@ int mrt_bench_pipeline(const mrt_bench_opts *o, int argc, char **argv)
             only_len = (uint32_t)v;
         } else if (strcmp(argv[i], "--samples") == 0 && has_value) {
             samples_path = argv[++i];
+        } else if (strcmp(argv[i], "--idle-wake") == 0) {
+            idle_wake = true;
         } else if (strcmp(argv[i], "--only") == 0 || strcmp(argv[i], "--len") == 0 ||
                    strcmp(argv[i], "--samples") == 0) {
             return pl_usage("missing value after", argv[i]);
@@ -912,6 +917,7 @@ int mrt_bench_pipeline(const mrt_bench_opts *o, int argc, char **argv)
     static mrt_topo_selection sel;
     pl_setup s;
     memset(&s, 0, sizeof s);
+    s.idle_wake = idle_wake;
     if (mrt_topo_load(&topo) == MRT_OK &&
         mrt_topo_select_node(topo, mrt_topo_current_node(topo), &sel) == MRT_OK && sel.count >= 2) {
         s.cpu[0] = sel.cpus[0];
@@ -989,7 +995,7 @@ int mrt_bench_pipeline(const mrt_bench_opts *o, int argc, char **argv)
     uint64_t *lat = calloc(nlat, sizeof *lat);
     pl_result lr = { 0 };
     if (lat)
-        lr = pipeline_once(PL_INGRESS, topo, s.cpu, s.pinned, RT_ROUTED, 16, nlat, lat);
+        lr = pipeline_once(PL_INGRESS, topo, s.cpu, s.pinned, s.idle_wake, RT_ROUTED, 16, nlat, lat);
     /* Allocations: a separate, untimed pass in a forked child. */
     double al[MRT_BENCH_MAX_COUNTS];
     pl_setup cs = s;

@@ -21,7 +21,7 @@ static void usage(FILE *f)
             "  ring      [--burst B] [--ring-size R] [--only VARIANT]\n"
             "  balancer  [--max-n N] [--strategy NAME] [--no-naive]\n"
             "  daemons   (none)\n"
-            "  pipeline  [--only VARIANT [--len 16|64|1024]]\n"
+            "  pipeline  [--only VARIANT [--len 16|64|1024]] [--idle-wake]\n"
             "  sched     (none)\n"
             "  groups    (none)\n");
 }

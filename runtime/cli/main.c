@@ -153,6 +153,8 @@ static void usage_run(FILE *f)
             "  --overflow N        per-destination pending queue, 0 = R (default: %u)\n"
             "  --idle-spin K       empty polls before an idle shard sleeps (default: %u)\n"
             "  --idle-sleep-us U   longest idle sleep in microseconds (default: %u)\n"
+            "  --idle-wake         a sender wakes an idle shard at once: lower latency at low\n"
+            "                      load, less throughput when CPUs are oversubscribed (default: off)\n"
             "  --stats-ms M        live-line interval, also the perf sampling interval, in ms\n"
             "                      (default: %u)\n"
             "  --lb STRATEGY       how producer outputs spread over workers (default: %s), one of:\n"
