@@ -35,6 +35,7 @@ static uint32_t next_pow2(uint32_t v)
 
 void mrt_mesh_config_default(mrt_mesh_config *cfg, unsigned shards)
 {
+    memset(cfg, 0, sizeof *cfg); /* every field a later version adds starts as 0 / false */
     cfg->shards = shards;
     cfg->ring_size = 1024;
     cfg->burst = 32;
@@ -42,6 +43,7 @@ void mrt_mesh_config_default(mrt_mesh_config *cfg, unsigned shards)
     cfg->budget = 0;     /* 0 = 4 * burst * shards */
     cfg->idle_spin = 1024;
     cfg->idle_sleep_max_us = 100;
+    cfg->idle_wake = false;
     cfg->stats_interval_ms = 1000;
 }
 
