@@ -35,6 +35,8 @@ static const series_def series[] = {
     C("shard_iterations_total", shard.iterations, "Poll iterations."),
     C("shard_busy_cycles_total", shard.busy_cycles, "TSC cycles in iterations that did work."),
     C("shard_idle_cycles_total", shard.idle_cycles, "TSC cycles in empty iterations."),
+    C("shard_idle_waits_total", shard.sleeps, "Idle back-off waits entered."),
+    C("shard_idle_wakeups_total", shard.wakeups, "Idle waits a producer ended early (idle wake)."),
     G("shard_pending", shard.pending, "Messages pending for other shards."),
     /* services: events, buffers, completions */
     C("svc_sent_total", svc.sent, "Events accepted for sending."),
