@@ -110,6 +110,7 @@ int mrt_mesh_create(const mrt_mesh_config *cfg, mrt_mesh **out)
         s->n = cfg->shards;
         s->burst = m->cfg.burst;
         s->idle_wake = m->cfg.idle_wake;
+        atomic_store_explicit(&s->pinned_cpu, -1, memory_order_relaxed); /* until its run says */
         s->budget = m->cfg.budget;
         s->outq_cap = next_pow2(m->cfg.burst + m->cfg.overflow);
         s->arena = MRT_ARENA_DEFAULT;

@@ -241,11 +241,24 @@ static void idle_wait(mrt_shard *s, unsigned us)
     atomic_store_explicit(&s->sleeping, 0, memory_order_relaxed);
 }
 
+/* The one CPU this thread may run on, or -1 (not pinned, or unknown). */
+static int pinned_cpu(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) != 1)
+        return -1;
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &set))
+            return c;
+    return -1;
+}
+
 void mrt_shard_run(mrt_shard *s)
 {
     const mrt_mesh_config *cfg = &s->mesh->cfg;
     (void)mrt_perf_open(&s->perf); /* falls back to software counters, or none */
     mrt_stall_arm(&s->stall);      /* only when a detector watches (threshold set) */
+    atomic_store_explicit(&s->pinned_cpu, s->idle_wake ? pinned_cpu() : -1, memory_order_relaxed);
     s->last_tsc = mrt_rdtsc();
     unsigned idle = 0, sleep_us = 1;
     while (!atomic_load_explicit(&s->mesh->drained, memory_order_acquire)) {

@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -125,6 +126,7 @@ struct mrt_shard {
      * its own, quiet while the shard is busy.
      */
     alignas(MRT_NO_SHARE) _Atomic uint32_t sleeping;
+    _Atomic int pinned_cpu;         /* the one CPU its thread may run on, -1 if not pinned */
 };
 
 /*
@@ -182,8 +184,18 @@ _Static_assert(sizeof(mrt_msg) == 2 * ELEM_SIZE, "a message is two ring elements
  */
 static inline void shard_wake(mrt_shard *d)
 {
-    if (atomic_load_explicit(&d->sleeping, memory_order_relaxed) != 0 &&
-        atomic_exchange_explicit(&d->sleeping, 0, memory_order_relaxed) != 0)
+    if (atomic_load_explicit(&d->sleeping, memory_order_relaxed) == 0)
+        return;
+    /*
+     * A shard pinned to this producer's own CPU is left to its timeout:
+     * waking it would preempt the producer after every enqueue (measured:
+     * the ingress path at 0.43x with an injector sharing a shard's CPU). An
+     * unpinned shard can be woken onto another CPU, so it is woken.
+     */
+    int cpu = atomic_load_explicit(&d->pinned_cpu, memory_order_relaxed);
+    if (cpu >= 0 && cpu == sched_getcpu())
+        return;
+    if (atomic_exchange_explicit(&d->sleeping, 0, memory_order_relaxed) != 0)
         (void)syscall(SYS_futex, (uint32_t *)&d->sleeping, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 

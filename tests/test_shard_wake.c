@@ -1,13 +1,15 @@
 /*
  * Idle wake (mrt_mesh_config.idle_wake): a shard waiting out a long idle
  * back-off is woken by an injection, a control message and a stop, and
- * counts it; without idle_wake nothing wakes it early.
+ * counts it; without idle_wake nothing wakes it early, and a shard pinned
+ * to the producer's own CPU is left to its timeout.
  */
 #include "meshrt/mrt_shard.h"
 #include "tests/check_main.h"
 
 #include <check.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -151,6 +153,64 @@ START_TEST(without_idle_wake_nothing_wakes)
 }
 END_TEST
 
+static void *pinned_shard_thread(void *arg)
+{
+    mrt_shard *s = arg;
+    /* Set before the run starts: mrt_shard_run reads its affinity once. */
+    mrt_shard_run(s);
+    return NULL;
+}
+
+/*
+ * A shard pinned to the producer's own CPU is left to its timeout: waking
+ * it would only preempt the producer. The message is still handled (after
+ * the wait ran out), with no wakeup counted.
+ */
+START_TEST(a_shard_on_the_producers_cpu_is_not_woken)
+{
+    cpu_set_t saved, one;
+    ck_assert_int_eq(pthread_getaffinity_np(pthread_self(), sizeof saved, &saved), 0);
+    int cpu = -1;
+    for (int c = 0; c < CPU_SETSIZE && cpu < 0; c++)
+        if (CPU_ISSET(c, &saved))
+            cpu = c;
+    ck_assert_int_ge(cpu, 0);
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    ck_assert_int_eq(pthread_setaffinity_np(pthread_self(), sizeof one, &one), 0);
+
+    mrt_mesh_config cfg;
+    mrt_mesh_config_default(&cfg, 1);
+    cfg.idle_spin = 0;
+    cfg.idle_sleep_max_us = CEILING_US;
+    cfg.idle_wake = true;
+    mrt_mesh *m = NULL;
+    ck_assert_int_eq(mrt_mesh_create(&cfg, &m), MRT_OK);
+    mrt_shard *s = mrt_mesh_shard(m, 0);
+    atomic_store(&handled[0], 0);
+    ck_assert_int_eq(mrt_shard_init_local(s), MRT_OK);
+    ck_assert_int_eq(mrt_shard_set_handler(s, T_DATA, on_msg, (void *)(uintptr_t)0), MRT_OK);
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    ck_assert_int_eq(pthread_attr_setaffinity_np(&at, sizeof one, &one), 0);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, &at, pinned_shard_thread, s), 0);
+    pthread_attr_destroy(&at);
+
+    long_idle(m, 0);
+    uint64_t w0 = stats(m, 0).wakeups;
+    mrt_msg msg = { .type = T_DATA };
+    ck_assert_int_eq(mrt_mesh_inject(m, 0, &msg), MRT_OK);
+    MRT_WAIT_UNTIL(atomic_load(&handled[0]) == 2, "the pinned shard handled the injection");
+    ck_assert_uint_eq(stats(m, 0).wakeups, w0);
+
+    mrt_mesh_stop(m);
+    pthread_join(t, NULL);
+    mrt_mesh_destroy(m);
+    ck_assert_int_eq(pthread_setaffinity_np(pthread_self(), sizeof saved, &saved), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("shard_wake");
@@ -159,6 +219,7 @@ int main(void)
     tcase_add_test(tc, injection_and_control_end_a_long_wait);
     tcase_add_test(tc, stop_ends_a_long_wait);
     tcase_add_test(tc, without_idle_wake_nothing_wakes);
+    tcase_add_test(tc, a_shard_on_the_producers_cpu_is_not_woken);
     suite_add_tcase(s, tc);
     return mrt_check_run(s);
 }

@@ -103,11 +103,12 @@ typedef struct mrt_mesh_config {
     unsigned idle_sleep_max_us; /* back-off ceiling in microseconds; 0 = never sleep (default 100) */
     /*
      * An idle shard waits on a futex and a producer's enqueue ends the wait
-     * (default false: the back-off sleeps its length). Trades throughput for
-     * latency at low load: each producer fences after each ring enqueue and
-     * wakes a waiting shard with a syscall. Measured on a 2-CPU VM (perf/README,
-     * "Idle wake"): one event in flight through ingress p50 59 -> 21 us; the
-     * ingress path's throughput 1.28 -> 0.46 M events/s, busy-polled shards -2..-6 %.
+     * (default false: the back-off sleeps its length); a shard pinned to the
+     * producer's own CPU is left to its timeout (waking it would preempt the
+     * producer). Each producer fences after each ring enqueue and wakes a
+     * waiting shard with a syscall. Measured on a 2-CPU VM (perf/README,
+     * "Idle wake"): one event through ingress p50 60 -> 43 us, `meshrt run`
+     * 0.945x, the ingress path 0.83-0.97x; with cores to spare, more.
      */
     bool idle_wake;
     unsigned stats_interval_ms; /* perf counters are read this often (default 1000) */
