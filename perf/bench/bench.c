@@ -56,6 +56,20 @@ double mrt_bench_time_ns(const mrt_bench_opts *o, mrt_bench_fn fn, void *ctx, ui
     return mrt_bench_median(v, reps);
 }
 
+uint64_t mrt_bench_thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+double mrt_bench_cpu_ns_per_op(mrt_bench_fn fn, void *ctx, uint64_t iters)
+{
+    uint64_t t0 = mrt_bench_thread_cpu_ns();
+    fn(ctx, iters);
+    return (double)(mrt_bench_thread_cpu_ns() - t0) / (double)iters;
+}
+
 /*
  * jemalloc's hook, once installed, stays for the life of the process and
  * makes every later allocation several times slower, which would flatter
@@ -140,6 +154,33 @@ double mrt_bench_allocs_per_op(mrt_bench_fn fn, void *ctx, uint64_t iters)
     double v = -1;
     (void)mrt_bench_counted(count_per_op, &p, &v, 1);
     return v;
+}
+
+typedef struct per_op_pair {
+    mrt_bench_fn ours, naive;
+    void *ctx;
+    uint64_t iters;
+} per_op_pair;
+
+static void count_pair(void *arg, double *out)
+{
+    per_op_pair *p = arg;
+    p->ours(p->ctx, 64); /* warm */
+    mrt_alloc_counts b = mrt_alloc_counts_now();
+    p->ours(p->ctx, p->iters);
+    mrt_alloc_counts m = mrt_alloc_counts_now();
+    p->naive(p->ctx, p->iters);
+    mrt_alloc_counts e = mrt_alloc_counts_now();
+    out[0] = (double)(m.allocs - b.allocs) / (double)p->iters;
+    out[1] = (double)(e.allocs - m.allocs) / (double)p->iters;
+}
+
+void mrt_bench_allocs_pair(mrt_bench_fn ours, mrt_bench_fn naive, void *ctx, uint64_t iters,
+                           double out[2])
+{
+    per_op_pair p = { ours, naive, ctx, iters ? iters : 1 };
+    out[0] = out[1] = -1;
+    (void)mrt_bench_counted(count_pair, &p, out, 2);
 }
 
 static void print_num(FILE *f, double v)

@@ -37,12 +37,29 @@ typedef void (*mrt_bench_fn)(void *ctx, uint64_t iters);
 double mrt_bench_time_ns(const mrt_bench_opts *o, mrt_bench_fn fn, void *ctx, uint64_t iters);
 
 /*
+ * The calling thread's CPU clock in ns: time the thread spent off the CPU
+ * (another tenant of a shared machine) is not counted.
+ */
+uint64_t mrt_bench_thread_cpu_ns(void);
+
+/* One run of fn(ctx, iters) on the thread's CPU clock: ns per iteration. */
+double mrt_bench_cpu_ns_per_op(mrt_bench_fn fn, void *ctx, uint64_t iters);
+
+/*
  * Heap allocations per iteration of fn(ctx, iters) on the calling thread,
  * counted with jemalloc's allocation hook in a forked child (untimed; the
  * hook never exists in the process that times). Returns a negative value
  * when counting is unavailable (sanitizer builds, fork failure).
  */
 double mrt_bench_allocs_per_op(mrt_bench_fn fn, void *ctx, uint64_t iters);
+
+/*
+ * Allocations per iteration of ours(ctx, iters) and of naive(ctx, iters),
+ * both in one forked child, ours warmed first with 64 iterations:
+ * out[0] ours, out[1] naive (-1 each when counting is unavailable).
+ */
+void mrt_bench_allocs_pair(mrt_bench_fn ours, mrt_bench_fn naive, void *ctx, uint64_t iters,
+                           double out[2]);
 
 /*
  * The general form: run body(arg, out) in a forked child with allocation

@@ -105,38 +105,6 @@ static void route_hash(void *ctx, uint64_t iters)
     }
 }
 
-static uint64_t cpu_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static double time_once(mrt_bench_fn fn, void *ctx, uint64_t iters)
-{
-    uint64_t t0 = cpu_ns();
-    fn(ctx, iters);
-    return (double)(cpu_ns() - t0) / (double)iters;
-}
-
-struct count_arg {
-    struct world *w;
-    uint64_t iters;
-};
-
-static void count_both(void *arg, double *out)
-{
-    struct count_arg *a = arg;
-    route_ours(a->w, 64); /* warm */
-    mrt_alloc_counts b = mrt_alloc_counts_now();
-    route_ours(a->w, a->iters);
-    mrt_alloc_counts m = mrt_alloc_counts_now();
-    route_naive(a->w, a->iters);
-    mrt_alloc_counts e = mrt_alloc_counts_now();
-    out[0] = (double)(m.allocs - b.allocs) / (double)a->iters;
-    out[1] = (double)(e.allocs - m.allocs) / (double)a->iters;
-}
-
 /* The leak run: selections complete FIFO WINDOW events later. */
 #define WINDOW 4096u
 struct leak {
@@ -185,8 +153,8 @@ int mrt_bench_groups(const mrt_bench_opts *o, int argc, char **argv)
         double ours[MAX_REPS], naive[MAX_REPS], ratio[MAX_REPS], hash[MAX_REPS];
         route_ours(w, iters / 4 + 1); /* warm */
         for (int r = 0; r < reps; r++) {
-            ours[r] = time_once(route_ours, w, iters);
-            naive[r] = time_once(route_naive, w, iters);
+            ours[r] = mrt_bench_cpu_ns_per_op(route_ours, w, iters);
+            naive[r] = mrt_bench_cpu_ns_per_op(route_naive, w, iters);
             ratio[r] = naive[r] / ours[r];
         }
         struct world *wh = malloc(sizeof(*wh));
@@ -196,11 +164,10 @@ int mrt_bench_groups(const mrt_bench_opts *o, int argc, char **argv)
         }
         world_init(wh, n, 10000, MRT_GROUP_HASH);
         for (int r = 0; r < reps; r++)
-            hash[r] = time_once(route_hash, wh, iters);
+            hash[r] = mrt_bench_cpu_ns_per_op(route_hash, wh, iters);
         free(wh);
-        double al[2] = { -1, -1 };
-        struct count_arg ca = { w, 10000 };
-        (void)mrt_bench_counted(count_both, &ca, al, 2);
+        double al[2];
+        mrt_bench_allocs_pair(route_ours, route_naive, w, 10000, al);
         char pj[64], nm[64], nn[64], nh[64], rn[64];
         snprintf(pj, sizeof pj, "{\"members\":%u}", n);
         snprintf(nm, sizeof nm, "route/%u", n);

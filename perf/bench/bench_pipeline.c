@@ -226,8 +226,6 @@ static void mark_hook(mrt_svc_shard *ss, bool draining, void *ctx)
  * its quota; the first refusal (no buffer, no in-flight slot, full ring:
  * backpressure) ends the burst until the next iteration.
  */
-static uint64_t thread_cpu_ns(void);
-
 static void produce_hook(mrt_svc_shard *ss, bool draining, void *ctx)
 {
     pl_shard *p = ctx;
@@ -236,7 +234,7 @@ static void produce_hook(mrt_svc_shard *ss, bool draining, void *ctx)
     int t = atomic_load_explicit(&c->timing, memory_order_acquire);
     if (__builtin_expect(t != p->tstate, 0)) {
         /* Twice a run: how much of the timed wall time this thread was on a CPU. */
-        uint64_t cpu = thread_cpu_ns(), now = mrt_shard_now(mrt_svc_shard_get(ss));
+        uint64_t cpu = mrt_bench_thread_cpu_ns(), now = mrt_shard_now(mrt_svc_shard_get(ss));
         if (t == 1) {
             p->cpu0 = cpu;
             p->now0 = now;
@@ -407,13 +405,6 @@ static void wait_delivered(pl_ctx *c, uint64_t target)
         nanosleep(&ts, NULL);
 }
 
-static uint64_t thread_cpu_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 typedef struct pl_result {
     uint64_t ns;           /* timed part */
     double oncpu;          /* shard_: the lower of the two threads' CPU time / wall time */
@@ -446,13 +437,13 @@ static void run_one(pl_ctx *c, uint64_t events, uint64_t warm, pl_result *res)
         uint64_t done0 = delivered(c);
         uint64_t target = done0 + (events & ~1ull);
         mrt_alloc_counts a0 = mrt_alloc_counts_now();
-        uint64_t t0 = thread_cpu_ns();
+        uint64_t t0 = mrt_bench_thread_cpu_ns();
         set_quota(c, warm + events / 2);
         while (delivered(c) < target && atomic_load(&c->lost) == 0) {
             mrt_shard_poll_once(s0);
             mrt_shard_poll_once(s1);
         }
-        res->ns = thread_cpu_ns() - t0;
+        res->ns = mrt_bench_thread_cpu_ns() - t0;
         res->allocs = mrt_alloc_counts_now().allocs - a0.allocs;
         res->events = delivered(c) - done0;
     }
@@ -672,7 +663,7 @@ static void *raw_side(void *arg)
     while (!atomic_load(&r->go))
         rte_pause();
     uint64_t sent = 0, got = 0, sink = 0;
-    uint64_t c0 = thread_cpu_ns(), w0 = mrt_bench_now_ns();
+    uint64_t c0 = mrt_bench_thread_cpu_ns(), w0 = mrt_bench_now_ns();
     while (sent < to_send || got < to_get) {
         unsigned work = 0;
         if (sent < to_send) {
@@ -690,7 +681,7 @@ static void *raw_side(void *arg)
             rte_pause();
     }
     r->t_end[me] = mrt_bench_now_ns();
-    uint64_t c1 = thread_cpu_ns();
+    uint64_t c1 = mrt_bench_thread_cpu_ns();
     r->oncpu[me] = r->t_end[me] > w0 ? (double)(c1 - c0) / (double)(r->t_end[me] - w0) : 1;
     __asm__ volatile("" : : "r"(sink));
     return NULL;
@@ -738,13 +729,13 @@ static uint64_t raw_1t(uint64_t total)
     uint64_t sink = 0, got = 0;
     for (uint64_t seq = 0; seq < 4096; seq += raw_put(ring, out, seq, 32)) /* warm-up */
         (void)raw_get(ring, in, &sink);
-    uint64_t t0 = thread_cpu_ns();
+    uint64_t t0 = mrt_bench_thread_cpu_ns();
     for (uint64_t seq = 0; seq < total;) {
         unsigned n = total - seq < 32 ? (unsigned)(total - seq) : 32;
         seq += raw_put(ring, out, seq, n);
         got += raw_get(ring, in, &sink);
     }
-    uint64_t ns = thread_cpu_ns() - t0;
+    uint64_t ns = mrt_bench_thread_cpu_ns() - t0;
     __asm__ volatile("" : : "r"(sink), "r"(got));
     raw_ring_free(ring);
     return ns ? ns : 1;

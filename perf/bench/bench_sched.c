@@ -224,40 +224,6 @@ static int world_init(struct world *w, uint32_t n, bool scored, uint32_t k)
     return 0;
 }
 
-/* Allocations per placement of both sides, in the forked child. */
-struct count_arg {
-    struct world *w;
-    uint64_t iters;
-};
-
-static void count_both(void *p, double *out)
-{
-    struct count_arg *a = p;
-    run_ours(a->w, 64); /* warm */
-    mrt_alloc_counts b = mrt_alloc_counts_now();
-    run_ours(a->w, a->iters);
-    mrt_alloc_counts m = mrt_alloc_counts_now();
-    run_naive(a->w, a->iters);
-    mrt_alloc_counts e = mrt_alloc_counts_now();
-    out[0] = (double)(m.allocs - b.allocs) / (double)a->iters;
-    out[1] = (double)(e.allocs - m.allocs) / (double)a->iters;
-}
-
-/* The thread's CPU clock: time this thread was off the CPU (a shared machine) is not counted. */
-static uint64_t cpu_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static double time_once(mrt_bench_fn fn, void *ctx, uint64_t iters)
-{
-    uint64_t t0 = cpu_ns();
-    fn(ctx, iters);
-    return (double)(cpu_ns() - t0) / (double)iters;
-}
-
 int mrt_bench_sched(const mrt_bench_opts *o, int argc, char **argv)
 {
     if (argc > 1) {
@@ -288,13 +254,12 @@ int mrt_bench_sched(const mrt_bench_opts *o, int argc, char **argv)
             run_ours(&w, iters / 8 + 1); /* warm both */
             run_naive(&w, niters / 8 + 1);
             for (int r = 0; r < o->reps; r++) {
-                ours[r] = time_once(run_ours, &w, iters);
-                naive[r] = time_once(run_naive, &w, niters);
+                ours[r] = mrt_bench_cpu_ns_per_op(run_ours, &w, iters);
+                naive[r] = mrt_bench_cpu_ns_per_op(run_naive, &w, niters);
                 ratio[r] = naive[r] / ours[r];
             }
-            double al[2];
-            struct count_arg ca = { &w, mrt_bench_iters(o, 2000) };
-            (void)mrt_bench_counted(count_both, &ca, al, 2);
+            double al[2]; /* allocations per placement of both sides */
+            mrt_bench_allocs_pair(run_ours, run_naive, &w, mrt_bench_iters(o, 2000), al);
             char pj[80], nm[64], nn[64];
             snprintf(pj, sizeof pj, "{\"n\":%u,\"shape\":\"%s\",\"k\":%u}", n, sname,
                      SHAPES[sh].k);
