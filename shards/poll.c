@@ -208,16 +208,6 @@ unsigned mrt_shard_poll_once(mrt_shard *s)
     mrt_stall_end(&s->stall);
     return handled + nctl + sent;
 }
-/* Nothing waits in any ring this shard consumes (control included). */
-static bool inbound_empty(const mrt_shard *s)
-{
-    if (mrt_ring_entries(s->control) || mrt_ring_entries(s->ingress))
-        return false;
-    for (unsigned i = 0; i < s->n; i++)
-        if (mrt_ring_entries(s->in[i]))
-            return false;
-    return true;
-}
 
 /* The idle back-off: up to `us` microseconds, ended early by a producer (see shard_wake). */
 static void idle_wait(mrt_shard *s, unsigned us)
@@ -229,8 +219,10 @@ static void idle_wait(mrt_shard *s, unsigned us)
     }
     atomic_store_explicit(&s->sleeping, 1, memory_order_relaxed);
     atomic_thread_fence(memory_order_seq_cst);
-    if (inbound_empty(s) && !atomic_load_explicit(&s->mesh->stop_requested, memory_order_relaxed)) {
-        struct timespec ts = { .tv_sec = us / 1000000u, .tv_nsec = (long)(us % 1000000u) * 1000 };
+    /* Nothing waits in any ring this shard consumes: data (mrt_shard_backlog) or control. */
+    if (mrt_shard_backlog(s) == 0 && mrt_ring_entries(s->control) == 0 &&
+        !atomic_load_explicit(&s->mesh->stop_requested, memory_order_relaxed)) {
+        struct timespec ts = us_timespec(us);
         /* Published at once (the idle path only): readers see a wait begin and end. */
         atomic_store_explicit(&s->pub.sleeps, ++s->st.sleeps, memory_order_relaxed);
         /* 0: woken (or spuriously); EAGAIN: a producer cleared the word before the wait began. */

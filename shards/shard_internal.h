@@ -199,10 +199,16 @@ static inline void shard_wake(mrt_shard *d)
         (void)syscall(SYS_futex, (uint32_t *)&d->sleeping, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
-/* Sleep `us` microseconds: mrt_mesh_stop's wait. */
+/* `us` microseconds as a relative timeout (nanosleep, futex). */
+static inline struct timespec us_timespec(unsigned us)
+{
+    return (struct timespec){ .tv_sec = us / 1000000u, .tv_nsec = (long)(us % 1000000u) * 1000 };
+}
+
+/* Sleep `us` microseconds: the idle back-off without idle_wake, and mrt_mesh_stop's wait. */
 static inline void idle_sleep(unsigned us)
 {
-    struct timespec ts = { .tv_sec = us / 1000000u, .tv_nsec = (long)(us % 1000000u) * 1000 };
+    struct timespec ts = us_timespec(us);
     nanosleep(&ts, NULL);
 }
 
