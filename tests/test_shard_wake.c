@@ -31,9 +31,17 @@ static void *shard_thread(void *arg)
     return NULL;
 }
 
-/* Two running shards that back off at once (no spinning) up to `ceiling_us`. */
-static mrt_mesh *start(bool wake, unsigned ceiling_us, pthread_t t[SHARDS])
+/*
+ * Two running shards that back off at once (no spinning) up to `ceiling_us`;
+ * `pin` (NULL: none) is their threads' affinity, set before their run starts
+ * (mrt_shard_run reads it once).
+ */
+static mrt_mesh *start(bool wake, unsigned ceiling_us, const cpu_set_t *pin, pthread_t t[SHARDS])
 {
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    if (pin != NULL)
+        ck_assert_int_eq(pthread_attr_setaffinity_np(&at, sizeof *pin, pin), 0);
     mrt_mesh_config cfg;
     mrt_mesh_config_default(&cfg, SHARDS);
     cfg.idle_spin = 0;
@@ -48,8 +56,9 @@ static mrt_mesh *start(bool wake, unsigned ceiling_us, pthread_t t[SHARDS])
         ck_assert_int_eq(mrt_shard_set_handler(s, T_DATA, on_msg, (void *)(uintptr_t)i), MRT_OK);
         ck_assert_int_eq(mrt_shard_set_control_handler(s, T_CTL, on_msg, (void *)(uintptr_t)i),
                          MRT_OK);
-        ck_assert_int_eq(pthread_create(&t[i], NULL, shard_thread, s), 0);
+        ck_assert_int_eq(pthread_create(&t[i], &at, shard_thread, s), 0);
     }
+    pthread_attr_destroy(&at);
     return m;
 }
 
@@ -106,7 +115,7 @@ static void wakes(mrt_mesh *m, unsigned i, bool control)
 START_TEST(injection_and_control_end_a_long_wait)
 {
     pthread_t t[SHARDS];
-    mrt_mesh *m = start(true, CEILING_US, t);
+    mrt_mesh *m = start(true, CEILING_US, NULL, t);
     for (unsigned i = 0; i < SHARDS; i++) {
         wakes(m, i, false);
         wakes(m, i, true);
@@ -119,7 +128,7 @@ END_TEST
 START_TEST(stop_ends_a_long_wait)
 {
     pthread_t t[SHARDS];
-    mrt_mesh *m = start(true, CEILING_US, t);
+    mrt_mesh *m = start(true, CEILING_US, NULL, t);
     uint64_t w0[SHARDS];
     for (unsigned i = 0; i < SHARDS; i++) {
         long_idle(m, i);
@@ -135,7 +144,7 @@ END_TEST
 START_TEST(without_idle_wake_nothing_wakes)
 {
     pthread_t t[SHARDS];
-    mrt_mesh *m = start(false, 100, t);
+    mrt_mesh *m = start(false, 100, NULL, t);
     for (unsigned i = 0; i < SHARDS; i++) {
         long_idle(m, i);
         uint64_t h = atomic_load(&handled[i]);
@@ -152,14 +161,6 @@ START_TEST(without_idle_wake_nothing_wakes)
     mrt_mesh_destroy(m);
 }
 END_TEST
-
-static void *pinned_shard_thread(void *arg)
-{
-    mrt_shard *s = arg;
-    /* Set before the run starts: mrt_shard_run reads its affinity once. */
-    mrt_shard_run(s);
-    return NULL;
-}
 
 /*
  * A shard pinned to the producer's own CPU is left to its timeout: waking
@@ -179,24 +180,8 @@ START_TEST(a_shard_on_the_producers_cpu_is_not_woken)
     CPU_SET(cpu, &one);
     ck_assert_int_eq(pthread_setaffinity_np(pthread_self(), sizeof one, &one), 0);
 
-    mrt_mesh_config cfg;
-    mrt_mesh_config_default(&cfg, 1);
-    cfg.idle_spin = 0;
-    cfg.idle_sleep_max_us = CEILING_US;
-    cfg.idle_wake = true;
-    mrt_mesh *m = NULL;
-    ck_assert_int_eq(mrt_mesh_create(&cfg, &m), MRT_OK);
-    mrt_shard *s = mrt_mesh_shard(m, 0);
-    atomic_store(&handled[0], 0);
-    ck_assert_int_eq(mrt_shard_init_local(s), MRT_OK);
-    ck_assert_int_eq(mrt_shard_set_handler(s, T_DATA, on_msg, (void *)(uintptr_t)0), MRT_OK);
-    pthread_attr_t at;
-    pthread_attr_init(&at);
-    ck_assert_int_eq(pthread_attr_setaffinity_np(&at, sizeof one, &one), 0);
-    pthread_t t;
-    ck_assert_int_eq(pthread_create(&t, &at, pinned_shard_thread, s), 0);
-    pthread_attr_destroy(&at);
-
+    pthread_t t[SHARDS];
+    mrt_mesh *m = start(true, CEILING_US, &one, t);
     long_idle(m, 0);
     uint64_t w0 = stats(m, 0).wakeups;
     mrt_msg msg = { .type = T_DATA };
@@ -204,8 +189,7 @@ START_TEST(a_shard_on_the_producers_cpu_is_not_woken)
     MRT_WAIT_UNTIL(atomic_load(&handled[0]) == 2, "the pinned shard handled the injection");
     ck_assert_uint_eq(stats(m, 0).wakeups, w0);
 
-    mrt_mesh_stop(m);
-    pthread_join(t, NULL);
+    stop(m, t);
     mrt_mesh_destroy(m);
     ck_assert_int_eq(pthread_setaffinity_np(pthread_self(), sizeof saved, &saved), 0);
 }
