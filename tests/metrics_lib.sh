@@ -27,6 +27,11 @@ mrt_kill() {
 mrt_start_run() {
     local dir="$1" i
     shift
+    # Created here, not by the redirection below: that one runs in the child
+    # after the fork, and the first poll could find no file (sed exits 2, and
+    # under `set -e -o pipefail` that ends the test).
+    : >"$dir/run.out"
+    : >"$dir/run.err"
     "$MESHRT" run --metrics 127.0.0.1:0 --allow-unbound "$@" >"$dir/run.out" 2>"$dir/run.err" &
     RUN_PID=$!
     PORT=""
