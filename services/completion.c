@@ -229,29 +229,40 @@ void svc_flush_owed(mrt_svc_shard *ss)
     ss->npend_dirty = keep;
 }
 
+/*
+ * Two passes: first every returned buffer goes back to its pool and its
+ * header words are loaded — independent loads, so the line misses of a burst
+ * overlap (the receiver wrote the line) — then the completions are applied.
+ * One pass measured a miss per buffer in series behind each completion.
+ */
 void svc_on_returns(mrt_shard *s, const mrt_msg *m, unsigned n, void *ctx)
 {
     mrt_svc_shard *ss = ctx;
     uint64_t now = mrt_shard_now(s);
     ss->st.ret_msgs_received += n;
-    for (unsigned i = 0; i < n; i++) {
-        unsigned c = m[i].aux;
-        if (m[i].src == MRT_SRC_EXTERNAL || c == 0 || c > SVC_RET_PER_MSG) {
-            ss->st.returns_invalid++;
-            continue;
-        }
-        for (unsigned j = 0; j < c; j++) {
-            uint8_t *b = svc_pool_push(ss, m[i].w[j]);
-            uint64_t key, outcome;
-            if (b == NULL)
+    enum { CHUNK = 16 }; /* messages per pass: up to 48 buffers */
+    for (unsigned i0 = 0; i0 < n; i0 += CHUNK) {
+        uint64_t key[CHUNK * SVC_RET_PER_MSG], outcome[CHUNK * SVC_RET_PER_MSG];
+        unsigned k = 0, end = n - i0 < CHUNK ? n : i0 + CHUNK;
+        for (unsigned i = i0; i < end; i++) {
+            unsigned c = m[i].aux;
+            if (m[i].src == MRT_SRC_EXTERNAL || c == 0 || c > SVC_RET_PER_MSG) {
+                ss->st.returns_invalid++;
                 continue;
-            memcpy(&key, b + SVC_BUF_KEY, sizeof key);
-            if (key == 0)
-                continue;
-            memcpy(&outcome, b + SVC_BUF_SENT, sizeof outcome);
-            complete_local(ss, key, (outcome >> 32) & 1u, (uint32_t)outcome, now);
+            }
+            for (unsigned j = 0; j < c; j++) {
+                uint8_t *b = svc_pool_push(ss, m[i].w[j]);
+                if (b == NULL)
+                    continue;
+                memcpy(&key[k], b + SVC_BUF_KEY, sizeof key[k]);
+                memcpy(&outcome[k], b + SVC_BUF_SENT, sizeof outcome[k]);
+                k++;
+            }
+            ss->st.returns_received += c;
         }
-        ss->st.returns_received += c;
+        for (unsigned x = 0; x < k; x++)
+            if (key[x] != 0)
+                complete_local(ss, key[x], (outcome[x] >> 32) & 1u, (uint32_t)outcome[x], now);
     }
 }
 
