@@ -26,6 +26,7 @@
 int svc_ingress_init(mrt_svc_shard *ss)
 {
     const mrt_svc *svc = ss->svc;
+    atomic_init(&ss->iorphan_pending, 0);
     for (unsigned c = 0; c < svc->nclasses; c++) {
         uint32_t cnt = svc->icount[c];
         if (cnt == 0)
@@ -74,11 +75,20 @@ static inline void orphan_put(mrt_svc_shard *ss, unsigned c, uint32_t idx)
     mrt_spin_lock(&ss->iorphan_put[c]);
     (void)rte_ring_sp_enqueue_elem(ss->iorphan[c], &idx, sizeof idx);
     mrt_spin_unlock(&ss->iorphan_put[c]);
+    atomic_store_explicit(&ss->iorphan_pending, 1, memory_order_release);
 }
 
-/* Shard thread, each iteration: orphaned indices back on the free lists. */
+/*
+ * Shard thread, each iteration: orphaned indices back on the free lists.
+ * One load when there are none (the usual case) instead of a look at every
+ * class's ring. Cleared before the scan: an orphan put after the clear sets
+ * it again and waits for the next iteration, never longer.
+ */
 void svc_ingress_reclaim(mrt_svc_shard *ss)
 {
+    if (atomic_load_explicit(&ss->iorphan_pending, memory_order_relaxed) == 0 ||
+        atomic_exchange_explicit(&ss->iorphan_pending, 0, memory_order_acquire) == 0)
+        return;
     for (unsigned c = 0; c < ss->svc->nclasses; c++) {
         uint32_t idx[32];
         unsigned n;

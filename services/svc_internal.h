@@ -243,6 +243,8 @@ struct mrt_svc_shard {
      */
     alignas(128) mrt_spin ifree_get[SVC_MAX_CLASSES];
     alignas(128) mrt_spin iorphan_put[SVC_MAX_CLASSES];
+    /* Set after an orphan is put: the shard looks at the orphan rings only then. */
+    alignas(128) atomic_uint iorphan_pending;
 };
 
 /* pool.c */
