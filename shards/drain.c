@@ -82,7 +82,7 @@ void mrt_mesh_request_stop(mrt_mesh *m)
     atomic_store(&m->stop_requested, true);
     for (unsigned i = 0; i < m->cfg.shards; i++)
         if (m->shards[i] != NULL)
-            shard_wake(m->shards[i]); /* a waiting shard sees the stop now, not at its timeout */
+            shard_wake_now(m->shards[i]); /* sees the stop now, even pinned to this CPU */
 }
 
 /*

@@ -182,6 +182,15 @@ _Static_assert(sizeof(mrt_msg) == 2 * ELEM_SIZE, "a message is two ring elements
  * (the wait keeps the back-off as its timeout), never an event. Call after
  * the enqueue and a seq_cst fence (an atomic RMW is one).
  */
+
+/* End d's wait, wherever it runs (stop: preempting this thread then costs nothing). */
+static inline void shard_wake_now(mrt_shard *d)
+{
+    if (atomic_load_explicit(&d->sleeping, memory_order_relaxed) != 0 &&
+        atomic_exchange_explicit(&d->sleeping, 0, memory_order_relaxed) != 0)
+        (void)syscall(SYS_futex, (uint32_t *)&d->sleeping, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
 static inline void shard_wake(mrt_shard *d)
 {
     if (atomic_load_explicit(&d->sleeping, memory_order_relaxed) == 0)
@@ -195,8 +204,7 @@ static inline void shard_wake(mrt_shard *d)
     int cpu = atomic_load_explicit(&d->pinned_cpu, memory_order_relaxed);
     if (cpu >= 0 && cpu == sched_getcpu())
         return;
-    if (atomic_exchange_explicit(&d->sleeping, 0, memory_order_relaxed) != 0)
-        (void)syscall(SYS_futex, (uint32_t *)&d->sleeping, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    shard_wake_now(d);
 }
 
 /* `us` microseconds as a relative timeout (nanosleep, futex). */
