@@ -62,8 +62,7 @@ typedef struct sc {
     _Atomic uint64_t injected, refused, received;
     sc_emitter em[2 * MRT_GROUP_MAX_MEMBERS];
     unsigned nem;
-    uint8_t *seen;              /* per sequence: times it came out (saturating) */
-    size_t seen_cap;
+    mrt_sc_tally seen;          /* per sequence: times it came out */
     mrt_scenario_result *r;
 } sc;
 
@@ -202,23 +201,10 @@ static void on_output(void *ctx, const mrt_compute_output *o)
     uint64_t seq = UINT64_MAX;
     if (o->len == MRT_CAUSAL_LINK_SIZE + SC_PAYLOAD)
         memcpy(&seq, (const uint8_t *)o->payload + MRT_CAUSAL_LINK_SIZE, sizeof seq);
-    if (seq >= (uint64_t)1 << 40) {
+    if (seq >= MRT_SC_SEQ_LIMIT)
         r->bad_links++; /* not one of ours */
-    } else {
-        if (seq >= s->seen_cap) {
-            size_t cap = s->seen_cap ? s->seen_cap : 1u << 16;
-            while (cap <= seq)
-                cap *= 2;
-            uint8_t *p = realloc(s->seen, cap);
-            if (p == NULL)
-                abort();
-            memset(p + s->seen_cap, 0, cap - s->seen_cap);
-            s->seen = p;
-            s->seen_cap = cap;
-        }
-        if (s->seen[seq] < 255)
-            s->seen[seq]++;
-    }
+    else
+        (void)mrt_sc_tally_add(&s->seen, seq);
     int idx = mrt_group_member_of(s->grp, o->from.id);
     if (idx >= 0)
         r->per_member[idx]++;
@@ -311,7 +297,7 @@ static void teardown(sc *s)
     mrt_runtime_destroy(s->rt);
     for (unsigned i = 0; i < s->nem; i++)
         free(s->em[i].held);
-    free(s->seen);
+    mrt_sc_tally_free(&s->seen);
 }
 
 /* Settle: everything injected out, every reservation back (bounded), then the judgement. */
@@ -364,13 +350,9 @@ static void finish(sc *s)
         r->bad_links += s->em[i].nheld; /* a gap that never filled */
     for (unsigned i = 0; strcmp(r->name, "replica") == 0 && i < s->nem; i++)
         r->resumed += s->em[i].moved; /* re-spawned elsewhere (scale counts its re-grown ones) */
-    for (uint64_t q = 0; q < r->injected; q++) {
-        uint8_t v = q < s->seen_cap ? s->seen[q] : 0;
-        r->lost += v == 0;
-        r->duplicated += v > 1;
-    }
-    for (uint64_t q = r->injected; q < s->seen_cap; q++)
-        r->duplicated += s->seen[q] != 0; /* out, never injected */
+    mrt_sc_tally_judge(&s->seen, r->injected, 1, &r->lost, &r->duplicated);
+    if (s->seen.oom)
+        mrt_sc_problem(r, "out of memory counting outputs");
     if (r->injected == 0)
         mrt_sc_problem(r, "no events moved");
     if (r->lost)

@@ -120,8 +120,7 @@ typedef struct ha {
     unsigned nch;
     mrt_fork_record rec[HA_FORKS];
     unsigned nrec;
-    uint8_t *seen;
-    size_t seen_cap;
+    mrt_sc_tally seen; /* per sequence: outputs that carried it */
     mrt_scenario_result *r;
 } ha;
 
@@ -150,24 +149,11 @@ static void accepted(ha *s, ha_chain *c, const uint8_t *payload)
     mrt_scenario_result *r = s->r;
     r->links++;
     c->count++;
-    if (seq >= (uint64_t)1 << 40) {
+    if (seq >= MRT_SC_SEQ_LIMIT) {
         r->bad_links++;
         return;
     }
-    if (seq >= s->seen_cap) {
-        size_t cap = s->seen_cap ? s->seen_cap : 1u << 16;
-        while (cap <= seq)
-            cap *= 2;
-        uint8_t *p = realloc(s->seen, cap);
-        if (p == NULL)
-            abort();
-        memset(p + s->seen_cap, 0, cap - s->seen_cap);
-        s->seen = p;
-        s->seen_cap = cap;
-    }
-    if (s->seen[seq] < 255)
-        s->seen[seq]++;
-    if (s->seen[seq] == 2)
+    if (mrt_sc_tally_add(&s->seen, seq) == 2)
         atomic_store_explicit(&s->events_out, atomic_load(&s->events_out) + 1,
                               memory_order_release);
 }
@@ -391,13 +377,9 @@ static void finish(ha *s, bool fork)
     uint64_t held = 0;
     for (unsigned i = 0; i < s->nch; i++)
         held += s->ch[i].nheld;
-    for (uint64_t q = 0; q < r->injected; q++) {
-        uint8_t v = q < s->seen_cap ? s->seen[q] : 0;
-        r->lost += v < 2;
-        r->duplicated += v > 2;
-    }
-    for (uint64_t q = r->injected; q < s->seen_cap; q++)
-        r->duplicated += s->seen[q] != 0;
+    mrt_sc_tally_judge(&s->seen, r->injected, 2, &r->lost, &r->duplicated);
+    if (s->seen.oom)
+        mrt_sc_problem(r, "out of memory counting outputs");
     if (r->injected == 0)
         mrt_sc_problem(r, "no events moved");
     if (r->lost)
@@ -499,7 +481,7 @@ int mrt_scenario_run_ha(const mrt_runtime_config *cfg, bool (*stop)(void *ctx), 
         mrt_groups_destroy(s->g);
         mrt_runtime_destroy(s->rt);
     }
-    free(s->seen);
+    mrt_sc_tally_free(&s->seen);
     free(s);
     return rc;
 }
