@@ -19,6 +19,36 @@ static inline bool ring_put_mp(struct rte_ring *r, mrt_spin *lock, const mrt_msg
     return ok;
 }
 
+/*
+ * Admission into one of d's multi-producer rings, the same for ingress and
+ * control: announce (inflight), then check `closed` — the closer sets it,
+ * then waits for inflight to reach 0 (seq_cst, the mirror image) — count
+ * before the enqueue so no consumer handles an uncounted message, and wake
+ * d after (the seq_cst decrement orders the enqueue before the wake's read).
+ */
+static int admit(mrt_mesh *m, mrt_shard *d, _Atomic uint64_t *inflight, _Atomic bool *closed,
+                 _Atomic uint64_t *accepted, struct rte_ring *r, mrt_spin *lock,
+                 const mrt_msg *msg)
+{
+    if (!atomic_load_explicit(&d->ready, memory_order_acquire))
+        return MRT_SHARD_ENOTREADY;
+    atomic_fetch_add(inflight, 1);
+    int rc = MRT_OK;
+    if (atomic_load(closed)) {
+        rc = MRT_SHARD_ESTOPPED;
+    } else {
+        atomic_fetch_add(accepted, 1);
+        if (!ring_put_mp(r, lock, msg)) {
+            atomic_fetch_sub(accepted, 1);
+            rc = MRT_SHARD_EFULL;
+        }
+    }
+    atomic_fetch_sub(inflight, 1);
+    if (rc == MRT_OK && m->cfg.idle_wake)
+        shard_wake(d);
+    return rc;
+}
+
 int mrt_mesh_inject(mrt_mesh *m, unsigned dst, const mrt_msg *msg)
 {
     if (m == NULL || msg == NULL)
@@ -26,25 +56,9 @@ int mrt_mesh_inject(mrt_mesh *m, unsigned dst, const mrt_msg *msg)
     if (dst >= m->cfg.shards)
         return MRT_SHARD_EDEST;
     mrt_shard *d = m->shards[dst];
-    if (!atomic_load_explicit(&d->ready, memory_order_acquire))
-        return MRT_SHARD_ENOTREADY;
-    /* Announce first, then check: mrt_mesh_request_stop does the mirror image (seq_cst). */
-    atomic_fetch_add(&m->inject_inflight, 1);
-    int rc = MRT_OK;
-    if (atomic_load(&m->stop_requested)) {
-        rc = MRT_SHARD_ESTOPPED;
-    } else {
-        /* Counted before the enqueue so no consumer can handle an uncounted message. */
-        atomic_fetch_add(&m->ext_accepted, 1);
-        if (!ring_put_mp(d->ingress, &d->ingress_put, msg)) {
-            atomic_fetch_sub(&m->ext_accepted, 1);
-            rc = MRT_SHARD_EFULL;
-        }
-    }
-    atomic_fetch_sub(&m->inject_inflight, 1); /* seq_cst: orders the enqueue before the wake's read */
-    if (rc == MRT_OK && m->cfg.idle_wake)
-        shard_wake(d);
-    return rc;
+    /* Closed by mrt_mesh_request_stop. */
+    return admit(m, d, &m->inject_inflight, &m->stop_requested, &m->ext_accepted, d->ingress,
+                 &d->ingress_put, msg);
 }
 
 int mrt_mesh_control(mrt_mesh *m, unsigned dst, const mrt_msg *msg)
@@ -56,25 +70,9 @@ int mrt_mesh_control(mrt_mesh *m, unsigned dst, const mrt_msg *msg)
     if (msg->type >= MRT_CTL_TYPES)
         return MRT_SHARD_ETYPE;
     mrt_shard *d = m->shards[dst];
-    if (!atomic_load_explicit(&d->ready, memory_order_acquire))
-        return MRT_SHARD_ENOTREADY;
-    /* Announce, then check: mrt_mesh_try_drain closes, then checks (seq_cst, as for ingress). */
-    atomic_fetch_add(&m->ctl_inflight, 1);
-    int rc = MRT_OK;
-    if (atomic_load(&m->ctl_closed)) {
-        rc = MRT_SHARD_ESTOPPED;
-    } else {
-        /* Counted before the enqueue so the drain never sees a handled, uncounted message. */
-        atomic_fetch_add(&m->ctl_accepted, 1);
-        if (!ring_put_mp(d->control, &d->control_put, msg)) {
-            atomic_fetch_sub(&m->ctl_accepted, 1);
-            rc = MRT_SHARD_EFULL;
-        }
-    }
-    atomic_fetch_sub(&m->ctl_inflight, 1);
-    if (rc == MRT_OK && m->cfg.idle_wake)
-        shard_wake(d);
-    return rc;
+    /* Closed by mrt_mesh_try_drain once it found the mesh quiescent. */
+    return admit(m, d, &m->ctl_inflight, &m->ctl_closed, &m->ctl_accepted, d->control,
+                 &d->control_put, msg);
 }
 
 void mrt_mesh_request_stop(mrt_mesh *m)
