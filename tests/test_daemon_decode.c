@@ -1,6 +1,7 @@
 /* Daemons: frame and host-snapshot decoders — every error code, never reading past the input. */
 #include "meshrt/mrt_daemon.h"
 #include "tests/check_main.h"
+#include "tests/test_daemon_common.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -173,28 +174,11 @@ static int counter_process(void *st, const mrt_event *ev, mrt_daemon_sink *sink)
     return ev->payload_len ? mrt_daemon_emit_copy(sink, ev->payload, ev->payload_len) : MRT_OK;
 }
 
-static int counter_snapshot(const void *st, void *buf, size_t cap, size_t *len)
-{
-    *len = 8;
-    if (buf == NULL || cap < 8)
-        return MRT_DAEMON_ENOSPACE;
-    memcpy(buf, st, 8);
-    return MRT_OK;
-}
-
-static int counter_restore(void *st, const void *buf, size_t len)
-{
-    if (len != 8)
-        return MRT_DAEMON_EBADSTATE;
-    memcpy(st, buf, 8);
-    return MRT_OK;
-}
-
 static const mrt_daemon_vtable counter_vt = {
     .name = "counter",
     .process = counter_process,
-    .snapshot = counter_snapshot,
-    .restore = counter_restore,
+    .snapshot = test_counter_snapshot,
+    .restore = test_counter_restore,
 };
 
 /* A valid snapshot with a head, 3 origins and 8 bytes of state. */

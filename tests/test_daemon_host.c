@@ -1,6 +1,7 @@
 /* Daemons: the host — deliver paths, stamping, errors, control, snapshot/restore, allocations. */
 #include "meshrt/mrt_daemon.h"
 #include "tests/check_main.h"
+#include "tests/test_daemon_common.h"
 
 #include <check.h>
 #include <math.h>
@@ -88,28 +89,11 @@ static int counter_process(void *st, const mrt_event *ev, mrt_daemon_sink *sink)
     return MRT_OK;
 }
 
-static int counter_snapshot(const void *st, void *buf, size_t cap, size_t *len)
-{
-    *len = 8;
-    if (buf == NULL || cap < 8)
-        return MRT_DAEMON_ENOSPACE;
-    memcpy(buf, &((const struct counter *)st)->n, 8);
-    return MRT_OK;
-}
-
-static int counter_restore(void *st, const void *buf, size_t len)
-{
-    if (len != 8)
-        return MRT_DAEMON_EBADSTATE;
-    memcpy(&((struct counter *)st)->n, buf, 8);
-    return MRT_OK;
-}
-
 static const mrt_daemon_vtable counter_vt = {
     .name = "counter",
     .process = counter_process,
-    .snapshot = counter_snapshot,
-    .restore = counter_restore,
+    .snapshot = test_counter_snapshot,
+    .restore = test_counter_restore,
 };
 
 /* liar: its snapshot breaks the protocol or fails, as told by its state. */
