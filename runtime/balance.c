@@ -11,6 +11,16 @@
 
 #include <string.h>
 
+/* The control plane's counters where any thread may read them (mrt_runtime_balancer_stats). */
+static void publish_counters(mrt_runtime *rt)
+{
+    mrt_lb_domain_stats ds;
+    mrt_lb_domain_stats_get(rt->lb_domain, &ds);
+    const uint64_t v[4] = { ds.published, ds.retired, ds.freed, rt->lb_reports };
+    for (unsigned i = 0; i < 4; i++)
+        atomic_store_explicit(&rt->lb_pub[i], v[i], memory_order_relaxed);
+}
+
 int mrt_balance_setup(mrt_runtime *rt, unsigned shards)
 {
     mrt_lb_config lc;
@@ -28,6 +38,8 @@ int mrt_balance_setup(mrt_runtime *rt, unsigned shards)
         rc = MRT_LB_EINVAL;
     }
     rt->lb_next_change = UINT64_MAX;
+    if (rc == MRT_OK)
+        publish_counters(rt);
     return rc;
 }
 
@@ -74,6 +86,7 @@ int mrt_runtime_control_tick(mrt_runtime *rt, bool republish)
         published = 1;
     }
     mrt_lb_domain_reclaim(rt->lb_domain);
+    publish_counters(rt);
     mrt_sched_refresh(rt); /* the shards' loads, then the modules' hooks (groups' recovery) */
     mrt_sched_run_hooks(rt);
     return published;
@@ -82,12 +95,11 @@ int mrt_runtime_control_tick(mrt_runtime *rt, bool republish)
 void mrt_runtime_balancer_stats(const mrt_runtime *rt, mrt_balancer_counters *out)
 {
     memset(out, 0, sizeof(*out));
-    if (rt == NULL || rt->lb_domain == NULL)
+    if (rt == NULL)
         return;
-    mrt_lb_domain_stats ds;
-    mrt_lb_domain_stats_get(rt->lb_domain, &ds);
-    out->published = ds.published;
-    out->retired = ds.retired;
-    out->freed = ds.freed;
-    out->breaker_reports = rt->lb_reports;
+    mrt_runtime *w = (mrt_runtime *)rt; /* atomics: loading is not a change */
+    out->published = atomic_load_explicit(&w->lb_pub[0], memory_order_relaxed);
+    out->retired = atomic_load_explicit(&w->lb_pub[1], memory_order_relaxed);
+    out->freed = atomic_load_explicit(&w->lb_pub[2], memory_order_relaxed);
+    out->breaker_reports = atomic_load_explicit(&w->lb_pub[3], memory_order_relaxed);
 }

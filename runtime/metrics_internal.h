@@ -13,6 +13,7 @@ typedef struct mrt_metrics_snap {
     uint64_t tsc_hz;
     uint64_t renders;              /* the endpoint's pages rendered so far (0 without one) */
     uint64_t requests;             /* requests it answered so far */
+    mrt_balancer_counters lb;      /* the balancer control plane's (mrt_runtime_balancer_stats) */
     mrt_runtime_shard_stats *st;   /* [shards] */
     mrt_hist *hist;                /* [shards][MRT_RT_HIST_KINDS] */
     /* The bucket bounds as printed (2^k - 1, and in seconds), formatted once. */

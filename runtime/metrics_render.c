@@ -226,6 +226,23 @@ static const mrt_hist *hist_of(const mrt_metrics_snap *s, unsigned i, unsigned k
     return &s->hist[(size_t)i * MRT_RT_HIST_KINDS + k];
 }
 
+/* The balancer control plane's counters: one per process, no shard label. */
+static const struct {
+    const char *name, *help;
+} lb_series[] = {
+    { "lb_snapshots_published_total", "Balancer snapshots published to the shards." },
+    { "lb_snapshots_retired_total", "Balancer snapshots replaced by a newer one." },
+    { "lb_snapshots_freed_total", "Retired snapshots freed once every shard had moved on." },
+    { "lb_breaker_reports_total", "Breaker openings reported by the shards and applied." },
+};
+#define LB_SERIES (sizeof lb_series / sizeof lb_series[0])
+
+static uint64_t lb_value(const mrt_balancer_counters *c, unsigned k)
+{
+    const uint64_t v[LB_SERIES] = { c->published, c->retired, c->freed, c->breaker_reports };
+    return v[k];
+}
+
 static void prom_head(out *o, const char *name, const char *help, const char *type)
 {
     put(o, "# HELP meshrt_%s %s\n# TYPE meshrt_%s %s\n", name, help, name, type);
@@ -243,6 +260,10 @@ static void render_prom(const mrt_metrics_snap *s, out *o)
     prom_head(o, "metrics_requests_total", "HTTP requests the metrics endpoint answered.",
               "counter");
     put(o, "meshrt_metrics_requests_total %llu\n", (unsigned long long)s->requests);
+    for (unsigned k = 0; k < LB_SERIES; k++) {
+        prom_head(o, lb_series[k].name, lb_series[k].help, "counter");
+        put(o, "meshrt_%s %llu\n", lb_series[k].name, (unsigned long long)lb_value(&s->lb, k));
+    }
     for (unsigned d = 0; d < SERIES; d++) {
         const series_def *sd = &series[d];
         prom_head(o, sd->name, sd->help, sd->counter ? "counter" : "gauge");
@@ -307,9 +328,12 @@ static void render_prom(const mrt_metrics_snap *s, out *o)
 static void render_json(const mrt_metrics_snap *s, out *o)
 {
     put(o, "{\"shards\":%u,\"tsc_hz\":%llu,\"metrics_renders_total\":%llu,"
-           "\"metrics_requests_total\":%llu,\"shard\":[",
+           "\"metrics_requests_total\":%llu,",
         s->shards, (unsigned long long)s->tsc_hz, (unsigned long long)s->renders,
         (unsigned long long)s->requests);
+    for (unsigned k = 0; k < LB_SERIES; k++)
+        put(o, "\"%s\":%llu,", lb_series[k].name, (unsigned long long)lb_value(&s->lb, k));
+    put_str(o, "\"shard\":[");
     for (unsigned i = 0; i < s->shards; i++) {
         const mrt_runtime_shard_stats *st = &s->st[i];
         put(o, "%s{\"shard\":%u", i ? "," : "", i);
@@ -380,7 +404,7 @@ size_t mrt_metrics_render_bound(unsigned shards)
      * per-shard line; a histogram 41 lines of ~110 B per shard.
      */
     size_t per_shard = (SERIES + 8) * 112 + (size_t)MRT_RT_HIST_KINDS * 44 * 120;
-    return 16384 + (SERIES + 8 + MRT_RT_HIST_KINDS) * 256 + (size_t)shards * per_shard;
+    return 16384 + (SERIES + 8 + LB_SERIES + MRT_RT_HIST_KINDS) * 256 + (size_t)shards * per_shard;
 }
 
 int mrt_metrics_snap_alloc(mrt_metrics_snap *s, unsigned shards)
@@ -412,6 +436,7 @@ void mrt_metrics_snap_free(mrt_metrics_snap *s)
 
 void mrt_metrics_snap_take(mrt_metrics_snap *s, const mrt_runtime *rt)
 {
+    mrt_runtime_balancer_stats(rt, &s->lb);
     for (unsigned i = 0; i < s->shards; i++) {
         if (mrt_runtime_stats_read(rt, i, &s->st[i]) != MRT_OK)
             memset(&s->st[i], 0, sizeof(s->st[i]));

@@ -7,6 +7,7 @@
 #include "meshrt/mrt_services.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 typedef struct mrt_stall_watch mrt_stall_watch; /* runtime/stall.c */
 
@@ -35,6 +36,8 @@ struct mrt_runtime {
     mrt_lb_domain *lb_domain;
     uint64_t lb_next_change;
     uint64_t lb_reports;
+    /* Their counters as of the last tick, for readers on any thread (the metrics endpoint). */
+    _Atomic uint64_t lb_pub[4];       /* published, retired, freed, breaker reports */
     struct rt_pub_block *pub;         /* per shard: the published stats (runtime/publish.c) */
     /* Scheduler (runtime/sched.c): control thread only. */
     mrt_sched *sched;

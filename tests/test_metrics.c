@@ -29,6 +29,7 @@ START_TEST(prometheus_page_from_snapshot)
     s.st[1].compute.delivered = 42;
     s.st[0].compute.hosted = 3;
     s.st[1].stall_max_ns = 50000000;
+    s.lb = (mrt_balancer_counters){ .published = 9, .retired = 8, .freed = 7, .breaker_reports = 2 };
     mrt_hist *h = &s.hist[1 * MRT_RT_HIST_KINDS + MRT_RT_HIST_ROUTE_DELIVER];
     uint64_t v[] = { 1, 5, 100, 1000 };
     for (unsigned i = 0; i < 4; i++)
@@ -55,6 +56,12 @@ START_TEST(prometheus_page_from_snapshot)
     ck_assert(has_line(page, "meshrt_route_deliver_seconds_sum{shard=\"1\"} 0.000001106"));
     ck_assert(has_line(page, "meshrt_route_deliver_seconds_bucket{shard=\"0\",le=\"+Inf\"} 0"));
     ck_assert(has_line(page, "meshrt_ring_occupancy_bucket{shard=\"0\",le=\"3\"} 0"));
+    /* The balancer control plane's counters: one per process. */
+    ck_assert(has_line(page, "# TYPE meshrt_lb_snapshots_published_total counter"));
+    ck_assert(has_line(page, "meshrt_lb_snapshots_published_total 9"));
+    ck_assert(has_line(page, "meshrt_lb_snapshots_retired_total 8"));
+    ck_assert(has_line(page, "meshrt_lb_snapshots_freed_total 7"));
+    ck_assert(has_line(page, "meshrt_lb_breaker_reports_total 2"));
     /* Every sample line is NAME{labels} VALUE or NAME VALUE; every family has HELP and TYPE. */
     unsigned help = 0, type = 0;
     for (char *line = page, *nl; *line; line = nl + 1) {
@@ -81,6 +88,8 @@ START_TEST(prometheus_page_from_snapshot)
     ck_assert_ptr_nonnull(strstr(page, "\"compute_delivered_total\":42"));
     ck_assert_ptr_nonnull(strstr(page, "\"route_deliver_ns\":{\"count\":4,\"sum\":1106,"));
     ck_assert_ptr_nonnull(strstr(page, "[3,1],[7,2]"));
+    ck_assert_ptr_nonnull(strstr(page, "\"lb_snapshots_published_total\":9,"));
+    ck_assert_ptr_nonnull(strstr(page, "\"lb_breaker_reports_total\":2,\"shard\":["));
     mrt_metrics_snap_free(&s);
 }
 END_TEST
@@ -97,6 +106,7 @@ START_TEST(page_fits_the_bound_at_its_worst)
         s.st[i].shard.perf_user_only = true; /* a bool of 0xff is not a value (UBSan) */
     }
     s.renders = s.requests = s.tsc_hz = UINT64_MAX;
+    memset(&s.lb, 0xff, sizeof s.lb);
     size_t bound = mrt_metrics_render_bound(MRT_MAX_SHARDS);
     for (int f = 0; f < 2; f++) {
         size_t n = mrt_metrics_render_snap(&s, (mrt_metrics_format)f, NULL, 0);
@@ -206,6 +216,14 @@ START_TEST(serve_stop_and_serve_again)
     ck_assert_int_gt(n, 0);
     ck_assert_int_lt(n, (long)sizeof buf);
     ck_assert_ptr_nonnull(strstr(buf, "meshrt_compute_hosted{shard=\"1\"} 0\n"));
+    /* The runtime published its first balancer snapshot at create; the page says so. */
+    mrt_balancer_counters bc;
+    mrt_runtime_balancer_stats(rt, &bc);
+    ck_assert_uint_ge(bc.published, 1);
+    char want[80];
+    snprintf(want, sizeof want, "\nmeshrt_lb_snapshots_published_total %llu\n",
+             (unsigned long long)bc.published);
+    ck_assert_ptr_nonnull(strstr(buf, want));
     /* Stop closes the listening socket: the port is free for another runtime at once. */
     ck_assert_int_eq(mrt_runtime_metrics_stop(rt), MRT_OK);
     ck_assert_int_eq(mrt_runtime_metrics_stop(rt), MRT_OK);

@@ -328,7 +328,10 @@ typedef struct mrt_balancer_counters {
     uint64_t breaker_reports;   /* breaker openings reported by shards and applied */
 } mrt_balancer_counters;
 
-/* Control-plane counters (control thread). */
+/*
+ * Control-plane counters as of the last mrt_runtime_control_tick (or create);
+ * any thread. All zero for rt == NULL.
+ */
 void mrt_runtime_balancer_stats(const mrt_runtime *rt, mrt_balancer_counters *out);
 
 /* ---- the scheduler and shard state (runtime/sched.c; control thread) ---- */
