@@ -247,6 +247,26 @@ void lb_shard_detach(mrt_lb_shard *sh);
 /* Back online and `s` (alive) is the snapshot the shard adopted last (same publish_id). */
 void lb_shard_reattach(mrt_lb_shard *sh, const mrt_lb_snapshot *s);
 
+/* The select instance of a strategy (select.c; shard.c's adopt installs it). */
+lb_select_fn *lb_select_for(mrt_lb_strategy st);
+/* breaker.c: open id's breaker (counted, reported), track a deadline, apply those due by now. */
+void lb_open_breaker(mrt_lb_shard *sh, lb_live *l, uint32_t id, uint64_t now);
+void lb_add_tripped(mrt_lb_shard *sh, uint32_t id, uint64_t deadline);
+void lb_breaker_wake(mrt_lb_shard *sh, uint64_t now);
+
+static inline uint64_t lb_sat_add(uint64_t a, uint64_t b)
+{
+    uint64_t s = a + b;
+    return s < a ? UINT64_MAX : s;
+}
+
+/* An endpoint's live state: by slot while it is in the adopted snapshot, else parked by id. */
+static inline lb_live *lb_live_of(mrt_lb_shard *sh, uint32_t id)
+{
+    uint32_t s = sh->id_slot[id];
+    return s != LB_NONE ? &sh->live[s] : &sh->cold[id].parked;
+}
+
 /* wyrand: one 64x64->128 multiply per step; seeded once per shard. */
 static inline uint64_t lb_rand(uint64_t *s)
 {

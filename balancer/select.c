@@ -1,9 +1,12 @@
 /*
- * Per-shard state, adopt, select and complete. Everything here runs on one
- * shard's thread and touches only that shard's memory plus the read-only
- * snapshot: no atomics, no locks, no allocation on select/complete.
+ * A shard's event path through the balancer: select and complete. Everything
+ * here runs on one shard's thread and touches only that shard's memory plus
+ * the read-only snapshot: no atomics, no locks, no allocation. The shard's
+ * state itself (create, adopt, stats) is in shard.c, its breakers in
+ * breaker.c, the least-* trees both keep current in lb_tree.h.
  */
 #include "balancer/lb_internal.h"
+#include "balancer/lb_tree.h"
 
 #include <float.h>
 #include <math.h>
@@ -16,368 +19,6 @@
 #define WHY_BREAKER 1u
 #define WHY_MAXCONN 2u
 #define CH_RING_STEPS 16
-
-static inline uint64_t sat_add(uint64_t a, uint64_t b)
-{
-    uint64_t s = a + b;
-    return s < a ? UINT64_MAX : s;
-}
-
-/* ------------------------------------------------------------------ lifecycle */
-
-int mrt_lb_shard_create(const mrt_allocator *a, uint64_t seed, mrt_lb_shard **out)
-{
-    if (out == NULL)
-        return MRT_LB_EINVAL;
-    mrt_allocator al = mrt_allocator_or_default(a);
-    mrt_lb_shard *sh = mrt_calloc(&al, sizeof(*sh));
-    if (sh == NULL)
-        return MRT_LB_ENOMEM;
-    sh->alloc = al;
-    sh->rng = seed;
-    (void)lb_rand(&sh->rng);
-    sh->maxc = UINT32_MAX;
-    sh->next_wake = UINT64_MAX;
-    *out = sh;
-    return MRT_OK;
-}
-
-void mrt_lb_shard_destroy(mrt_lb_shard *sh)
-{
-    if (sh == NULL)
-        return;
-    mrt_allocator a = sh->alloc;
-    mrt_free(&a, sh->live, (size_t)sh->slots_cap * sizeof(lb_live));
-    mrt_free(&a, sh->slot_id, (size_t)sh->slots_cap * sizeof(uint32_t));
-    mrt_free(&a, sh->cold, (size_t)sh->cap * sizeof(lb_cold));
-    mrt_free(&a, sh->id_slot, (size_t)sh->cap * sizeof(uint32_t));
-    mrt_free(&a, sh->tripped, (size_t)sh->cap * sizeof(uint32_t));
-    mrt_free(&a, sh->rr, (size_t)sh->npools_cap * sizeof(uint32_t));
-    mrt_free(&a, sh->wrr, (size_t)sh->npools_cap * sizeof(uint32_t));
-    mrt_free(&a, sh->tree_on, sh->npools_cap);
-    mrt_free(&a, sh->tree, (size_t)sh->tree_cap * sizeof(lb_tnode));
-    mrt_free(&a, sh, sizeof(*sh));
-}
-
-const mrt_lb_snapshot *mrt_lb_shard_snapshot(const mrt_lb_shard *sh)
-{
-    return sh ? sh->snap : NULL;
-}
-
-void lb_shard_detach(mrt_lb_shard *sh)
-{
-    sh->snap = NULL;
-    if (sh->npools_cap > 0)
-        memset(sh->tree_on, 0, sh->npools_cap); /* stale from now on: rebuilt on first use */
-}
-
-void lb_shard_reattach(mrt_lb_shard *sh, const mrt_lb_snapshot *s)
-{
-    sh->snap = s;
-}
-
-/* An endpoint's live state: by slot while it is in the adopted snapshot, else parked by id. */
-static inline lb_live *live_of(mrt_lb_shard *sh, uint32_t id)
-{
-    uint32_t s = sh->id_slot[id];
-    return s != LB_NONE ? &sh->live[s] : &sh->cold[id].parked;
-}
-
-/* ------------------------------------------------------------------ least-* trees */
-
-/*
- * Least latency and least load weigh their metric by what is in flight
- * ("peak EWMA": cost = (metric + floor) x (in-flight + 1)). On the metric
- * alone every shard would send everything to the one endpoint that looked
- * best, which then never gets a new sample (a slower one is never measured
- * again, a loaded one never relieved) — with load scores that no one
- * reports, all traffic would go to the first endpoint. The floor keeps an
- * endpoint whose metric reads 0 (a coarse clock's 0 ns, no metrics yet)
- * from absorbing everything: equal metrics reduce to least connections.
- */
-#define LB_LATENCY_FLOOR_NS 1000.0 /* about one poll iteration: the coarse clock's grain */
-#define LB_LOAD_FLOOR 0.01         /* load scores are in [0, 1] */
-
-static inline double tree_key(const mrt_lb_snapshot *S, const mrt_lb_shard *sh, uint32_t slot)
-{
-    const lb_live *h = &sh->live[slot];
-    if (h->brk >= LB_BRK_OPEN)
-        return INFINITY;
-    if (h->inflight >= sh->maxc)
-        return DBL_MAX;
-    switch (S->cfg.strategy) {
-    case MRT_LB_WEIGHTED_LEAST_CONN:
-        return ((double)h->inflight + 1.0) / (double)S->weights[slot];
-    case MRT_LB_LEAST_LATENCY:
-        return (sh->cold[sh->slot_id[slot]].ewma + LB_LATENCY_FLOOR_NS) *
-               ((double)h->inflight + 1.0);
-    case MRT_LB_LEAST_LOAD:
-        return (S->load[slot] + LB_LOAD_FLOOR) * ((double)h->inflight + 1.0);
-    default: /* least connections, adaptive */
-        return (double)h->inflight;
-    }
-}
-
-/* Set leaf i of pool P and replay the matches above it; stop once a node is unchanged. */
-static inline void tree_set(lb_tnode *T, const lb_pool *P, uint32_t i, double key)
-{
-    lb_tnode *t = T + P->tree_base;
-    uint32_t k = P->tree_leaves + i;
-    if (t[k].key == key)
-        return;
-    t[k].key = key;
-    while (k > 1) {
-        k >>= 1;
-        const lb_tnode *l = &t[2 * k], *r = &t[2 * k + 1];
-        const lb_tnode *w = (r->key < l->key) ? r : l; /* ties: lower index */
-        if (t[k].key == w->key && t[k].idx == w->idx)
-            return;
-        t[k].key = w->key;
-        t[k].idx = w->idx;
-    }
-}
-
-/* Replay one endpoint's key into the trees of the pools this shard has used. */
-static void tree_update_slot(const mrt_lb_snapshot *S, mrt_lb_shard *sh, uint32_t slot)
-{
-    uint32_t a = S->mem_off[slot], b = S->mem_off[slot + 1];
-    if (a == b)
-        return;
-    double key = tree_key(S, sh, slot);
-    for (uint32_t k = a; k < b; k++) {
-        uint32_t pi = S->mem_pool[k];
-        if (sh->tree_on[pi])
-            tree_set(sh->tree, &S->pools[pi], S->mem_idx[k], key);
-    }
-}
-
-static void tree_update_id(mrt_lb_shard *sh, uint32_t id)
-{
-    const mrt_lb_snapshot *S = sh->snap;
-    if (S == NULL || S->tree_nodes == 0)
-        return;
-    uint32_t slot = sh->id_slot[id];
-    if (slot != LB_NONE)
-        tree_update_slot(S, sh, slot);
-}
-
-/*
- * Build pool pi's tree from the current per-endpoint state. Trees start
- * inactive after an adopt and are built on their pool's first select on
- * this shard (O(n), no allocation: the memory is reserved at adopt), so a
- * shard maintains only the trees of the pools its requests use.
- */
-static void tree_build(const mrt_lb_snapshot *S, mrt_lb_shard *sh, uint32_t pi)
-{
-    const lb_pool *P = &S->pools[pi];
-    lb_tnode *t = sh->tree + P->tree_base;
-    uint32_t L = P->tree_leaves;
-    for (uint32_t i = 0; i < L; i++) {
-        t[L + i].idx = i;
-        t[L + i].pad = 0;
-        t[L + i].key = i < P->n ? tree_key(S, sh, P->members[i]) : INFINITY;
-    }
-    for (uint32_t k = L - 1; k >= 1; k--) {
-        const lb_tnode *l = &t[2 * k], *r = &t[2 * k + 1];
-        t[k] = (r->key < l->key) ? *r : *l;
-    }
-    t[0].key = INFINITY;
-    t[0].idx = 0;
-    sh->tree_on[pi] = 1;
-}
-
-/* ------------------------------------------------------------------ breakers */
-
-static void add_tripped(mrt_lb_shard *sh, uint32_t id, uint64_t deadline)
-{
-    lb_cold *c = &sh->cold[id];
-    if (!c->in_list) {
-        c->in_list = 1;
-        sh->tripped[sh->ntripped++] = id;
-    }
-    if (deadline < sh->next_wake)
-        sh->next_wake = deadline;
-}
-
-static void push_report(mrt_lb_shard *sh, uint32_t id, uint64_t now)
-{
-    if (sh->rep_count == LB_REPORTS) {
-        sh->rep_head = (sh->rep_head + 1) % LB_REPORTS;
-        sh->rep_count--;
-        sh->st.reports_dropped++;
-    }
-    mrt_lb_breaker_report *r = &sh->reports[(sh->rep_head + sh->rep_count) % LB_REPORTS];
-    r->endpoint_id = id;
-    r->generation = sh->cold[id].gen;
-    r->opened_at_ns = now;
-    sh->rep_count++;
-}
-
-static void open_breaker(mrt_lb_shard *sh, lb_live *l, uint32_t id, uint64_t now)
-{
-    l->brk = LB_BRK_OPEN;
-    sh->cold[id].opened_at = now;
-    sh->st.breaker_opens++;
-    add_tripped(sh, id, sat_add(now, sh->recovery_ns));
-    push_report(sh, id, now);
-}
-
-/*
- * Apply the breaker transitions due by `now`: open -> half-open after the
- * recovery time, and a probe still out after a recovery window is
- * reclaimed (its reservation released, the shard may probe again). Runs
- * only when the earliest deadline has passed: one compare per select.
- */
-static void wake(mrt_lb_shard *sh, uint64_t now)
-{
-    uint64_t rec = sh->recovery_ns;
-    uint64_t next = UINT64_MAX;
-    uint32_t keep = 0;
-    for (uint32_t j = 0; j < sh->ntripped; j++) {
-        uint32_t id = sh->tripped[j];
-        lb_live *h = live_of(sh, id);
-        lb_cold *c = &sh->cold[id];
-        uint64_t deadline;
-        if (h->brk == LB_BRK_OPEN) {
-            deadline = sat_add(c->opened_at, rec);
-            if (now >= deadline) {
-                h->brk = LB_BRK_HALF;
-                c->in_list = 0;
-                tree_update_id(sh, id);
-                continue;
-            }
-        } else if (h->brk == LB_BRK_PROBING) {
-            deadline = sat_add(c->probe_at, rec);
-            if (now >= deadline) {
-                h->brk = LB_BRK_HALF;
-                c->in_list = 0;
-                c->probe_epoch++;
-                if (h->inflight > 0)
-                    h->inflight--;
-                if (sh->st.outstanding > 0)
-                    sh->st.outstanding--;
-                sh->st.probes_reclaimed++;
-                tree_update_id(sh, id);
-                continue;
-            }
-        } else {
-            c->in_list = 0;
-            continue;
-        }
-        sh->tripped[keep++] = id;
-        if (deadline < next)
-            next = deadline;
-    }
-    sh->ntripped = keep;
-    sh->next_wake = next;
-}
-
-/* ------------------------------------------------------------------ adopt */
-
-static lb_select_fn *const select_fns[MRT_LB_STRATEGY_COUNT];
-
-static int grow(const mrt_allocator *a, void **p, size_t old_bytes, size_t new_bytes)
-{
-    void *n = mrt_realloc(a, *p, new_bytes);
-    if (n == NULL)
-        return MRT_LB_ENOMEM;
-    if (new_bytes > old_bytes)
-        memset((uint8_t *)n + old_bytes, 0, new_bytes - old_bytes);
-    *p = n;
-    return MRT_OK;
-}
-
-int mrt_lb_shard_adopt(mrt_lb_shard *sh, const mrt_lb_snapshot *S)
-{
-    if (sh == NULL || S == NULL || S->magic != LB_MAGIC)
-        return MRT_LB_EINVAL;
-    const mrt_allocator *a = &sh->alloc;
-    /*
-     * Grow first. Every array keeps its contents (and id_slot's new entries
-     * name ids nobody has), so a failure changes nothing a select can see.
-     * The previous snapshot is not read: it may already be gone.
-     */
-    if (S->id_cap > sh->cap) {
-        uint32_t ncap = sh->cap ? sh->cap : 16;
-        while (ncap < S->id_cap)
-            ncap *= 2;
-        if (grow(a, (void **)&sh->cold, (size_t)sh->cap * sizeof(lb_cold),
-                 (size_t)ncap * sizeof(lb_cold)) != MRT_OK ||
-            grow(a, (void **)&sh->tripped, (size_t)sh->cap * sizeof(uint32_t),
-                 (size_t)ncap * sizeof(uint32_t)) != MRT_OK ||
-            grow(a, (void **)&sh->id_slot, (size_t)sh->cap * sizeof(uint32_t),
-                 (size_t)ncap * sizeof(uint32_t)) != MRT_OK)
-            return MRT_LB_ENOMEM;
-        for (uint32_t id = sh->cap; id < ncap; id++)
-            sh->id_slot[id] = LB_NONE;
-        sh->cap = ncap;
-    }
-    if (S->n > sh->slots_cap) {
-        if (grow(a, (void **)&sh->live, (size_t)sh->slots_cap * sizeof(lb_live),
-                 (size_t)S->n * sizeof(lb_live)) != MRT_OK ||
-            grow(a, (void **)&sh->slot_id, (size_t)sh->slots_cap * sizeof(uint32_t),
-                 (size_t)S->n * sizeof(uint32_t)) != MRT_OK)
-            return MRT_LB_ENOMEM;
-        sh->slots_cap = S->n;
-    }
-    if (S->npools > sh->npools_cap) {
-        if (grow(a, (void **)&sh->rr, (size_t)sh->npools_cap * sizeof(uint32_t),
-                 (size_t)S->npools * sizeof(uint32_t)) != MRT_OK ||
-            grow(a, (void **)&sh->wrr, (size_t)sh->npools_cap * sizeof(uint32_t),
-                 (size_t)S->npools * sizeof(uint32_t)) != MRT_OK ||
-            grow(a, (void **)&sh->tree_on, sh->npools_cap, S->npools) != MRT_OK)
-            return MRT_LB_ENOMEM;
-        sh->npools_cap = S->npools;
-    }
-    if (S->tree_nodes > sh->tree_cap) {
-        if (grow(a, (void **)&sh->tree, (size_t)sh->tree_cap * sizeof(lb_tnode),
-                 (size_t)S->tree_nodes * sizeof(lb_tnode)) != MRT_OK)
-            return MRT_LB_ENOMEM;
-        sh->tree_cap = S->tree_nodes;
-    }
-
-    /* Park the live state of the old slots under their ids ... */
-    for (uint32_t s = 0; s < sh->nslots; s++) {
-        uint32_t id = sh->slot_id[s];
-        sh->cold[id].parked = sh->live[s];
-        sh->id_slot[id] = LB_NONE;
-    }
-    /* ... and unpark it at the new ones; an id now held by another generation starts fresh. */
-    for (uint32_t s = 0; s < S->n; s++) {
-        uint32_t id = S->slots[s].id;
-        lb_cold *c = &sh->cold[id];
-        if (c->gen != S->slots[s].gen) {
-            uint8_t in_list = c->in_list;
-            memset(c, 0, sizeof(*c));
-            c->in_list = in_list;
-            c->gen = S->slots[s].gen;
-        }
-        sh->live[s] = c->parked;
-        sh->slot_id[s] = id;
-        sh->id_slot[id] = s;
-    }
-    sh->nslots = S->n;
-    sh->snap = S;
-    sh->snap_id = S->publish_id;
-    sh->select = select_fns[S->cfg.strategy];
-    sh->maxc = S->cfg.max_connections ? S->cfg.max_connections : UINT32_MAX;
-    sh->recovery_ns = S->cfg.recovery_ns;
-    sh->breaker_threshold = S->cfg.breaker_threshold;
-    sh->latency_alpha = S->cfg.latency_alpha;
-    /* Start cursors at random offsets so shards do not march in lockstep. */
-    for (uint32_t pi = 0; pi < S->npools; pi++) {
-        const lb_pool *P = &S->pools[pi];
-        uint64_t r = lb_rand(&sh->rng);
-        sh->rr[pi] = P->n ? lb_reduce(r, P->n) : 0;
-        sh->wrr[pi] = P->wrr_len ? lb_reduce(r * 0x9e3779b97f4a7c15ull, P->wrr_len) : 0;
-    }
-    memset(sh->tree_on, 0, S->npools); /* trees are built on first use */
-    /* Deadlines depend on the recovery time, which may have changed. */
-    if (sh->ntripped > 0)
-        sh->next_wake = 0;
-    sh->st.adopts++;
-    return MRT_OK;
-}
 
 /* ------------------------------------------------------------------ select */
 
@@ -573,7 +214,7 @@ static uint32_t pick_tree(const mrt_lb_snapshot *S, mrt_lb_shard *sh, uint32_t p
                           const lb_pool *P, uint32_t *why)
 {
     if (__builtin_expect(!sh->tree_on[pi], 0))
-        tree_build(S, sh, pi);
+        lb_tree_build(S, sh, pi);
     const lb_tnode *root = &sh->tree[P->tree_base + 1];
     if (__builtin_expect(root->key < DBL_MAX, 1))
         return P->members[root->idx];
@@ -705,7 +346,7 @@ static void take_probe(mrt_lb_shard *sh, lb_live *h, uint32_t id, uint64_t now_n
     out->probe_epoch = c->probe_epoch;
     *flags |= MRT_LB_SEL_PROBE;
     sh->st.probes++;
-    add_tripped(sh, id, sat_add(now_ns, sh->recovery_ns));
+    lb_add_tripped(sh, id, lb_sat_add(now_ns, sh->recovery_ns));
 }
 
 static inline bool uses_trees(mrt_lb_strategy st)
@@ -724,7 +365,7 @@ select_impl(const mrt_lb_snapshot *S, mrt_lb_shard *sh, const mrt_lb_request *rq
 {
     int rc;
     if (__builtin_expect(now_ns >= sh->next_wake, 0))
-        wake(sh, now_ns);
+        lb_breaker_wake(sh, now_ns);
 
     uint32_t col = 0;
     uint8_t flags = 0;
@@ -786,7 +427,7 @@ select_impl(const mrt_lb_snapshot *S, mrt_lb_shard *sh, const mrt_lb_request *rq
     if (__builtin_expect(h->brk == LB_BRK_HALF, 0))
         take_probe(sh, h, id, now_ns, out, &flags);
     if (uses_trees(strategy) && S->tree_nodes > 0)
-        tree_update_slot(S, sh, slot);
+        lb_tree_update_slot(S, sh, slot);
     out->node_id = S->node_ids + (size_t)slot * MRT_LB_NODE_ID_LEN;
     out->user_data = sl->user;
     out->endpoint_id = id;
@@ -834,6 +475,11 @@ static lb_select_fn *const select_fns[MRT_LB_STRATEGY_COUNT] = {
     [MRT_LB_ADAPTIVE] = select_adaptive,
 };
 
+lb_select_fn *lb_select_for(mrt_lb_strategy st)
+{
+    return select_fns[st];
+}
+
 int mrt_lb_select(const mrt_lb_snapshot *S, mrt_lb_shard *sh, const mrt_lb_request *rq,
                   uint64_t now_ns, mrt_lb_selection *out)
 {
@@ -873,7 +519,7 @@ static inline int give_back(mrt_lb_shard *sh, mrt_lb_selection *sel)
         sh->st.stale_completes++;
         return MRT_LB_ESTALE;
     }
-    lb_live *h = live_of(sh, id);
+    lb_live *h = lb_live_of(sh, id);
     if (h->inflight > 0)
         h->inflight--;
     return MRT_OK;
@@ -883,7 +529,7 @@ static inline int give_back(mrt_lb_shard *sh, mrt_lb_selection *sel)
 static inline void tree_touch(mrt_lb_shard *sh, uint32_t id)
 {
     if (sh->snap != NULL && sh->snap->tree_nodes > 0)
-        tree_update_id(sh, id);
+        lb_tree_update_id(sh, id);
 }
 
 int mrt_lb_complete(mrt_lb_shard *sh, mrt_lb_selection *sel, bool ok, uint64_t latency_ns,
@@ -894,7 +540,7 @@ int mrt_lb_complete(mrt_lb_shard *sh, mrt_lb_selection *sel, bool ok, uint64_t l
         return rc;
     uint32_t id = sel->endpoint_id;
     bool probe = (sel->flags & MRT_LB_SEL_PROBE) != 0;
-    lb_live *h = live_of(sh, id);
+    lb_live *h = lb_live_of(sh, id);
     lb_cold *c = &sh->cold[id];
     double lat = (double)latency_ns;
     c->ewma = c->ewma == 0.0 ? lat : c->ewma + sh->latency_alpha * (lat - c->ewma);
@@ -905,13 +551,13 @@ int mrt_lb_complete(mrt_lb_shard *sh, mrt_lb_selection *sel, bool ok, uint64_t l
                 c->fails = 0;
             } else {
                 c->fails++;
-                open_breaker(sh, h, id, now_ns);
+                lb_open_breaker(sh, h, id, now_ns);
             }
         } else if (h->brk == LB_BRK_CLOSED) {
             if (ok) {
                 c->fails = 0;
             } else if (++c->fails >= sh->breaker_threshold) {
-                open_breaker(sh, h, id, now_ns);
+                lb_open_breaker(sh, h, id, now_ns);
             }
         }
         /* open / half-open: late results of requests sent before it opened change nothing */
@@ -933,58 +579,12 @@ int mrt_lb_release(mrt_lb_shard *sh, mrt_lb_selection *sel)
     if (rc != MRT_OK)
         return rc;
     uint32_t id = sel->endpoint_id;
-    lb_live *h = live_of(sh, id);
+    lb_live *h = lb_live_of(sh, id);
     if ((sel->flags & MRT_LB_SEL_PROBE) && h->brk == LB_BRK_PROBING) {
         h->brk = LB_BRK_HALF; /* the reclaim scan drops it from the tripped list */
         sh->cold[id].probe_epoch++;
     }
     tree_touch(sh, id);
-    return MRT_OK;
-}
-
-/* ------------------------------------------------------------------ reports, stats */
-
-size_t mrt_lb_shard_drain_reports(mrt_lb_shard *sh, mrt_lb_breaker_report *out, size_t max)
-{
-    if (sh == NULL || out == NULL)
-        return 0;
-    size_t n = 0;
-    while (n < max && sh->rep_count > 0) {
-        out[n++] = sh->reports[sh->rep_head];
-        sh->rep_head = (sh->rep_head + 1) % LB_REPORTS;
-        sh->rep_count--;
-    }
-    return n;
-}
-
-void mrt_lb_shard_stats_get(const mrt_lb_shard *sh, mrt_lb_shard_stats *out)
-{
-    if (sh == NULL || out == NULL)
-        return;
-    *out = sh->st;
-}
-
-uint32_t mrt_lb_shard_inflight(const mrt_lb_shard *sh, uint32_t endpoint_id)
-{
-    if (sh == NULL || endpoint_id >= sh->cap)
-        return 0;
-    return live_of((mrt_lb_shard *)sh, endpoint_id)->inflight;
-}
-
-int mrt_lb_shard_endpoint(mrt_lb_shard *sh, uint32_t endpoint_id, uint64_t now_ns,
-                          mrt_lb_endpoint_shard_info *out)
-{
-    if (sh == NULL || out == NULL || endpoint_id >= sh->cap || sh->select == NULL)
-        return MRT_LB_EINVAL;
-    if (now_ns >= sh->next_wake)
-        wake(sh, now_ns);
-    const lb_live *h = live_of(sh, endpoint_id);
-    const lb_cold *c = &sh->cold[endpoint_id];
-    out->breaker = (mrt_lb_breaker_state)h->brk;
-    out->consecutive_failures = c->fails;
-    out->inflight = h->inflight;
-    out->opened_at_ns = c->opened_at;
-    out->latency_ewma_ns = c->ewma;
     return MRT_OK;
 }
 
