@@ -13,9 +13,10 @@
  *
  * Build work is O(N x vnodes) for the ring (radix sort), O(M log M) for
  * Maglev and O(W x D) for the smooth-WRR period (W total reduced weight, D
- * distinct weights): all off the event path.
+ * distinct weights): all off the event path. This file is the driver
+ * (gather, plan, fill); the structures' builders are in build.c.
  */
-#include "balancer/lb_internal.h"
+#include "balancer/lb_build.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -60,348 +61,6 @@ static bool tree_strategy(mrt_lb_strategy s)
 
 #define ADAPTIVE_LOAD_THRESHOLD 0.7
 
-static uint64_t gcd64(uint64_t a, uint64_t b)
-{
-    while (b) {
-        uint64_t t = a % b;
-        a = b;
-        b = t;
-    }
-    return a;
-}
-
-static uint32_t next_prime(uint32_t x)
-{
-    if (x <= 2)
-        return 2;
-    if ((x & 1) == 0)
-        x++;
-    while (!lb_is_prime(x))
-        x += 2;
-    return x;
-}
-
-static uint32_t pow2_at_least(uint32_t n)
-{
-    uint32_t p = 1;
-    while (p < n)
-        p <<= 1;
-    return p;
-}
-
-/* Per-pool build plan (temporary). */
-typedef struct pool_plan {
-    uint32_t moff;          /* offset of the pool's members in the temp CSR */
-    uint32_t n;
-    uint32_t wrr_len;
-    uint64_t wrr_div;       /* divide weights by this after scaling */
-    double wrr_scale;       /* 1.0 unless quantised */
-    uint32_t ring_n, dir_bits, mag_m, tree_leaves;
-    bool tree;
-    double mean_load;
-    size_t o_members, o_alias, o_wrr, o_pts, o_dir, o_mag;
-} pool_plan;
-
-static size_t take(size_t *off, size_t bytes)
-{
-    size_t o = (*off + 63) & ~(size_t)63;
-    *off = o + bytes;
-    return o;
-}
-
-/* Smooth-WRR reduced weight of member weight w under the pool's plan. */
-static uint64_t wrr_weight(const pool_plan *p, uint32_t w)
-{
-    uint64_t q = w;
-    if (p->wrr_scale != 1.0) {
-        q = (uint64_t)floor((double)w * p->wrr_scale);
-        if (q == 0)
-            q = 1;
-    }
-    return q / p->wrr_div;
-}
-
-/* Choose the smooth-WRR scale/divisor of a pool so its period fits the cap. */
-static void plan_wrr(pool_plan *p, const uint32_t *mem, const uint32_t *w, uint32_t cap,
-                     bool *quantized)
-{
-    p->wrr_scale = 1.0;
-    p->wrr_div = 1;
-    uint64_t g = 0, total = 0;
-    for (uint32_t i = 0; i < p->n; i++) {
-        g = gcd64(g, w[mem[i]]);
-        total += w[mem[i]];
-    }
-    uint64_t limit = cap > p->n ? cap : p->n;
-    if (total / g > limit) {
-        p->wrr_scale = (double)limit / (double)(total / g) / (double)g;
-        *quantized = true;
-        g = 0;
-        for (uint32_t i = 0; i < p->n; i++)
-            g = gcd64(g, wrr_weight(p, w[mem[i]]));
-    }
-    p->wrr_div = g;
-    total = 0;
-    for (uint32_t i = 0; i < p->n; i++)
-        total += wrr_weight(p, w[mem[i]]);
-    p->wrr_len = (uint32_t)total;
-}
-
-/* ------------------------------------------------------------------ builders */
-
-typedef struct wrr_class {
-    uint64_t w;
-    uint32_t start, size;   /* range in the class member list */
-    uint32_t k;             /* cursor */
-    uint64_t round;
-} wrr_class;
-
-/* Release a builder's three scratch arrays (any of them NULL after a failed allocation). */
-static void free3(const mrt_allocator *a, void *x, void *y, void *z)
-{
-    mrt_free(a, x, 0);
-    mrt_free(a, y, 0);
-    mrt_free(a, z, 0);
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
-/*
- * One period of nginx's smooth WRR. nginx picks, at step t (1-based), the
- * first peer with the largest current weight t*w_i - W*p_i (p_i = picks so
- * far). Peers of equal weight are picked in member order, so each weight
- * class is a cursor and a step is an argmax over the D classes: O(W x D)
- * instead of O(W x N), and exactly nginx's sequence.
- */
-static int build_wrr(const mrt_allocator *a, const pool_plan *p, const uint32_t *mem,
-                     const uint32_t *w, uint32_t *seq)
-{
-    uint32_t n = p->n;
-    uint64_t *ws = mrt_alloc(a, (size_t)n * sizeof(uint64_t));
-    wrr_class *cls = mrt_alloc(a, (size_t)n * sizeof(wrr_class));
-    uint32_t *list = mrt_alloc(a, (size_t)n * sizeof(uint32_t));
-    if (ws == NULL || cls == NULL || list == NULL) {
-        free3(a, ws, cls, list);
-        return MRT_LB_ENOMEM;
-    }
-    for (uint32_t i = 0; i < n; i++)
-        ws[i] = wrr_weight(p, w[mem[i]]);
-    /* distinct weights: the classes */
-    uint32_t D = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t c = 0;
-        while (c < D && cls[c].w != ws[i])
-            c++;
-        if (c == D) {
-            cls[D].w = ws[i];
-            cls[D].size = 0;
-            D++;
-        }
-        cls[c].size++;
-    }
-    uint32_t pos = 0;
-    for (uint32_t c = 0; c < D; c++) {
-        cls[c].start = pos;
-        pos += cls[c].size;
-        cls[c].size = 0;
-        cls[c].k = 0;
-        cls[c].round = 0;
-    }
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t c = 0;
-        while (cls[c].w != ws[i])
-            c++;
-        list[cls[c].start + cls[c].size++] = i;
-    }
-    int64_t W = (int64_t)p->wrr_len;
-    for (int64_t t = 1; t <= W; t++) {
-        uint32_t best = 0;
-        int64_t bestv = 0;
-        uint32_t bestm = UINT32_MAX;
-        for (uint32_t c = 0; c < D; c++) {
-            uint32_t m = list[cls[c].start + cls[c].k];
-            int64_t v = t * (int64_t)cls[c].w - W * (int64_t)cls[c].round;
-            if (bestm == UINT32_MAX || v > bestv || (v == bestv && m < bestm)) {
-                best = c;
-                bestv = v;
-                bestm = m;
-            }
-        }
-        seq[t - 1] = mem[bestm];
-        if (++cls[best].k == cls[best].size) {
-            cls[best].k = 0;
-            cls[best].round++;
-        }
-    }
-    free3(a, ws, cls, list);
-    return MRT_OK;
-}
-
-/* Vose alias table over the members' effective weights, exact in integers. */
-static int build_alias(const mrt_allocator *a, uint32_t n, const uint32_t *mem,
-                       const uint32_t *w, lb_alias *out)
-{
-    uint64_t *q = mrt_alloc(a, (size_t)n * sizeof(uint64_t));
-    uint32_t *small = mrt_alloc(a, (size_t)n * sizeof(uint32_t));
-    uint32_t *large = mrt_alloc(a, (size_t)n * sizeof(uint32_t));
-    if (q == NULL || small == NULL || large == NULL) {
-        free3(a, q, small, large);
-        return MRT_LB_ENOMEM;
-    }
-    uint64_t W = 0;
-    for (uint32_t i = 0; i < n; i++)
-        W += w[mem[i]];
-    uint32_t ns = 0, nl = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        q[i] = (uint64_t)w[mem[i]] * n; /* a column holds W */
-        if (q[i] < W)
-            small[ns++] = i;
-        else
-            large[nl++] = i;
-    }
-    while (ns > 0 && nl > 0) {
-        uint32_t s = small[--ns];
-        uint32_t l = large[--nl];
-        double thr = (double)q[s] / (double)W * 4294967296.0;
-        out[s].thr = thr >= 4294967295.0 ? UINT32_MAX : (uint32_t)thr;
-        out[s].self = mem[s];
-        out[s].other = mem[l];
-        q[l] -= W - q[s];
-        if (q[l] < W)
-            small[ns++] = l;
-        else
-            large[nl++] = l;
-    }
-    while (nl > 0) {
-        uint32_t l = large[--nl];
-        out[l].thr = UINT32_MAX;
-        out[l].self = out[l].other = mem[l];
-    }
-    while (ns > 0) { /* rounding leftovers: a full column */
-        uint32_t s = small[--ns];
-        out[s].thr = UINT32_MAX;
-        out[s].self = out[s].other = mem[s];
-    }
-    free3(a, q, small, large);
-    return MRT_OK;
-}
-
-/* LSD radix sort of (point, slot) pairs by point; stable, so ties keep slot order. */
-static int radix_sort(const mrt_allocator *a, uint64_t *pts, uint32_t *slots, uint32_t n)
-{
-    if (n < 2)
-        return MRT_OK;
-    uint64_t *p2 = mrt_alloc(a, (size_t)n * sizeof(uint64_t));
-    uint32_t *s2 = mrt_alloc(a, (size_t)n * sizeof(uint32_t));
-    uint32_t (*hist)[256] = mrt_calloc(a, 8 * 256 * sizeof(uint32_t));
-    if (p2 == NULL || s2 == NULL || hist == NULL) {
-        free3(a, p2, s2, hist);
-        return MRT_LB_ENOMEM;
-    }
-    for (uint32_t i = 0; i < n; i++)
-        for (int d = 0; d < 8; d++)
-            hist[d][(pts[i] >> (8 * d)) & 0xff]++;
-    uint64_t *src = pts, *dst = p2;
-    uint32_t *ssrc = slots, *sdst = s2;
-    for (int d = 0; d < 8; d++) {
-        uint32_t sum = 0;
-        bool trivial = false;
-        for (int b = 0; b < 256; b++) {
-            if (hist[d][b] == n)
-                trivial = true;
-            uint32_t c = hist[d][b];
-            hist[d][b] = sum;
-            sum += c;
-        }
-        if (trivial)
-            continue;
-        for (uint32_t i = 0; i < n; i++) {
-            uint32_t o = hist[d][(src[i] >> (8 * d)) & 0xff]++;
-            dst[o] = src[i];
-            sdst[o] = ssrc[i];
-        }
-        uint64_t *t = src;
-        src = dst;
-        dst = t;
-        uint32_t *ts = ssrc;
-        ssrc = sdst;
-        sdst = ts;
-    }
-    if (src != pts) {
-        memcpy(pts, src, (size_t)n * sizeof(uint64_t));
-        memcpy(slots, ssrc, (size_t)n * sizeof(uint32_t));
-    }
-    free3(a, p2, s2, hist);
-    return MRT_OK;
-}
-
-static void build_dir(const uint64_t *pts, uint32_t n, uint32_t bits, uint32_t *dir)
-{
-    uint32_t buckets = 1u << bits;
-    uint32_t i = 0;
-    for (uint32_t b = 0; b < buckets; b++) {
-        while (i < n && bits != 0 && (pts[i] >> (64 - bits)) < b)
-            i++;
-        dir[b] = (bits == 0) ? 0 : i;
-    }
-    dir[buckets] = n;
-}
-
-/*
- * Weighted Maglev population (Eisenbud et al., with Envoy's weighting): in
- * iteration k an endpoint of weight w claims its next free preferred entry
- * when k*w has reached its running target, so the heaviest claims every
- * iteration and shares follow the weights.
- */
-static int build_maglev(const mrt_allocator *a, uint32_t n, const uint32_t *mem,
-                        const uint32_t *w, const uint64_t *h_off, const uint64_t *h_skip,
-                        uint32_t M, uint32_t *table)
-{
-    uint32_t *cur = mrt_alloc(a, (size_t)n * sizeof(uint32_t));
-    uint32_t *skip = mrt_alloc(a, (size_t)n * sizeof(uint32_t));
-    uint64_t *target = mrt_calloc(a, (size_t)n * sizeof(uint64_t));
-    if (cur == NULL || skip == NULL || target == NULL) {
-        free3(a, cur, skip, target);
-        return MRT_LB_ENOMEM;
-    }
-    uint64_t maxw = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t s = mem[i];
-        cur[i] = (uint32_t)(h_off[s] % M);
-        skip[i] = (uint32_t)(h_skip[s] % (M - 1)) + 1;
-        if (w[s] > maxw)
-            maxw = w[s];
-    }
-    for (uint32_t j = 0; j < M; j++)
-        table[j] = LB_NONE;
-    uint32_t filled = 0;
-    for (uint64_t iter = 1; filled < M; iter++) {
-        for (uint32_t i = 0; i < n && filled < M; i++) {
-            if (iter * w[mem[i]] < target[i])
-                continue;
-            target[i] += maxw;
-            uint32_t c = cur[i];
-            while (table[c] != LB_NONE) {
-                c += skip[i];
-                if (c >= M)
-                    c -= M;
-            }
-            table[c] = mem[i];
-            c += skip[i];
-            if (c >= M)
-                c -= M;
-            cur[i] = c;
-            filled++;
-        }
-    }
-    free3(a, cur, skip, target);
-    return MRT_OK;
-}
-
 static int cmp_ep_node(const void *a, const void *b)
 {
     const lb_ep *const *x = a;
@@ -411,181 +70,204 @@ static int cmp_ep_node(const void *a, const void *b)
 
 /* ------------------------------------------------------------------ compile */
 
-typedef struct build_tmp {
-    const lb_ep **avail;
+/*
+ * One compile, phase by phase: gather (available endpoints in node-id order,
+ * zone rows and filter columns, each pool's members), plan (each pool's
+ * structures and the one block's layout), then fill the block (slots, the
+ * per-slot ring points and Maglev hashes, the pools, the trees' membership).
+ * What the phases hand on lives here; what is temporary is freed at the end.
+ */
+typedef struct build {
+    const mrt_lb_registry *r;
+    const mrt_lb_config *cfg;
+    mrt_lb_strategy strat;
+    mrt_allocator al;
+    /* gather */
+    const lb_ep **avail;    /* [n], node-id order: slot s is avail[s] */
+    uint32_t n, nrows, ncols, npools, nf;
+    uint16_t zone_row[MRT_LB_MAX_ZONES];
+    uint64_t fmask[MRT_LB_MAX_FILTERS];
     uint32_t *pool_cnt;
     uint32_t *pool_mem;     /* CSR of members, by pool */
+    pool_plan *plan;        /* [npools] */
+    uint32_t *wtmp;         /* [n] effective weights, half units */
+    double *ltmp;           /* [n] load scores */
+    /* plan: the block's layout */
+    size_t off, o_snap, o_slots, o_ids, o_w, o_load, o_tags, o_zones, o_id2s, o_zrow, o_fm,
+        o_pools, o_moff, o_mpool, o_midx;
+    bool quantized;
+    uint32_t tree_nodes;
+    uint64_t tree_mem;
+    /* fill: per-slot hashes shared by every pool's ring and Maglev table */
     uint64_t *h_off, *h_skip;
     uint64_t *all_pts;
     uint32_t *all_slot;
     uint64_t *sub_pts;
     uint8_t *mark;
-    pool_plan *plan;
-} build_tmp;
+} build;
 
-static void tmp_free(const mrt_allocator *a, build_tmp *t)
+static void build_free(build *b)
 {
-    mrt_free(a, t->avail, 0);
-    mrt_free(a, t->pool_cnt, 0);
-    mrt_free(a, t->pool_mem, 0);
-    mrt_free(a, t->h_off, 0);
-    mrt_free(a, t->h_skip, 0);
-    mrt_free(a, t->all_pts, 0);
-    mrt_free(a, t->all_slot, 0);
-    mrt_free(a, t->sub_pts, 0);
-    mrt_free(a, t->mark, 0);
-    mrt_free(a, t->plan, 0);
+    const mrt_allocator *a = &b->al;
+    mrt_free(a, b->avail, 0);
+    mrt_free(a, b->pool_cnt, 0);
+    mrt_free(a, b->pool_mem, 0);
+    mrt_free(a, b->plan, 0);
+    mrt_free(a, b->wtmp, 0);
+    mrt_free(a, b->ltmp, 0);
+    mrt_free(a, b->h_off, 0);
+    mrt_free(a, b->h_skip, 0);
+    mrt_free(a, b->all_pts, 0);
+    mrt_free(a, b->all_slot, 0);
+    mrt_free(a, b->sub_pts, 0);
+    mrt_free(a, b->mark, 0);
 }
 
-int mrt_lb_registry_compile(mrt_lb_registry *r, uint64_t now_ns, const mrt_allocator *a,
-                            mrt_lb_snapshot **out)
+/* The zone row of e (0: its zone has no row of its own). */
+static inline uint32_t zone_row_of(const build *b, const lb_ep *e)
 {
-    if (r == NULL || out == NULL)
-        return MRT_LB_EINVAL;
-    mrt_allocator al = mrt_allocator_or_default(a);
-    const mrt_lb_config *cfg = &r->cfg;
-    mrt_lb_strategy strat = cfg->strategy;
-    build_tmp t;
-    memset(&t, 0, sizeof t);
-    int rc = MRT_LB_ENOMEM;
+    return e->zone == MRT_LB_ZONE_NONE ? 0 : b->zone_row[e->zone];
+}
 
-    /* 1. available endpoints, in node-id order */
-    uint32_t n = 0;
-    if (r->count > 0) {
-        t.avail = mrt_alloc(&al, (size_t)r->count * sizeof(*t.avail));
-        if (t.avail == NULL)
-            goto fail;
+/*
+ * The pools e belongs to (out: at most 2 x columns): each filter column it
+ * passes, in row 0 and in its zone's row.
+ */
+static unsigned pools_of(const build *b, const lb_ep *e, uint32_t *out)
+{
+    uint32_t zr = zone_row_of(b, e);
+    unsigned k = 0;
+    for (uint32_t c = 0; c < b->ncols; c++) {
+        uint64_t m = c ? b->fmask[c - 1] : 0;
+        if ((e->tags & m) != m)
+            continue;
+        out[k++] = c;
+        if (zr)
+            out[k++] = zr * b->ncols + c;
     }
+    return k;
+}
+
+/* 1. The available endpoints in node-id order, the rows and columns, each pool's members. */
+static int gather(build *b, uint64_t now_ns)
+{
+    const mrt_lb_registry *r = b->r;
+    if (r->count > 0) {
+        b->avail = mrt_alloc(&b->al, (size_t)r->count * sizeof(*b->avail));
+        if (b->avail == NULL)
+            return MRT_LB_ENOMEM;
+    }
+    uint32_t n = 0;
     for (uint32_t id = 0; id < r->next_id; id++) {
         const lb_ep *e = &r->eps[id];
         if (!e->live || !e->enabled || e->tripped_until > now_ns)
             continue;
         if (e->health != MRT_LB_HEALTHY && e->health != MRT_LB_DEGRADED)
             continue;
-        t.avail[n++] = e;
+        b->avail[n++] = e;
     }
     if (n > 1)
-        qsort(t.avail, n, sizeof(*t.avail), cmp_ep_node);
+        qsort(b->avail, n, sizeof(*b->avail), cmp_ep_node);
+    b->n = n;
 
-    /* 2. rows (zones with an available endpoint) and columns (declared filters) */
-    uint16_t zone_row_tmp[MRT_LB_MAX_ZONES];
+    /* Rows: zones with an available endpoint, numbered in zone-id order (row 0: all). */
     for (uint32_t z = 0; z < MRT_LB_MAX_ZONES; z++)
-        zone_row_tmp[z] = LB_ZROW_NONE;
-    uint32_t nrows = 1;
+        b->zone_row[z] = LB_ZROW_NONE;
     for (uint32_t s = 0; s < n; s++) {
-        uint16_t z = t.avail[s]->zone;
-        if (z != MRT_LB_ZONE_NONE && zone_row_tmp[z] == LB_ZROW_NONE)
-            zone_row_tmp[z] = 0; /* mark; numbered below in zone-id order */
+        uint16_t z = b->avail[s]->zone;
+        if (z != MRT_LB_ZONE_NONE)
+            b->zone_row[z] = 0; /* mark */
     }
+    b->nrows = 1;
     for (uint32_t z = 0; z < MRT_LB_MAX_ZONES; z++)
-        if (zone_row_tmp[z] == 0)
-            zone_row_tmp[z] = (uint16_t)nrows++;
-    uint64_t fmask[MRT_LB_MAX_FILTERS];
-    uint32_t nf = r->nfilters;
-    memcpy(fmask, r->filter_masks, nf * sizeof(uint64_t));
-    qsort(fmask, nf, sizeof(uint64_t), cmp_u64);
-    uint32_t ncols = nf + 1;
-    uint32_t npools = nrows * ncols;
+        if (b->zone_row[z] == 0)
+            b->zone_row[z] = (uint16_t)b->nrows++;
+    /* Columns: no filter, then the declared filters in mask order. */
+    b->nf = r->nfilters;
+    memcpy(b->fmask, r->filter_masks, b->nf * sizeof(uint64_t));
+    qsort(b->fmask, b->nf, sizeof(uint64_t), lb_cmp_u64);
+    b->ncols = b->nf + 1;
+    b->npools = b->nrows * b->ncols;
 
-    /* 3. pool membership (temporary CSR) */
-    t.pool_cnt = mrt_calloc(&al, (size_t)npools * sizeof(uint32_t));
-    t.plan = mrt_calloc(&al, (size_t)npools * sizeof(pool_plan));
-    if (t.pool_cnt == NULL || t.plan == NULL)
-        goto fail;
-    uint64_t total_mem = 0;
+    /* Each pool's members, as a CSR: count, lay out, fill. */
+    b->pool_cnt = mrt_calloc(&b->al, (size_t)b->npools * sizeof(uint32_t));
+    b->plan = mrt_calloc(&b->al, (size_t)b->npools * sizeof(pool_plan));
+    if (b->pool_cnt == NULL || b->plan == NULL)
+        return MRT_LB_ENOMEM;
+    uint32_t in[2 * (MRT_LB_MAX_FILTERS + 1)];
+    uint64_t total = 0;
     for (uint32_t s = 0; s < n; s++) {
-        const lb_ep *e = t.avail[s];
-        uint32_t zr = e->zone == MRT_LB_ZONE_NONE ? 0 : zone_row_tmp[e->zone];
-        for (uint32_t c = 0; c < ncols; c++) {
-            uint64_t m = c ? fmask[c - 1] : 0;
-            if ((e->tags & m) != m)
-                continue;
-            t.pool_cnt[c]++;
-            total_mem++;
-            if (zr) {
-                t.pool_cnt[zr * ncols + c]++;
-                total_mem++;
-            }
-        }
+        unsigned k = pools_of(b, b->avail[s], in);
+        for (unsigned j = 0; j < k; j++)
+            b->pool_cnt[in[j]]++;
+        total += k;
     }
-    if (total_mem > 0) {
-        t.pool_mem = mrt_alloc(&al, (size_t)total_mem * sizeof(uint32_t));
-        if (t.pool_mem == NULL)
-            goto fail;
+    if (total > 0) {
+        b->pool_mem = mrt_alloc(&b->al, (size_t)total * sizeof(uint32_t));
+        if (b->pool_mem == NULL)
+            return MRT_LB_ENOMEM;
     }
-    {
-        uint32_t off = 0;
-        for (uint32_t p = 0; p < npools; p++) {
-            t.plan[p].moff = off;
-            t.plan[p].n = 0;
-            off += t.pool_cnt[p];
-        }
-        for (uint32_t s = 0; s < n; s++) {
-            const lb_ep *e = t.avail[s];
-            uint32_t zr = e->zone == MRT_LB_ZONE_NONE ? 0 : zone_row_tmp[e->zone];
-            for (uint32_t c = 0; c < ncols; c++) {
-                uint64_t m = c ? fmask[c - 1] : 0;
-                if ((e->tags & m) != m)
-                    continue;
-                pool_plan *p0 = &t.plan[c];
-                t.pool_mem[p0->moff + p0->n++] = s;
-                if (zr) {
-                    pool_plan *pz = &t.plan[zr * ncols + c];
-                    t.pool_mem[pz->moff + pz->n++] = s;
-                }
-            }
+    uint32_t off = 0;
+    for (uint32_t pi = 0; pi < b->npools; pi++) {
+        b->plan[pi].moff = off;
+        off += b->pool_cnt[pi];
+    }
+    for (uint32_t s = 0; s < n; s++) {
+        unsigned k = pools_of(b, b->avail[s], in);
+        for (unsigned j = 0; j < k; j++) {
+            pool_plan *p = &b->plan[in[j]];
+            b->pool_mem[p->moff + p->n++] = s;
         }
     }
 
-    /* effective weights in half units: healthy x2, degraded x1 */
-    uint32_t *wtmp = NULL;
-    double *ltmp = NULL;
+    /* Effective weights in half units (healthy x2, degraded x1), and load scores. */
     if (n > 0) {
-        wtmp = mrt_alloc(&al, (size_t)n * sizeof(uint32_t));
-        ltmp = mrt_alloc(&al, (size_t)n * sizeof(double));
-        if (wtmp == NULL || ltmp == NULL) {
-            mrt_free(&al, wtmp, 0);
-            mrt_free(&al, ltmp, 0);
-            goto fail;
-        }
+        b->wtmp = mrt_alloc(&b->al, (size_t)n * sizeof(uint32_t));
+        b->ltmp = mrt_alloc(&b->al, (size_t)n * sizeof(double));
+        if (b->wtmp == NULL || b->ltmp == NULL)
+            return MRT_LB_ENOMEM;
         for (uint32_t s = 0; s < n; s++) {
-            const lb_ep *e = t.avail[s];
-            wtmp[s] = (uint32_t)(e->health == MRT_LB_HEALTHY ? e->weight * 2 : e->weight);
-            ltmp[s] = e->load_score;
+            const lb_ep *e = b->avail[s];
+            b->wtmp[s] = (uint32_t)(e->health == MRT_LB_HEALTHY ? e->weight * 2 : e->weight);
+            b->ltmp[s] = e->load_score;
         }
     }
+    return MRT_OK;
+}
 
-    /* 4. plan every pool and lay the block out */
-    bool quantized = false;
-    uint32_t tree_nodes = 0;
-    uint64_t tree_mem = 0;
-    size_t off = 0;
-    size_t o_snap = take(&off, sizeof(mrt_lb_snapshot));
-    size_t o_slots = take(&off, (size_t)n * sizeof(lb_slot));
-    size_t o_ids = take(&off, (size_t)n * MRT_LB_NODE_ID_LEN);
-    size_t o_w = take(&off, (size_t)n * sizeof(uint32_t));
-    size_t o_load = take(&off, (size_t)n * sizeof(double));
-    size_t o_tags = take(&off, (size_t)n * sizeof(uint64_t));
-    size_t o_zones = take(&off, (size_t)n * sizeof(uint16_t));
-    size_t o_id2s = take(&off, (size_t)r->next_id * sizeof(uint32_t));
-    size_t o_zrow = take(&off, MRT_LB_MAX_ZONES * sizeof(uint16_t));
-    size_t o_fm = take(&off, (size_t)nf * sizeof(uint64_t));
-    size_t o_pools = take(&off, (size_t)npools * sizeof(lb_pool));
-    for (uint32_t pi = 0; pi < npools; pi++) {
-        pool_plan *p = &t.plan[pi];
-        const uint32_t *mem = t.pool_mem ? t.pool_mem + p->moff : NULL;
+/* 2. Plan every pool's structures and lay the one block out (offsets only). */
+static void plan(build *b)
+{
+    const mrt_lb_config *cfg = b->cfg;
+    mrt_lb_strategy strat = b->strat;
+    size_t n = b->n;
+    size_t *off = &b->off;
+    b->o_snap = lb_take(off, sizeof(mrt_lb_snapshot));
+    b->o_slots = lb_take(off, n * sizeof(lb_slot));
+    b->o_ids = lb_take(off, n * MRT_LB_NODE_ID_LEN);
+    b->o_w = lb_take(off, n * sizeof(uint32_t));
+    b->o_load = lb_take(off, n * sizeof(double));
+    b->o_tags = lb_take(off, n * sizeof(uint64_t));
+    b->o_zones = lb_take(off, n * sizeof(uint16_t));
+    b->o_id2s = lb_take(off, (size_t)b->r->next_id * sizeof(uint32_t));
+    b->o_zrow = lb_take(off, MRT_LB_MAX_ZONES * sizeof(uint16_t));
+    b->o_fm = lb_take(off, (size_t)b->nf * sizeof(uint64_t));
+    b->o_pools = lb_take(off, (size_t)b->npools * sizeof(lb_pool));
+    for (uint32_t pi = 0; pi < b->npools; pi++) {
+        pool_plan *p = &b->plan[pi];
+        const uint32_t *mem = b->pool_mem ? b->pool_mem + p->moff : NULL;
         double sum = 0;
         for (uint32_t i = 0; i < p->n; i++)
-            sum += ltmp[mem[i]];
+            sum += b->ltmp[mem[i]];
         p->mean_load = p->n ? sum / p->n : 0.0;
         if (p->n == 0)
             continue;
-        p->o_members = take(&off, (size_t)p->n * sizeof(uint32_t));
+        p->o_members = lb_take(off, (size_t)p->n * sizeof(uint32_t));
         if (needs_alias(strat))
-            p->o_alias = take(&off, (size_t)p->n * sizeof(lb_alias));
+            p->o_alias = lb_take(off, (size_t)p->n * sizeof(lb_alias));
         if (needs_wrr(strat)) {
-            plan_wrr(p, mem, wtmp, cfg->wrr_max_period, &quantized);
-            p->o_wrr = take(&off, (size_t)p->wrr_len * sizeof(uint32_t));
+            lb_plan_wrr(p, mem, b->wtmp, cfg->wrr_max_period, &b->quantized);
+            p->o_wrr = lb_take(off, (size_t)p->wrr_len * sizeof(uint32_t));
         }
         if (needs_ring(strat)) {
             p->ring_n = p->n * cfg->vnodes;
@@ -594,80 +276,61 @@ int mrt_lb_registry_compile(mrt_lb_registry *r, uint64_t now_ns, const mrt_alloc
             while (bits < 24 && ((uint64_t)LB_RING_PER_BUCKET << bits) < p->ring_n)
                 bits++;
             p->dir_bits = bits;
-            p->o_pts = take(&off, ((size_t)p->ring_n + LB_RING_WINDOW) * sizeof(lb_rent));
-            p->o_dir = take(&off, ((size_t)(1u << p->dir_bits) + 1) * sizeof(uint32_t));
+            p->o_pts = lb_take(off, ((size_t)p->ring_n + LB_RING_WINDOW) * sizeof(lb_rent));
+            p->o_dir = lb_take(off, ((size_t)(1u << p->dir_bits) + 1) * sizeof(uint32_t));
         }
         if (needs_maglev(strat)) {
             uint64_t want = (uint64_t)p->n * 128;
             p->mag_m = (pi == 0 || want >= cfg->maglev_size)
                            ? cfg->maglev_size
-                           : next_prime((uint32_t)(want < 131 ? 131 : want));
+                           : lb_next_prime((uint32_t)(want < 131 ? 131 : want));
             if (p->mag_m > cfg->maglev_size)
                 p->mag_m = cfg->maglev_size;
-            p->o_mag = take(&off, (size_t)p->mag_m * sizeof(uint32_t));
+            p->o_mag = lb_take(off, (size_t)p->mag_m * sizeof(uint32_t));
         }
         p->tree = tree_strategy(strat) ||
                   (strat == MRT_LB_ADAPTIVE && p->mean_load > ADAPTIVE_LOAD_THRESHOLD);
         if (p->tree) {
-            p->tree_leaves = pow2_at_least(p->n);
-            tree_nodes += 2 * p->tree_leaves;
-            tree_mem += p->n;
+            p->tree_leaves = lb_pow2_at_least(p->n);
+            b->tree_nodes += 2 * p->tree_leaves;
+            b->tree_mem += p->n;
         }
     }
-    size_t o_moff = take(&off, ((size_t)n + 1) * sizeof(uint32_t));
-    size_t o_mpool = take(&off, (size_t)tree_mem * sizeof(uint32_t));
-    size_t o_midx = take(&off, (size_t)tree_mem * sizeof(uint32_t));
+    b->o_moff = lb_take(off, (n + 1) * sizeof(uint32_t));
+    b->o_mpool = lb_take(off, (size_t)b->tree_mem * sizeof(uint32_t));
+    b->o_midx = lb_take(off, (size_t)b->tree_mem * sizeof(uint32_t));
+}
 
-    uint8_t *base = mrt_alloc_aligned(&al, off, 64);
-    if (base == NULL) {
-        mrt_free(&al, wtmp, 0);
-        mrt_free(&al, ltmp, 0);
-        goto fail;
-    }
-    mrt_lb_snapshot *S = (mrt_lb_snapshot *)(base + o_snap);
-    memset(S, 0, sizeof(*S));
-    S->magic = LB_MAGIC;
-    S->alloc = al;
-    S->bytes = off;
-    S->version = ++r->version;
-    S->cfg = *cfg;
-    S->registered = r->count;
-    S->n = n;
-    S->id_cap = r->next_id;
-    S->nrows = nrows;
-    S->ncols = ncols;
-    S->npools = npools;
-    S->tree_nodes = tree_nodes;
-    S->wrr_quantized = quantized;
-
-    /* 5. fill */
-    lb_slot *slots = (lb_slot *)(base + o_slots);
-    uint8_t *ids = base + o_ids;
-    uint32_t *wts = (uint32_t *)(base + o_w);
-    double *load = (double *)(base + o_load);
-    uint64_t *tags = (uint64_t *)(base + o_tags);
-    uint16_t *zones = (uint16_t *)(base + o_zones);
-    uint32_t *id2s = (uint32_t *)(base + o_id2s);
-    uint16_t *zrow = (uint16_t *)(base + o_zrow);
-    uint64_t *fm = (uint64_t *)(base + o_fm);
-    lb_pool *pools = (lb_pool *)(base + o_pools);
+/* 3a. The per-slot arrays, the id map, the rows and columns. */
+static void fill_slots(const build *b, mrt_lb_snapshot *S, uint8_t *base)
+{
+    const mrt_lb_registry *r = b->r;
+    lb_slot *slots = (lb_slot *)(base + b->o_slots);
+    uint8_t *ids = base + b->o_ids;
+    uint32_t *wts = (uint32_t *)(base + b->o_w);
+    double *load = (double *)(base + b->o_load);
+    uint64_t *tags = (uint64_t *)(base + b->o_tags);
+    uint16_t *zones = (uint16_t *)(base + b->o_zones);
+    uint32_t *id2s = (uint32_t *)(base + b->o_id2s);
+    uint16_t *zrow = (uint16_t *)(base + b->o_zrow);
+    uint64_t *fm = (uint64_t *)(base + b->o_fm);
     for (uint32_t id = 0; id < r->next_id; id++)
         id2s[id] = LB_NONE;
-    for (uint32_t s = 0; s < n; s++) {
-        const lb_ep *e = t.avail[s];
+    for (uint32_t s = 0; s < b->n; s++) {
+        const lb_ep *e = b->avail[s];
         uint32_t id = (uint32_t)(e - r->eps);
         slots[s].id = id;
         slots[s].gen = e->gen;
         slots[s].user = e->user_data;
         memcpy(ids + (size_t)s * MRT_LB_NODE_ID_LEN, e->node_id, MRT_LB_NODE_ID_LEN);
-        wts[s] = wtmp[s];
-        load[s] = ltmp[s];
+        wts[s] = b->wtmp[s];
+        load[s] = b->ltmp[s];
         tags[s] = e->tags;
         zones[s] = e->zone;
         id2s[id] = s;
     }
-    memcpy(zrow, zone_row_tmp, sizeof zone_row_tmp);
-    memcpy(fm, fmask, nf * sizeof(uint64_t));
+    memcpy(zrow, b->zone_row, sizeof b->zone_row);
+    memcpy(fm, b->fmask, b->nf * sizeof(uint64_t));
     S->slots = slots;
     S->node_ids = ids;
     S->weights = wts;
@@ -677,47 +340,94 @@ int mrt_lb_registry_compile(mrt_lb_registry *r, uint64_t now_ns, const mrt_alloc
     S->id_to_slot = id2s;
     S->zone_row = zrow;
     S->filter_masks = fm;
-    S->pools = pools;
+    S->pools = (lb_pool *)(base + b->o_pools);
+}
 
-    /* ring points and Maglev hashes once per slot */
-    if (n > 0 && needs_ring(strat)) {
-        size_t rn = (size_t)n * cfg->vnodes;
-        t.all_pts = mrt_alloc(&al, rn * sizeof(uint64_t));
-        t.all_slot = mrt_alloc(&al, rn * sizeof(uint32_t));
-        t.sub_pts = npools > 1 ? mrt_alloc(&al, rn * sizeof(uint64_t)) : NULL;
-        t.mark = mrt_calloc(&al, n);
-        if (t.all_pts == NULL || t.all_slot == NULL || t.mark == NULL ||
-            (npools > 1 && t.sub_pts == NULL))
-            goto fail_block;
+/* 3b. Ring points and Maglev hashes, once per slot: every pool's structures are cut from them. */
+static int hash_slots(build *b, const uint8_t *ids)
+{
+    uint32_t n = b->n;
+    uint32_t vnodes = b->cfg->vnodes;
+    if (n > 0 && needs_ring(b->strat)) {
+        size_t rn = (size_t)n * vnodes;
+        b->all_pts = mrt_alloc(&b->al, rn * sizeof(uint64_t));
+        b->all_slot = mrt_alloc(&b->al, rn * sizeof(uint32_t));
+        b->sub_pts = b->npools > 1 ? mrt_alloc(&b->al, rn * sizeof(uint64_t)) : NULL;
+        b->mark = mrt_calloc(&b->al, n);
+        if (b->all_pts == NULL || b->all_slot == NULL || b->mark == NULL ||
+            (b->npools > 1 && b->sub_pts == NULL))
+            return MRT_LB_ENOMEM;
         size_t k = 0;
         for (uint32_t s = 0; s < n; s++)
-            for (uint32_t v = 0; v < cfg->vnodes; v++) {
-                t.all_pts[k] = lb_ring_point(ids + (size_t)s * MRT_LB_NODE_ID_LEN, v);
-                t.all_slot[k] = s;
+            for (uint32_t v = 0; v < vnodes; v++) {
+                b->all_pts[k] = lb_ring_point(ids + (size_t)s * MRT_LB_NODE_ID_LEN, v);
+                b->all_slot[k] = s;
                 k++;
             }
-        if (radix_sort(&al, t.all_pts, t.all_slot, (uint32_t)rn) != MRT_OK)
-            goto fail_block;
+        if (lb_radix_sort(&b->al, b->all_pts, b->all_slot, (uint32_t)rn) != MRT_OK)
+            return MRT_LB_ENOMEM;
     }
-    if (n > 0 && needs_maglev(strat)) {
-        t.h_off = mrt_alloc(&al, (size_t)n * sizeof(uint64_t));
-        t.h_skip = mrt_alloc(&al, (size_t)n * sizeof(uint64_t));
-        if (t.h_off == NULL || t.h_skip == NULL)
-            goto fail_block;
+    if (n > 0 && needs_maglev(b->strat)) {
+        b->h_off = mrt_alloc(&b->al, (size_t)n * sizeof(uint64_t));
+        b->h_skip = mrt_alloc(&b->al, (size_t)n * sizeof(uint64_t));
+        if (b->h_off == NULL || b->h_skip == NULL)
+            return MRT_LB_ENOMEM;
         for (uint32_t s = 0; s < n; s++) {
             const uint8_t *nid = ids + (size_t)s * MRT_LB_NODE_ID_LEN;
-            t.h_off[s] = XXH3_64bits_withSeed(nid, MRT_LB_NODE_ID_LEN, MAGLEV_SEED_OFFSET);
-            t.h_skip[s] = XXH3_64bits_withSeed(nid, MRT_LB_NODE_ID_LEN, MAGLEV_SEED_SKIP);
+            b->h_off[s] = XXH3_64bits_withSeed(nid, MRT_LB_NODE_ID_LEN, MAGLEV_SEED_OFFSET);
+            b->h_skip[s] = XXH3_64bits_withSeed(nid, MRT_LB_NODE_ID_LEN, MAGLEV_SEED_SKIP);
         }
     }
+    return MRT_OK;
+}
 
-    uint32_t *moff = (uint32_t *)(base + o_moff);
-    uint32_t *mpool = (uint32_t *)(base + o_mpool);
-    uint32_t *midx = (uint32_t *)(base + o_midx);
-    memset(moff, 0, ((size_t)n + 1) * sizeof(uint32_t));
+/* Pool pi's consistent-hash ring: the all-endpoint ring filtered (so already sorted). */
+static void fill_ring(build *b, uint32_t pi, const uint32_t *mem, lb_pool *P, uint8_t *base)
+{
+    const pool_plan *p = &b->plan[pi];
+    lb_rent *ring = (lb_rent *)(base + p->o_pts);
+    uint32_t *dir = (uint32_t *)(base + p->o_dir);
+    size_t rn = (size_t)b->n * b->cfg->vnodes;
+    uint64_t *pts = b->all_pts;
+    if (pi != 0) {
+        pts = b->sub_pts;
+        for (uint32_t i = 0; i < p->n; i++)
+            b->mark[mem[i]] = 1;
+        size_t k = 0;
+        for (size_t i = 0; i < rn; i++)
+            if (b->mark[b->all_slot[i]]) {
+                pts[k] = b->all_pts[i];
+                ring[k].slot = b->all_slot[i];
+                k++;
+            }
+        for (uint32_t i = 0; i < p->n; i++)
+            b->mark[mem[i]] = 0;
+    } else {
+        for (size_t i = 0; i < rn; i++)
+            ring[i].slot = b->all_slot[i];
+    }
+    for (uint32_t i = 0; i < p->ring_n; i++)
+        ring[i].mid = lb_ring_mid(pts[i], p->dir_bits);
+    for (uint32_t i = p->ring_n; i < p->ring_n + LB_RING_WINDOW; i++) {
+        ring[i].mid = UINT32_MAX;
+        ring[i].slot = 0;
+    }
+    lb_build_dir(pts, p->ring_n, p->dir_bits, dir);
+    P->ring_n = p->ring_n;
+    P->dir_bits = p->dir_bits;
+    P->ring = ring;
+    P->ring_dir = dir;
+}
+
+/* 3c. Every pool: members and the strategy's structures; counts each slot's tree pools in moff. */
+static int fill_pools(build *b, const mrt_lb_snapshot *S, uint8_t *base, uint32_t *moff)
+{
+    mrt_lb_strategy strat = b->strat;
+    const uint32_t *wts = S->weights;
+    lb_pool *pools = (lb_pool *)(base + b->o_pools);
     uint32_t tree_base = 0;
-    for (uint32_t pi = 0; pi < npools; pi++) {
-        pool_plan *p = &t.plan[pi];
+    for (uint32_t pi = 0; pi < b->npools; pi++) {
+        pool_plan *p = &b->plan[pi];
         lb_pool *P = &pools[pi];
         memset(P, 0, sizeof(*P));
         P->n = p->n;
@@ -725,64 +435,32 @@ int mrt_lb_registry_compile(mrt_lb_registry *r, uint64_t now_ns, const mrt_alloc
         P->tree_base = LB_NONE;
         if (p->n == 0)
             continue;
-        const uint32_t *mem = t.pool_mem + p->moff;
+        const uint32_t *mem = b->pool_mem + p->moff;
         uint32_t *members = (uint32_t *)(base + p->o_members);
         memcpy(members, mem, (size_t)p->n * sizeof(uint32_t));
         P->members = members;
-        if (p->n == n)
+        if (p->n == b->n)
             P->flags |= LB_POOL_ALL; /* a subset as large as the whole is the whole */
         if (needs_alias(strat)) {
-            lb_alias *al_tab = (lb_alias *)(base + p->o_alias);
-            if (build_alias(&al, p->n, mem, wts, al_tab) != MRT_OK)
-                goto fail_block;
-            P->alias = al_tab;
+            lb_alias *tab = (lb_alias *)(base + p->o_alias);
+            if (lb_build_alias(&b->al, p->n, mem, wts, tab) != MRT_OK)
+                return MRT_LB_ENOMEM;
+            P->alias = tab;
         }
         if (needs_wrr(strat)) {
             uint32_t *seq = (uint32_t *)(base + p->o_wrr);
-            if (build_wrr(&al, p, mem, wts, seq) != MRT_OK)
-                goto fail_block;
+            if (lb_build_wrr(&b->al, p, mem, wts, seq) != MRT_OK)
+                return MRT_LB_ENOMEM;
             P->wrr_seq = seq;
             P->wrr_len = p->wrr_len;
         }
-        if (needs_ring(strat)) {
-            lb_rent *ring = (lb_rent *)(base + p->o_pts);
-            uint32_t *dir = (uint32_t *)(base + p->o_dir);
-            size_t rn = (size_t)n * cfg->vnodes;
-            /* a sub-ring is the all-endpoint ring filtered: already sorted */
-            uint64_t *pts = t.all_pts;
-            if (pi != 0) {
-                pts = t.sub_pts;
-                for (uint32_t i = 0; i < p->n; i++)
-                    t.mark[mem[i]] = 1;
-                size_t k = 0;
-                for (size_t i = 0; i < rn; i++)
-                    if (t.mark[t.all_slot[i]]) {
-                        pts[k] = t.all_pts[i];
-                        ring[k].slot = t.all_slot[i];
-                        k++;
-                    }
-                for (uint32_t i = 0; i < p->n; i++)
-                    t.mark[mem[i]] = 0;
-            } else {
-                for (size_t i = 0; i < rn; i++)
-                    ring[i].slot = t.all_slot[i];
-            }
-            for (uint32_t i = 0; i < p->ring_n; i++)
-                ring[i].mid = lb_ring_mid(pts[i], p->dir_bits);
-            for (uint32_t i = p->ring_n; i < p->ring_n + LB_RING_WINDOW; i++) {
-                ring[i].mid = UINT32_MAX;
-                ring[i].slot = 0;
-            }
-            build_dir(pts, p->ring_n, p->dir_bits, dir);
-            P->ring_n = p->ring_n;
-            P->dir_bits = p->dir_bits;
-            P->ring = ring;
-            P->ring_dir = dir;
-        }
+        if (needs_ring(strat))
+            fill_ring(b, pi, mem, P, base);
         if (needs_maglev(strat)) {
             uint32_t *tab = (uint32_t *)(base + p->o_mag);
-            if (build_maglev(&al, p->n, mem, wts, t.h_off, t.h_skip, p->mag_m, tab) != MRT_OK)
-                goto fail_block;
+            if (lb_build_maglev(&b->al, p->n, mem, wts, b->h_off, b->h_skip, p->mag_m, tab) !=
+                MRT_OK)
+                return MRT_LB_ENOMEM;
             P->mag_m = p->mag_m;
             P->mag_slot = tab;
         }
@@ -795,15 +473,22 @@ int mrt_lb_registry_compile(mrt_lb_registry *r, uint64_t now_ns, const mrt_alloc
                 moff[mem[i] + 1]++;
         }
     }
-    /* tree membership CSR: for each slot, the (pool, member index) pairs with a tree */
-    for (uint32_t s = 0; s < n; s++)
+    return MRT_OK;
+}
+
+/* 3d. Tree membership as a CSR: for each slot, the (pool, member index) pairs with a tree. */
+static int fill_tree_members(const build *b, mrt_lb_snapshot *S, uint8_t *base, uint32_t *moff)
+{
+    uint32_t *mpool = (uint32_t *)(base + b->o_mpool);
+    uint32_t *midx = (uint32_t *)(base + b->o_midx);
+    for (uint32_t s = 0; s < b->n; s++)
         moff[s + 1] += moff[s];
-    if (tree_mem > 0) {
-        uint32_t *fillc = mrt_calloc(&al, (size_t)n * sizeof(uint32_t));
+    if (b->tree_mem > 0) {
+        uint32_t *fillc = mrt_calloc(&b->al, (size_t)b->n * sizeof(uint32_t));
         if (fillc == NULL)
-            goto fail_block;
-        for (uint32_t pi = 0; pi < npools; pi++) {
-            const lb_pool *P = &pools[pi];
+            return MRT_LB_ENOMEM;
+        for (uint32_t pi = 0; pi < b->npools; pi++) {
+            const lb_pool *P = &S->pools[pi];
             if (!(P->flags & LB_POOL_TREE))
                 continue;
             for (uint32_t i = 0; i < P->n; i++) {
@@ -813,25 +498,67 @@ int mrt_lb_registry_compile(mrt_lb_registry *r, uint64_t now_ns, const mrt_alloc
                 midx[k] = i;
             }
         }
-        mrt_free(&al, fillc, 0);
+        mrt_free(&b->al, fillc, 0);
     }
     S->mem_off = moff;
     S->mem_pool = mpool;
     S->mem_idx = midx;
+    return MRT_OK;
+}
 
-    mrt_free(&al, wtmp, 0);
-    mrt_free(&al, ltmp, 0);
-    tmp_free(&al, &t);
+int mrt_lb_registry_compile(mrt_lb_registry *r, uint64_t now_ns, const mrt_allocator *a,
+                            mrt_lb_snapshot **out)
+{
+    if (r == NULL || out == NULL)
+        return MRT_LB_EINVAL;
+    build b;
+    memset(&b, 0, sizeof b);
+    b.r = r;
+    b.cfg = &r->cfg;
+    b.strat = r->cfg.strategy;
+    b.al = mrt_allocator_or_default(a);
+    int rc = gather(&b, now_ns);
+    if (rc != MRT_OK) {
+        build_free(&b);
+        return rc;
+    }
+    plan(&b);
+    uint8_t *base = mrt_alloc_aligned(&b.al, b.off, 64);
+    if (base == NULL) {
+        build_free(&b);
+        return MRT_LB_ENOMEM;
+    }
+    mrt_lb_snapshot *S = (mrt_lb_snapshot *)(base + b.o_snap);
+    memset(S, 0, sizeof(*S));
+    S->magic = LB_MAGIC;
+    S->alloc = b.al;
+    S->bytes = b.off;
+    S->version = r->version + 1;
+    S->cfg = r->cfg;
+    S->registered = r->count;
+    S->n = b.n;
+    S->id_cap = r->next_id;
+    S->nrows = b.nrows;
+    S->ncols = b.ncols;
+    S->npools = b.npools;
+    S->tree_nodes = b.tree_nodes;
+    S->wrr_quantized = b.quantized;
+    fill_slots(&b, S, base);
+    uint32_t *moff = (uint32_t *)(base + b.o_moff);
+    memset(moff, 0, ((size_t)b.n + 1) * sizeof(uint32_t));
+    rc = hash_slots(&b, S->node_ids);
+    if (rc == MRT_OK)
+        rc = fill_pools(&b, S, base, moff);
+    if (rc == MRT_OK)
+        rc = fill_tree_members(&b, S, base, moff);
+    build_free(&b);
+    if (rc != MRT_OK) {
+        mrt_free_aligned(&b.al, base, b.off, 64);
+        return rc;
+    }
+    r->version++;
     *out = S;
     return MRT_OK;
-
-fail_block:
-    mrt_free(&al, wtmp, 0);
-    mrt_free(&al, ltmp, 0);
-    mrt_free_aligned(&al, base, off, 64);
-fail:
-    tmp_free(&al, &t);
-    return rc;
 }
 
 void mrt_lb_snapshot_free(mrt_lb_snapshot *s)
