@@ -863,26 +863,35 @@ static int pl_usage(const char *why, const char *arg)
     return 2;
 }
 
-int mrt_bench_pipeline(const mrt_bench_opts *o, int argc, char **argv)
+/* The suite's options. */
+typedef struct pl_args {
+    const char *only;         /* --only: one variant, each repetition printed */
+    const char *samples_path; /* --samples (with --only latency) */
+    bool idle_wake;
+    uint32_t only_len;
+    int only_v, only_r;       /* the --only variant: pipeline or raw ring (-1: neither) */
+    bool only_lat;
+} pl_args;
+
+static int parse_args(int argc, char **argv, pl_args *a)
 {
-    const char *only = NULL;
-    const char *samples_path = NULL;
-    bool idle_wake = false;
-    uint32_t only_len = 16;
+    memset(a, 0, sizeof *a);
+    a->only_len = 16;
+    a->only_v = a->only_r = -1;
     for (int i = 1; i < argc; i++) {
         bool has_value = i + 1 < argc;
         if (strcmp(argv[i], "--only") == 0 && has_value) {
-            only = argv[++i];
+            a->only = argv[++i];
         } else if (strcmp(argv[i], "--len") == 0 && has_value) {
             char *end;
             unsigned long v = strtoul(argv[++i], &end, 10);
             if (*end || end == argv[i] || v > 4096)
                 return pl_usage("--len must be a payload size 0..4096, not", argv[i]);
-            only_len = (uint32_t)v;
+            a->only_len = (uint32_t)v;
         } else if (strcmp(argv[i], "--samples") == 0 && has_value) {
-            samples_path = argv[++i];
+            a->samples_path = argv[++i];
         } else if (strcmp(argv[i], "--idle-wake") == 0) {
-            idle_wake = true;
+            a->idle_wake = true;
         } else if (strcmp(argv[i], "--only") == 0 || strcmp(argv[i], "--len") == 0 ||
                    strcmp(argv[i], "--samples") == 0) {
             return pl_usage("missing value after", argv[i]);
@@ -890,119 +899,134 @@ int mrt_bench_pipeline(const mrt_bench_opts *o, int argc, char **argv)
             return pl_usage("unknown option", argv[i]);
         }
     }
-    int only_v = -1, only_r = -1;
-    for (int v = 0; only != NULL && v < V_COUNT; v++)
-        if (strcmp(only, vname[v]) == 0)
-            only_v = v;
+    for (int v = 0; a->only != NULL && v < V_COUNT; v++)
+        if (strcmp(a->only, vname[v]) == 0)
+            a->only_v = v;
     static const char *const ronly[R_COUNT] = { "raw_1t", "raw", "raw_duplex" };
-    for (int r = 0; only != NULL && r < R_COUNT; r++)
-        if (strcmp(only, ronly[r]) == 0)
-            only_r = r;
-    bool only_lat = only != NULL && strcmp(only, "latency") == 0;
-    if (only != NULL && only_v < 0 && only_r < 0 && !only_lat)
-        return pl_usage("no such variant for --only:", only);
-    if (samples_path != NULL && !only_lat)
+    for (int r = 0; a->only != NULL && r < R_COUNT; r++)
+        if (strcmp(a->only, ronly[r]) == 0)
+            a->only_r = r;
+    a->only_lat = a->only != NULL && strcmp(a->only, "latency") == 0;
+    if (a->only != NULL && a->only_v < 0 && a->only_r < 0 && !a->only_lat)
+        return pl_usage("no such variant for --only:", a->only);
+    if (a->samples_path != NULL && !a->only_lat)
         return pl_usage("--samples goes with --only latency", NULL);
+    return 0;
+}
 
-    mrt_topo *topo = NULL;
+/* Two CPUs of this NUMA node when there are (pinned), and the events per run. */
+static void setup(const mrt_bench_opts *o, bool idle_wake, const mrt_topo *topo, pl_setup *s)
+{
     static mrt_topo_selection sel;
-    pl_setup s;
-    memset(&s, 0, sizeof s);
-    s.idle_wake = idle_wake;
-    if (mrt_topo_load(&topo) == MRT_OK &&
-        mrt_topo_select_node(topo, mrt_topo_current_node(topo), &sel) == MRT_OK && sel.count >= 2) {
-        s.cpu[0] = sel.cpus[0];
-        s.cpu[1] = sel.cpus[1];
-        s.pinned = true;
+    memset(s, 0, sizeof *s);
+    s->idle_wake = idle_wake;
+    if (topo != NULL && mrt_topo_select_node(topo, mrt_topo_current_node(topo), &sel) == MRT_OK &&
+        sel.count >= 2) {
+        s->cpu[0] = sel.cpus[0];
+        s->cpu[1] = sel.cpus[1];
+        s->pinned = true;
     }
-    s.topo = topo;
-    s.events = mrt_bench_iters(o, 400000);
-    s.ingress_events = mrt_bench_iters(o, 100000);
-    s.raw_events = mrt_bench_iters(o, 2000000);
-    if (s.events < 64)
-        s.events = 64;
-    if (s.ingress_events < 64)
-        s.ingress_events = 64;
-    if (s.raw_events < 64)
-        s.raw_events = 64;
-    int reps = o->reps < 1 ? 1 : (o->reps > 64 ? 64 : o->reps);
+    s->topo = topo;
+    s->events = mrt_bench_iters(o, 400000);
+    s->ingress_events = mrt_bench_iters(o, 100000);
+    s->raw_events = mrt_bench_iters(o, 2000000);
+    if (s->events < 64)
+        s->events = 64;
+    if (s->ingress_events < 64)
+        s->ingress_events = 64;
+    if (s->raw_events < 64)
+        s->raw_events = 64;
+}
 
-    if (only_lat) {
-        int rc = only_latency(&s, only_len, mrt_bench_iters(o, 20000), samples_path);
-        mrt_topo_destroy(topo);
-        return rc;
-    }
-    if (only != NULL) { /* profiling: one variant, each repetition printed */
-        int rc = 0;
-        for (int k = 0; k < reps; k++) {
-            if (only_r >= 0) {
-                double oc;
-                double m = raw_variant(&s, only_r, &oc);
-                printf("%s %.2f mops (%.2f ns/msg) on-cpu %.2f\n", rname[only_r], m, 1e3 / m, oc);
-                continue;
-            }
-            pl_result r = run_variant(&s, only_v, only_len);
-            double m = mops_of(&r);
-            printf("%s_%uB %.3f mops (%.1f ns/event) events %llu refused %llu lost %llu "
-                   "on-cpu %.2f%s\n", vname[only_v], only_len, m, m > 0 ? 1e3 / m : 0,
-                   (unsigned long long)r.events, (unsigned long long)r.refused,
-                   (unsigned long long)r.lost, vmode[only_v] == PL_SHARD ? r.oncpu : 1.0,
-                   r.ok ? "" : " FAILED");
-            rc |= !r.ok;
+/* --only VARIANT: for profiling, every repetition printed; 1 when a run failed. */
+static int run_only(const pl_setup *s, const pl_args *a, int reps)
+{
+    int rc = 0;
+    for (int k = 0; k < reps; k++) {
+        if (a->only_r >= 0) {
+            double oc;
+            double m = raw_variant(s, a->only_r, &oc);
+            printf("%s %.2f mops (%.2f ns/msg) on-cpu %.2f\n", rname[a->only_r], m, 1e3 / m, oc);
+            continue;
         }
-        mrt_topo_destroy(topo);
-        return rc;
+        int v = a->only_v;
+        pl_result r = run_variant(s, v, a->only_len);
+        double m = mops_of(&r);
+        printf("%s_%uB %.3f mops (%.1f ns/event) events %llu refused %llu lost %llu "
+               "on-cpu %.2f%s\n", vname[v], a->only_len, m, m > 0 ? 1e3 / m : 0,
+               (unsigned long long)r.events, (unsigned long long)r.refused,
+               (unsigned long long)r.lost, vmode[v] == PL_SHARD ? r.oncpu : 1.0,
+               r.ok ? "" : " FAILED");
+        rc |= !r.ok;
     }
+    return rc;
+}
 
-    static double mops[V_COUNT][NLEN][64], raw[R_COUNT][64];
-    static double oncpu[V_COUNT][NLEN][64], raw_oncpu[R_COUNT][64];
+/* What the suite measured, per repetition: the input of every figure it reports. */
+typedef struct pl_suite {
+    int reps;
+    double mops[V_COUNT][NLEN][64], raw[R_COUNT][64];
+    /* Thread CPU time / wall time of each run (1 on one thread). */
+    double oncpu[V_COUNT][NLEN][64], raw_oncpu[R_COUNT][64];
+    double al[MRT_BENCH_MAX_COUNTS];                         /* allocations per event, or -1 */
+    uint64_t *lat;                                           /* [nlat] latency pass, or NULL */
+    uint64_t nlat;
+    bool lat_ok;
+} pl_suite;
+
+/* Every variant, interleaved per repetition, then the latency pass and the allocation count. */
+static bool measure(const mrt_bench_opts *o, const pl_setup *s, pl_suite *m)
+{
     bool ok = true;
     /* Interleaved per repetition: drift on a shared machine hits every variant alike. */
-    for (int k = 0; k < reps; k++) {
+    for (int k = 0; k < m->reps; k++) {
         for (int r = 0; r < R_COUNT; r++)
-            raw[r][k] = raw_variant(&s, r, &raw_oncpu[r][k]);
+            m->raw[r][k] = raw_variant(s, r, &m->raw_oncpu[r][k]);
         for (unsigned l = 0; l < NLEN; l++)
             for (int v = 0; v < V_COUNT; v++) {
-                pl_result res = run_variant(&s, v, lens[l]);
+                pl_result res = run_variant(s, v, lens[l]);
                 if (!res.ok)
                     fprintf(stderr, "meshrt-bench pipeline: %s_%uB failed: events %llu lost %llu "
                                     "refused %llu\n", vname[v], lens[l],
                             (unsigned long long)res.events, (unsigned long long)res.lost,
                             (unsigned long long)res.refused);
                 ok &= res.ok;
-                mops[v][l][k] = mops_of(&res);
-                oncpu[v][l][k] = vmode[v] == PL_SHARD ? res.oncpu : 1.0;
+                m->mops[v][l][k] = mops_of(&res);
+                m->oncpu[v][l][k] = vmode[v] == PL_SHARD ? res.oncpu : 1.0;
             }
     }
-    if (!ok) {
-        fprintf(stderr, "meshrt-bench pipeline: set-up failed or events were refused\n");
-        mrt_topo_destroy(topo);
-        return 1;
-    }
+    if (!ok)
+        return false;
     /* Latency: one event in flight through ingress, 16 B. */
-    uint64_t nlat = mrt_bench_iters(o, 20000);
-    if (nlat < 1000)
-        nlat = 1000;
-    uint64_t *lat = calloc(nlat, sizeof *lat);
-    pl_result lr = { 0 };
-    if (lat)
-        lr = pipeline_once(PL_INGRESS, topo, s.cpu, s.pinned, s.idle_wake, RT_ROUTED, 16, nlat, lat);
+    m->nlat = mrt_bench_iters(o, 20000);
+    if (m->nlat < 1000)
+        m->nlat = 1000;
+    m->lat = calloc(m->nlat, sizeof *m->lat);
+    if (m->lat) {
+        pl_result lr = pipeline_once(PL_INGRESS, s->topo, s->cpu, s->pinned, s->idle_wake,
+                                     RT_ROUTED, 16, m->nlat, m->lat);
+        m->lat_ok = lr.ok;
+    }
     /* Allocations: a separate, untimed pass in a forked child. */
-    double al[MRT_BENCH_MAX_COUNTS];
-    pl_setup cs = s;
+    pl_setup cs = *s;
     cs.events = mrt_bench_iters(o, 100000) < 64 ? 64 : mrt_bench_iters(o, 100000);
     cs.ingress_events = cs.events;
-    (void)mrt_bench_counted(count_allocs, &cs, al, 2 * (int)NLEN + 1);
+    (void)mrt_bench_counted(count_allocs, &cs, m->al, 2 * (int)NLEN + 1);
+    return true;
+}
 
+/* Events per second of every variant and of the raw ring, and allocations per event. */
+static void report_figures(const mrt_bench_opts *o, const pl_setup *s, const pl_suite *m)
+{
     char params[192];
     mrt_bench_section(o, "pipeline: route -> ring -> deliver -> completion, millions of events "
                          "per second (one_: 1 thread, CPU time; shard_: 2 busy shards; ingress_: "
                          "injector + 2 shards)");
-    const char *pin = s.pinned ? "true" : "false";
+    const char *pin = s->pinned ? "true" : "false";
     for (int r = 0; r < R_COUNT; r++) {
         snprintf(params, sizeof params, "{\"msgs\":%llu,\"msg_bytes\":32,\"threads\":%d,"
-                 "\"pinned\":%s}", (unsigned long long)s.raw_events, r == R_1T ? 1 : 2, pin);
-        mrt_bench_result(o, "pipeline", rname[r], params, "mops", med_of(raw[r], reps), -1);
+                 "\"pinned\":%s}", (unsigned long long)s->raw_events, r == R_1T ? 1 : 2, pin);
+        mrt_bench_result(o, "pipeline", rname[r], params, "mops", med_of(m->raw[r], m->reps), -1);
     }
     for (unsigned l = 0; l < NLEN; l++)
         for (int v = 0; v < V_COUNT; v++) {
@@ -1010,102 +1034,110 @@ int mrt_bench_pipeline(const mrt_bench_opts *o, int argc, char **argv)
             snprintf(name, sizeof name, "%s_%uB", vname[v], lens[l]);
             snprintf(params, sizeof params, "{\"events\":%llu,\"payload\":%u,\"threads\":%d,"
                      "\"busy_poll\":%s,\"pinned\":%s}",
-                     (unsigned long long)(vmode[v] == PL_INGRESS ? s.ingress_events : s.events),
+                     (unsigned long long)(vmode[v] == PL_INGRESS ? s->ingress_events : s->events),
                      lens[l], vmode[v] == PL_ONE ? 1 : vmode[v] == PL_SHARD ? 2 : 3,
                      vmode[v] == PL_INGRESS ? "false" : "true", pin);
             double a = -1;
             if (v == V_ONE || v == V_SHARD)
-                a = al[2 * l + (v == V_SHARD)];
+                a = m->al[2 * l + (v == V_SHARD)];
             else if (v == V_INGRESS && l == 0)
-                a = al[2 * NLEN];
-            mrt_bench_result(o, "pipeline", name, params, "mops", med_of(mops[v][l], reps), a);
+                a = m->al[2 * NLEN];
+            mrt_bench_result(o, "pipeline", name, params, "mops", med_of(m->mops[v][l], m->reps),
+                             a);
         }
     for (unsigned l = 0; l < NLEN; l++)
         for (int v = V_ONE; v <= V_SHARD; v += V_SHARD - V_ONE) {
-            double a = al[2 * l + (v == V_SHARD)];
+            double a = m->al[2 * l + (v == V_SHARD)];
             if (a < 0)
                 continue; /* counting unavailable */
             char name[48], num[32];
             snprintf(name, sizeof name, "allocs_per_event_%s_%uB", vname[v], lens[l]);
             snprintf(num, sizeof num, "%s_%uB", vname[v], lens[l]);
-            /* Target 0: 1e-9, so that exactly 0 meets it and one allocation in 1e5 events does not. */
+            /* Target 0: 1e-9, so exactly 0 meets it and one allocation in 1e5 events does not. */
             mrt_bench_ratio(o, "pipeline", name, num, "events", a, 1e-9, false);
         }
-    if (al[2 * NLEN] >= 0)
+    if (m->al[2 * NLEN] >= 0)
         mrt_bench_ratio(o, "pipeline", "allocs_per_event_ingress_16B", "ingress_16B", "events",
-                        al[2 * NLEN], 1e-9, false);
-    /* Against the raw ring measured the same way, paired per repetition. */
+                        m->al[2 * NLEN], 1e-9, false);
+}
+
+/*
+ * Against the raw ring measured the same way, paired per repetition.
+ * Two-thread figures measure the pipeline only while both threads had a
+ * CPU. A repetition counts for a two-thread ratio only when every thread
+ * of both runs was on a CPU for >= 90 % of its timed wall time (thread
+ * CPU clock / wall); with none, the ratio is printed without a verdict.
+ */
+static void report_vs_raw(const mrt_bench_opts *o, const pl_suite *m)
+{
     static const struct { int v, r; double target; } vs[] = {
         { V_ONE, R_1T, 0.5 }, { V_SHARD, R_1WAY, 0.5 }, { V_SHARD, R_DUPLEX, 0 },
         { V_INGRESS, R_1WAY, 0 },
     };
-    /*
-     * Two-thread figures measure the pipeline only while both threads had a
-     * CPU. A repetition counts for a two-thread ratio only when every thread
-     * of both runs was on a CPU for >= 90 % of its timed wall time (thread
-     * CPU clock / wall); with none, the ratio is printed without a verdict.
-     */
-    int judged = 0;
+    int reps = m->reps, judged = 0;
     for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++) {
         double q[64];
         int n = 0;
         for (int k = 0; k < reps; k++) {
-            bool both = oncpu[vs[i].v][0][k] >= 0.9 && raw_oncpu[vs[i].r][k] >= 0.9;
+            bool both = m->oncpu[vs[i].v][0][k] >= 0.9 && m->raw_oncpu[vs[i].r][k] >= 0.9;
             if (vs[i].r == R_1T || vmode[vs[i].v] == PL_INGRESS || both)
-                q[n++] = raw[vs[i].r][k] > 0 ? mops[vs[i].v][0][k] / raw[vs[i].r][k] : 0;
+                q[n++] = m->raw[vs[i].r][k] > 0 ? m->mops[vs[i].v][0][k] / m->raw[vs[i].r][k] : 0;
         }
         char name[64], num[32];
         snprintf(num, sizeof num, "%s_16B", vname[vs[i].v]);
         snprintf(name, sizeof name, "%s_vs_%s", num, rname[vs[i].r]);
         if (vs[i].r != R_1T && vmode[vs[i].v] == PL_SHARD)
             judged = n;
+        double target = vs[i].target;
         if (n == 0) {
             for (int k = 0; k < reps; k++)
-                q[n++] = raw[vs[i].r][k] > 0 ? mops[vs[i].v][0][k] / raw[vs[i].r][k] : 0;
-            mrt_bench_ratio(o, "pipeline", name, num, rname[vs[i].r], mrt_bench_median(q, n), 0,
-                            true);
-            continue;
+                q[n++] = m->raw[vs[i].r][k] > 0 ? m->mops[vs[i].v][0][k] / m->raw[vs[i].r][k] : 0;
+            target = 0;
         }
-        mrt_bench_ratio(o, "pipeline", name, num, rname[vs[i].r], mrt_bench_median(q, n),
-                        vs[i].target, true);
+        mrt_bench_ratio(o, "pipeline", name, num, rname[vs[i].r], mrt_bench_median(q, n), target,
+                        true);
     }
-    {
-        double q[64];
-        for (int k = 0; k < reps; k++)
-            q[k] = oncpu[V_SHARD][0][k] < raw_oncpu[R_1WAY][k] ? oncpu[V_SHARD][0][k]
-                                                               : raw_oncpu[R_1WAY][k];
-        /* The lowest thread's CPU time / wall time in shard_16B and raw_ring_32B (1: no contention). */
-        mrt_bench_ratio(o, "pipeline", "two_thread_oncpu", "thread_cpu_time", "wall_time",
-                        mrt_bench_median(q, reps), 0, true);
-        if (judged < reps)
-            fprintf(stderr, "meshrt-bench pipeline: %d of %d repetitions had both CPUs for the "
-                            "two-thread runs; only those are judged (shard_ against the raw ring; "
-                            "shard_ completion shares, on their own pairs)\n",
-                    judged, reps);
-    }
-    /*
-     * Shares of the routed per-event cost, paired per repetition:
-     *   routing_share_*    1 - routed/unrouted: selection + in-flight slot +
-     *                      completion back (what routing costs in all);
-     *                      reported, no target: the selection is paid by any
-     *                      balanced send, and was before completions travelled.
-     *   completion_share_* 1 - routed/routed_local: the same selection on both
-     *                      sides, so only the in-flight slot and the completion
-     *                      travelling back and being applied; target <= 10 %.
-     * shard_: only the pairs in which all four threads had a CPU (>= 90 %),
-     * as above; with none, every pair and no verdict.
-     */
+    double q[64];
+    for (int k = 0; k < reps; k++)
+        q[k] = m->oncpu[V_SHARD][0][k] < m->raw_oncpu[R_1WAY][k] ? m->oncpu[V_SHARD][0][k]
+                                                                 : m->raw_oncpu[R_1WAY][k];
+    /* The lowest thread's CPU time / wall time in shard_16B and raw_ring_32B (1: no contention). */
+    mrt_bench_ratio(o, "pipeline", "two_thread_oncpu", "thread_cpu_time", "wall_time",
+                    mrt_bench_median(q, reps), 0, true);
+    if (judged < reps)
+        fprintf(stderr, "meshrt-bench pipeline: %d of %d repetitions had both CPUs for the "
+                        "two-thread runs; only those are judged (shard_ against the raw ring; "
+                        "shard_ completion shares, on their own pairs)\n",
+                judged, reps);
+}
+
+/*
+ * Shares of the routed per-event cost, paired per repetition:
+ *   routing_share_*    1 - routed/unrouted: selection + in-flight slot +
+ *                      completion back (what routing costs in all);
+ *                      reported, no target: the selection is paid by any
+ *                      balanced send, and was before completions travelled.
+ *   completion_share_* 1 - routed/routed_local: the same selection on both
+ *                      sides, so only the in-flight slot and the completion
+ *                      travelling back and being applied; target <= 10 %.
+ * shard_: only the pairs in which all four threads had a CPU (>= 90 %),
+ * as above; with none, every pair and no verdict.
+ */
+static void report_shares(const mrt_bench_opts *o, const pl_suite *m)
+{
     for (unsigned l = 0; l < NLEN; l++)
         for (int v = V_ONE; v <= V_SHARD; v += V_SHARD - V_ONE)
             for (int twin = 0; twin < 2; twin++) {
                 int w = twin == 0 ? V_UNROUTED(v) : V_LOCAL(v);
                 double q[64];
                 int n = 0, good = 0;
-                for (int k = 0; k < reps; k++)
-                    good += oncpu[v][l][k] >= 0.9 && oncpu[w][l][k] >= 0.9;
-                for (int k = 0; k < reps; k++)
-                    if (v == V_ONE || good == 0 || (oncpu[v][l][k] >= 0.9 && oncpu[w][l][k] >= 0.9))
-                        q[n++] = mops[w][l][k] > 0 ? 1.0 - mops[v][l][k] / mops[w][l][k] : 1;
+                for (int k = 0; k < m->reps; k++)
+                    good += m->oncpu[v][l][k] >= 0.9 && m->oncpu[w][l][k] >= 0.9;
+                for (int k = 0; k < m->reps; k++)
+                    if (v == V_ONE || good == 0 ||
+                        (m->oncpu[v][l][k] >= 0.9 && m->oncpu[w][l][k] >= 0.9))
+                        q[n++] = m->mops[w][l][k] > 0 ? 1.0 - m->mops[v][l][k] / m->mops[w][l][k]
+                                                      : 1;
                 bool judge = twin == 1 && (v == V_ONE || good > 0);
                 char name[64], num[32], den[48];
                 snprintf(name, sizeof name, "%s_share_%s_%uB", twin ? "completion" : "routing",
@@ -1115,18 +1147,56 @@ int mrt_bench_pipeline(const mrt_bench_opts *o, int argc, char **argv)
                 mrt_bench_ratio(o, "pipeline", name, num, den, mrt_bench_median(q, n),
                                 judge ? 0.10 : 0, false);
             }
-    if (lat && lr.ok) {
-        qsort(lat, nlat, sizeof *lat, cmp_u64);
-        snprintf(params, sizeof params, "{\"events\":%llu,\"payload\":16,\"in_flight\":1,"
-                 "\"path\":\"ingress\"}", (unsigned long long)nlat);
-        mrt_bench_result(o, "pipeline", "latency_p50", params, "median_ns",
-                         (double)lat[nlat / 2], -1);
-        mrt_bench_result(o, "pipeline", "latency_p99", params, "median_ns",
-                         (double)lat[nlat * 99 / 100], -1);
-        mrt_bench_result(o, "pipeline", "latency_p99.9", params, "median_ns",
-                         (double)lat[nlat * 999 / 1000], -1);
+}
+
+/* p50, p99, p99.9 of one event in flight through ingress. */
+static void report_latency(const mrt_bench_opts *o, pl_suite *m)
+{
+    if (m->lat == NULL || !m->lat_ok)
+        return;
+    uint64_t n = m->nlat;
+    qsort(m->lat, n, sizeof *m->lat, cmp_u64);
+    char params[192];
+    snprintf(params, sizeof params, "{\"events\":%llu,\"payload\":16,\"in_flight\":1,"
+             "\"path\":\"ingress\"}", (unsigned long long)n);
+    mrt_bench_result(o, "pipeline", "latency_p50", params, "median_ns", (double)m->lat[n / 2], -1);
+    mrt_bench_result(o, "pipeline", "latency_p99", params, "median_ns",
+                     (double)m->lat[n * 99 / 100], -1);
+    mrt_bench_result(o, "pipeline", "latency_p99.9", params, "median_ns",
+                     (double)m->lat[n * 999 / 1000], -1);
+}
+
+int mrt_bench_pipeline(const mrt_bench_opts *o, int argc, char **argv)
+{
+    pl_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc != 0)
+        return rc;
+    mrt_topo *topo = NULL;
+    if (mrt_topo_load(&topo) != MRT_OK)
+        topo = NULL;
+    pl_setup s;
+    setup(o, a.idle_wake, topo, &s);
+    int reps = o->reps < 1 ? 1 : (o->reps > 64 ? 64 : o->reps);
+    if (a.only_lat) {
+        rc = only_latency(&s, a.only_len, mrt_bench_iters(o, 20000), a.samples_path);
+    } else if (a.only != NULL) {
+        rc = run_only(&s, &a, reps);
+    } else {
+        static pl_suite m; /* large: one suite at a time */
+        memset(&m, 0, sizeof m);
+        m.reps = reps;
+        if (!measure(o, &s, &m)) {
+            fprintf(stderr, "meshrt-bench pipeline: set-up failed or events were refused\n");
+            rc = 1;
+        } else {
+            report_figures(o, &s, &m);
+            report_vs_raw(o, &m);
+            report_shares(o, &m);
+            report_latency(o, &m);
+        }
+        free(m.lat);
     }
-    free(lat);
     mrt_topo_destroy(topo);
-    return 0;
+    return rc;
 }
