@@ -556,124 +556,115 @@ static int cmd_scenario(const mrt_runtime_config *cfg)
     return EXIT_OUTPUT;
 }
 
-static int cmd_run(int argc, char **argv)
+/* Runtime, workload, endpoint, start: 0, or the exit status (the reason already on stderr). */
+static int run_setup(const mrt_runtime_config *cfg, mrt_runtime **rtp, mrt_workload **wlp)
 {
-    if (wants_help(argc, argv)) {
-        usage_run(stdout);
-        return finish_stdout("meshrt run", EXIT_RUN_OK);
-    }
-    mrt_runtime_config cfg;
     char err[256] = "";
-    if (!parse_config(MRT_RT_CMD_RUN, argc, argv, &cfg))
-        return EXIT_USAGE;
-    if (cfg.scenario)
-        return cmd_scenario(&cfg);
-
     mrt_runtime *rt = NULL;
     mrt_workload *wl = NULL;
-    int rc = mrt_runtime_create(&cfg, &rt, err, sizeof err);
+    int status = 0;
+    int rc = mrt_runtime_create(cfg, &rt, err, sizeof err);
     if (rc == MRT_OK)
         rc = mrt_workload_create(rt, &wl, err, sizeof err);
-    if (rc != MRT_OK) {
-        fprintf(stderr, "meshrt run: %s\n", err);
-        mrt_runtime_destroy(rt);
-        return EXIT_USAGE;
-    }
-    if (cfg.metrics) {
+    if (rc != MRT_OK)
+        status = EXIT_USAGE;
+    if (status == 0 && cfg->metrics) {
         mrt_metrics_config mc;
         mrt_metrics_config_default(&mc);
-        mc.allow_remote = cfg.metrics_remote;
-        rc = mrt_runtime_metrics_start(rt, cfg.metrics, &mc, err, sizeof err);
-        if (rc != MRT_OK) {
-            fprintf(stderr, "meshrt run: %s\n", err);
-            mrt_workload_destroy(wl);
-            mrt_runtime_destroy(rt);
-            return rc == MRT_RT_EMETRICS_INUSE || rc == MRT_RT_EMETRICS_LISTEN ? EXIT_METRICS
-                                                                               : EXIT_USAGE;
-        }
+        mc.allow_remote = cfg->metrics_remote;
+        rc = mrt_runtime_metrics_start(rt, cfg->metrics, &mc, err, sizeof err);
+        if (rc != MRT_OK)
+            status = rc == MRT_RT_EMETRICS_INUSE || rc == MRT_RT_EMETRICS_LISTEN ? EXIT_METRICS
+                                                                                 : EXIT_USAGE;
     }
-    rc = mrt_runtime_start(rt, err, sizeof err);
-    if (rc != MRT_OK) {
+    if (status == 0) {
+        rc = mrt_runtime_start(rt, err, sizeof err);
+        if (rc != MRT_OK)
+            status = rc == MRT_RT_EBIND ? EXIT_BIND : EXIT_USAGE;
+    }
+    if (status != 0) {
         fprintf(stderr, "meshrt run: %s\n", err);
         mrt_workload_destroy(wl);
         mrt_runtime_destroy(rt);
-        return rc == MRT_RT_EBIND ? EXIT_BIND : EXIT_USAGE;
+        return status;
     }
-    double t0 = now_s();
-    FILE *progress = cfg.json ? stderr : stdout;
-    output_state os = { 0 };
-    mrt_mesh *mesh = mrt_runtime_mesh(rt);
-    unsigned n = mrt_mesh_size(mesh);
-    shard_prev prev[MRT_MAX_SHARDS], prev_total;
-    memset(prev, 0, sizeof prev);
-    memset(&prev_total, 0, sizeof prev_total);
-    for (unsigned i = 0; i < n; i++)
-        read_cpu(rt, i, &prev[i]);
+    *rtp = rt;
+    *wlp = wl;
+    return 0;
+}
+
+/* The first line(s): shards and their PUs, the settings, the endpoint. */
+static void print_preamble(FILE *progress, const mrt_runtime_config *cfg, mrt_runtime *rt)
+{
+    unsigned n = mrt_mesh_size(mrt_runtime_mesh(rt));
     const mrt_topo_selection *sel = mrt_runtime_selection(rt);
     fprintf(progress, "meshrt: %u shard%s on PU", n, n == 1 ? "" : "s");
     for (unsigned i = 0; i < n; i++)
         fprintf(progress, "%s%u", i ? "," : " ", sel->cpus[i].pu);
     fprintf(progress, "%s; burst %u, ring %u, --lb %s, ",
             mrt_runtime_unbound(rt) ? " (UNBOUND: binding refused, --allow-unbound)" : "",
-            cfg.burst, cfg.ring_size, mrt_lb_strategy_name(cfg.lb_strategy));
-    if (cfg.duration_s > 0)
-        fprintf(progress, "%g s", cfg.duration_s);
+            cfg->burst, cfg->ring_size, mrt_lb_strategy_name(cfg->lb_strategy));
+    if (cfg->duration_s > 0)
+        fprintf(progress, "%g s", cfg->duration_s);
     else
         fputs("until SIGINT/SIGTERM", progress);
-    fprintf(progress, "; a line every %u ms\n", cfg.stats_interval_ms);
-    if (cfg.metrics) {
-        const char *colon = strrchr(cfg.metrics, ':');
+    fprintf(progress, "; a line every %u ms\n", cfg->stats_interval_ms);
+    if (cfg->metrics) {
+        const char *colon = strrchr(cfg->metrics, ':');
         fprintf(progress, "meshrt: metrics on http://%.*s:%u/metrics and /stats.json\n",
-                (int)(colon - cfg.metrics), cfg.metrics, mrt_runtime_metrics_port(rt));
+                (int)(colon - cfg->metrics), cfg->metrics, mrt_runtime_metrics_port(rt));
     }
+}
 
-    const char *why_stop = "duration elapsed";
+/*
+ * Start the workload and run until the duration, a signal or a failed
+ * write: the main thread drains egress (validating every output) and,
+ * between polls, takes SIGINT/SIGTERM with sigtimedwait — at once while
+ * outputs flow (at most once a millisecond), waiting up to 200 us when none
+ * came. Returns why it stopped; *t0: when the workload started.
+ */
+static const char *run_loop(const mrt_runtime_config *cfg, mrt_runtime *rt, mrt_workload *wl,
+                            FILE *progress, output_state *os, double *t0)
+{
+    *t0 = now_s();
     /* A failed write of the preamble stops the run at once; stderr is best effort. */
-    if (!flush_ok(stdout, &os))
-        why_stop = "output failed";
-    else if (progress != stdout)
+    if (!flush_ok(stdout, os))
+        return "output failed";
+    if (progress != stdout)
         fflush(progress);
-    bool started = false;
-    if (!os.failed) {
-        rc = mrt_workload_start(wl, err, sizeof err);
-        if (rc != MRT_OK) {
-            fprintf(stderr, "meshrt run: %s\n", err);
-            why_stop = "the workload did not start";
-        } else {
-            started = true;
-            /*
-             * The run's clock starts with the workload: spawning the daemons
-             * and publishing the set is setup, not run time. Counted from
-             * runtime start, a setup slower than --duration (a loaded machine,
-             * a sanitizer build) ended the run before the first injection.
-             */
-            t0 = now_s();
-            for (unsigned i = 0; i < n; i++)
-                read_cpu(rt, i, &prev[i]);
-        }
+    char err[256] = "";
+    if (mrt_workload_start(wl, err, sizeof err) != MRT_OK) {
+        fprintf(stderr, "meshrt run: %s\n", err);
+        return "the workload did not start";
     }
     /*
-     * The main thread drains egress (validating every output) and, between
-     * polls, takes SIGINT/SIGTERM with sigtimedwait: at once while outputs
-     * flow (at most once a millisecond), waiting up to 200 us when none came.
+     * The run's clock starts with the workload: spawning the daemons and
+     * publishing the set is setup, not run time. Counted from runtime start,
+     * a setup slower than --duration (a loaded machine, a sanitizer build)
+     * ended the run before the first injection.
      */
-    double interval = cfg.stats_interval_ms * 1e-3;
-    double last = t0, last_sig = t0;
-    while (started && !os.failed) {
+    *t0 = now_s();
+    unsigned n = mrt_mesh_size(mrt_runtime_mesh(rt));
+    shard_prev prev[MRT_MAX_SHARDS], prev_total;
+    memset(prev, 0, sizeof prev);
+    memset(&prev_total, 0, sizeof prev_total);
+    for (unsigned i = 0; i < n; i++)
+        read_cpu(rt, i, &prev[i]);
+    double interval = cfg->stats_interval_ms * 1e-3;
+    double last = *t0, last_sig = *t0;
+    for (;;) {
         double now = now_s();
-        if (cfg.duration_s > 0 && now - t0 >= cfg.duration_s)
-            break;
+        if (cfg->duration_s > 0 && now - *t0 >= cfg->duration_s)
+            return "duration elapsed";
         if (now - last >= interval) {
-            print_interval(progress, rt, wl, prev, &prev_total, now - last, now - t0);
+            print_interval(progress, rt, wl, prev, &prev_total, now - last, now - *t0);
             /* Control plane: breaker reports in, a new snapshot out when something changed. */
             (void)mrt_runtime_control_tick(rt, false);
             last = now;
-            if (progress == stdout && !flush_ok(stdout, &os)) {
-                why_stop = "output failed";
-                break;
-            } else if (progress != stdout) {
+            if (progress == stdout && !flush_ok(stdout, os))
+                return "output failed";
+            if (progress != stdout)
                 fflush(progress);
-            }
         }
         size_t got = mrt_workload_poll(wl, 512);
         if (got && now - last_sig < 1e-3)
@@ -681,8 +672,8 @@ static int cmd_run(int argc, char **argv)
         double wait = 0;
         if (!got) {
             wait = last + interval - now;
-            if (cfg.duration_s > 0 && t0 + cfg.duration_s - now < wait)
-                wait = t0 + cfg.duration_s - now;
+            if (cfg->duration_s > 0 && *t0 + cfg->duration_s - now < wait)
+                wait = *t0 + cfg->duration_s - now;
             if (wait > 200e-6)
                 wait = 200e-6;
             if (wait < 0)
@@ -691,44 +682,68 @@ static int cmd_run(int argc, char **argv)
         struct timespec ts = { .tv_sec = 0, .tv_nsec = (long)(wait * 1e9) };
         int sig = sigtimedwait(&stop_signals, NULL, &ts);
         last_sig = now;
-        if (sig == SIGINT || sig == SIGTERM) {
-            why_stop = sig == SIGINT ? "SIGINT" : "SIGTERM";
-            break;
-        }
+        if (sig == SIGINT || sig == SIGTERM)
+            return sig == SIGINT ? "SIGINT" : "SIGTERM";
     }
+}
+
+/* The summary on stdout, or on stderr when stdout failed: the exit status. */
+static int report_run(const run_result *r, bool json, output_state *os)
+{
+    int status = r->nproblems == 0 ? EXIT_RUN_OK : EXIT_VERDICT;
+    if (!os->failed) {
+        print_summary(stdout, json, r);
+        if (close_stdout(os))
+            return status;
+        fprintf(stderr,
+                "meshrt run: writing the summary to stdout failed: %s; the run was drained, "
+                "the summary follows here\n",
+                strerror(os->err));
+    } else {
+        fprintf(stderr,
+                "meshrt run: writing to stdout failed: %s; stopped after %.2f s and drained, "
+                "the summary follows here\n",
+                strerror(os->err), r->elapsed);
+    }
+    print_summary(stderr, json, r);
+    return EXIT_OUTPUT;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    if (wants_help(argc, argv)) {
+        usage_run(stdout);
+        return finish_stdout("meshrt run", EXIT_RUN_OK);
+    }
+    mrt_runtime_config cfg;
+    if (!parse_config(MRT_RT_CMD_RUN, argc, argv, &cfg))
+        return EXIT_USAGE;
+    if (cfg.scenario)
+        return cmd_scenario(&cfg);
+    mrt_runtime *rt = NULL;
+    mrt_workload *wl = NULL;
+    int status = run_setup(&cfg, &rt, &wl);
+    if (status != 0)
+        return status;
+    FILE *progress = cfg.json ? stderr : stdout;
+    output_state os = { 0 };
+    print_preamble(progress, &cfg, rt);
+    double t0;
+    const char *why_stop = run_loop(&cfg, rt, wl, progress, &os, &t0);
     double t_stop = now_s();
     /* The ingress thread, then the runtime: what is in flight is delivered and validated here. */
     mrt_workload_stop(wl);
-    double elapsed = now_s() - t0;
-    double drain_ms = (now_s() - t_stop) * 1e3;
-
     static run_result r;
     memset(&r, 0, sizeof r);
-    r.elapsed = elapsed;
-    r.drain_ms = drain_ms;
+    r.elapsed = now_s() - t0;
+    r.drain_ms = (now_s() - t_stop) * 1e3;
     r.why_stop = why_stop;
     r.stall_ms = cfg.stall_ms;
     r.lb = mrt_lb_strategy_name(cfg.lb_strategy);
     collect(&r, rt, wl);
     mrt_workload_destroy(wl);
     mrt_runtime_destroy(rt);
-    int status = r.nproblems == 0 ? EXIT_RUN_OK : EXIT_VERDICT;
-    if (!os.failed) {
-        print_summary(stdout, cfg.json, &r);
-        if (close_stdout(&os))
-            return status;
-        fprintf(stderr,
-                "meshrt run: writing the summary to stdout failed: %s; the run was drained, "
-                "the summary follows here\n",
-                strerror(os.err));
-    } else {
-        fprintf(stderr,
-                "meshrt run: writing to stdout failed: %s; stopped after %.2f s and drained, "
-                "the summary follows here\n",
-                strerror(os.err), elapsed);
-    }
-    print_summary(stderr, cfg.json, &r);
-    return EXIT_OUTPUT;
+    return report_run(&r, cfg.json, &os);
 }
 
 static int cmd_topo(int argc, char **argv)
