@@ -1,17 +1,16 @@
 /*
  * meshrt: the command. `meshrt run` runs the built-in workload (mrt_workload_*,
- * mrt_runtime.h); `meshrt topo` shows the machine.
+ * mrt_runtime.h) or a group scenario; `meshrt topo` shows the machine;
+ * `meshrt top` is in top.c, what a run prints in report.c.
  */
 #include "meshrt/mrt_groups.h"
 #include "meshrt/mrt_metrics.h"
-#include "meshrt/mrt_perf.h"
 #include "meshrt/mrt_runtime.h"
 #include "cli.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,264 +234,6 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* v in at most 5 characters: 999, 1.23k, 12.3M, 123G. */
-static const char *human(char buf[16], double v)
-{
-    static const char suffix[] = " kMGTPE";
-    if (v < 0)
-        v = 0;
-    unsigned k = 0;
-    while (v >= 999.5 && k + 1 < sizeof suffix - 1) {
-        v /= 1000;
-        k++;
-    }
-    if (k == 0)
-        snprintf(buf, 16, "%.0f", v);
-    else if (v < 9.995)
-        snprintf(buf, 16, "%.2f%c", v, suffix[k]);
-    else if (v < 99.95)
-        snprintf(buf, 16, "%.1f%c", v, suffix[k]);
-    else
-        snprintf(buf, 16, "%.0f%c", v, suffix[k]);
-    return buf;
-}
-
-/* What one live line needs to remember from the previous one. */
-typedef struct shard_prev {
-    mrt_workload_stats w;
-    mrt_shard_stats s;
-    uint64_t cpu_ns;
-    bool cpu_ok;
-} shard_prev;
-
-static void read_cpu(mrt_runtime *rt, unsigned i, shard_prev *p)
-{
-    p->cpu_ok = mrt_runtime_shard_cpu_ns(rt, i, &p->cpu_ns) == MRT_OK;
-}
-
-/* Perf counters of the shard's last complete interval, labelled, per second. */
-static void print_perf(FILE *out, const mrt_shard_stats *s)
-{
-    if (s->perf_interval_ns == 0)
-        return;
-    double per_s = 1e9 / (double)s->perf_interval_ns;
-    char a[16], b[16], c[16];
-    switch ((mrt_perf_set)s->perf_set) {
-    case MRT_PERF_SET_HARDWARE: /* cycles, instructions, cache misses, branch misses */
-        fprintf(out, "  ipc %.2f cmiss %s bmiss %s",
-                s->perf[0] ? (double)s->perf[1] / (double)s->perf[0] : 0.0,
-                human(a, (double)s->perf[2] * per_s), human(b, (double)s->perf[3] * per_s));
-        break;
-    case MRT_PERF_SET_SOFTWARE: /* task clock, page faults, migrations, context switches */
-        fprintf(out, "  csw %s migr %s faults %s", human(a, (double)s->perf[3] * per_s),
-                human(b, (double)s->perf[2] * per_s), human(c, (double)s->perf[1] * per_s));
-        break;
-    default:
-        break;
-    }
-}
-
-/* A per-second rate of a counter's growth, in human units. */
-static const char *rate(char buf[16], uint64_t cur, uint64_t prev, double dt)
-{
-    return human(buf, (double)(cur - prev) / dt);
-}
-
-/*
- * One block of live lines: totals first, then one line per shard, each at
- * most 100 columns. in, work and out are the deliveries of the producers,
- * workers and aggregators; idle = 1 - (thread CPU time / wall time) over
- * the interval.
- */
-static void print_interval(FILE *out, mrt_runtime *rt, mrt_workload *wl, shard_prev *prev,
-                           shard_prev *prev_total, double dt, double elapsed)
-{
-    mrt_mesh *mesh = mrt_runtime_mesh(rt);
-    unsigned n = mrt_mesh_size(mesh);
-    shard_prev cur[MRT_MAX_SHARDS], total;
-    memset(&total, 0, sizeof total);
-    double idle_sum = 0;
-    unsigned idle_n = 0;
-    double idle[MRT_MAX_SHARDS];
-    for (unsigned i = 0; i < n; i++) {
-        mrt_workload_stats_get(wl, (int)i, &cur[i].w);
-        mrt_shard_stats_read(mesh, i, &cur[i].s);
-        read_cpu(rt, i, &cur[i]);
-        idle[i] = -1;
-        if (cur[i].cpu_ok && prev[i].cpu_ok && dt > 0) {
-            double on_cpu = (double)(cur[i].cpu_ns - prev[i].cpu_ns) * 1e-9 / dt;
-            idle[i] = 100.0 * (on_cpu > 1 ? 0 : 1 - on_cpu);
-            idle_sum += idle[i];
-            idle_n++;
-        }
-        total.s.ring_full += cur[i].s.ring_full;
-    }
-    mrt_workload_stats_get(wl, -1, &total.w);
-    char a[16], b[16], c[16], d[16], e[16];
-    const mrt_workload_stats *tw = &total.w, *pw = &prev_total->w;
-    fprintf(out, "total     in %5s/s  work %5s/s  out %5s/s  full %5s/s  ",
-            rate(a, tw->delivered[MRT_WL_PRODUCER], pw->delivered[MRT_WL_PRODUCER], dt),
-            rate(b, tw->delivered[MRT_WL_WORKER], pw->delivered[MRT_WL_WORKER], dt),
-            rate(c, tw->drained, pw->drained, dt),
-            rate(d, total.s.ring_full, prev_total->s.ring_full, dt));
-    if (idle_n)
-        fprintf(out, "idle %3.0f%%", idle_sum / idle_n);
-    else
-        fputs("idle    ?", out);
-    fprintf(out, "  lag %s  at %.1f s\n",
-            human(e, (double)(tw->injected > tw->drained ? tw->injected - tw->drained : 0)),
-            elapsed);
-    *prev_total = total;
-    for (unsigned i = 0; i < n; i++) {
-        const mrt_workload_stats *w = &cur[i].w, *p = &prev[i].w;
-        fprintf(out, "shard %-3u in %5s/s  work %5s/s  out %5s/s  ", i,
-                rate(a, w->delivered[MRT_WL_PRODUCER], p->delivered[MRT_WL_PRODUCER], dt),
-                rate(b, w->delivered[MRT_WL_WORKER], p->delivered[MRT_WL_WORKER], dt),
-                rate(c, w->drained, p->drained, dt));
-        if (idle[i] >= 0)
-            fprintf(out, "idle %3.0f%%", idle[i]);
-        else
-            fputs("idle    ?", out);
-        print_perf(out, &cur[i].s);
-        fputc('\n', out);
-        prev[i] = cur[i];
-    }
-}
-
-/* Everything the summary prints, taken after the stop. */
-typedef struct run_result {
-    unsigned shards;
-    double elapsed, drain_ms;
-    const char *why_stop;
-    const char *lb;
-    mrt_workload_stats t;
-    uint64_t ring_full;
-    uint64_t worker[MRT_MAX_SHARDS];   /* worker deliveries per shard */
-    int hb_why[16];
-    uint64_t hb_count[16];
-    size_t hb_n;
-    char problems[2048];
-    unsigned nproblems;
-    /* The stall detector's (--stall-ms; 0 = off). */
-    unsigned stall_ms;
-    uint64_t stalls, stall_max_ns;
-} run_result;
-
-/* s as a JSON string body: quotes, backslashes and control characters escaped. */
-static void json_text(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            fprintf(f, "\\%c", ch);
-        else if (ch < 0x20)
-            fprintf(f, "\\u%04x", ch);
-        else
-            fputc(ch, f);
-    }
-}
-
-/* A worker share in percent (0 when no worker event). */
-static double share(const run_result *r, unsigned i)
-{
-    uint64_t all = r->t.delivered[MRT_WL_WORKER];
-    return all ? 100.0 * (double)r->worker[i] / (double)all : 0;
-}
-
-static void print_summary(FILE *f, bool json, const run_result *r)
-{
-    bool ok = r->nproblems == 0;
-    const mrt_workload_stats *t = &r->t;
-    const uint64_t *dv = t->delivered;
-    double per_s = r->elapsed > 0 ? (double)t->drained / r->elapsed : 0;
-#define U(x) ((unsigned long long)(x))
-    if (json) {
-        fprintf(f,
-                "{\"shards\":%u,\"elapsed_s\":%.3f,\"drain_ms\":%.3f,\"stop\":\"%s\",\"lb\":\"%s\","
-                "\"injected\":%llu,\"inject_refused\":%llu,"
-                "\"delivered\":{\"producer\":%llu,\"worker\":%llu,\"aggregator\":%llu},"
-                "\"emitted\":%llu,\"routed_set\":%llu,\"routed_daemon\":%llu,\"egressed\":%llu,"
-                "\"received\":%llu,\"links_validated\":%llu,\"chains_validated\":%llu,"
-                "\"handed_back\":%llu,\"handed_back_by_reason\":{",
-                r->shards, r->elapsed, r->drain_ms, r->why_stop, r->lb, U(t->injected),
-                U(t->inject_refused), U(dv[MRT_WL_PRODUCER]), U(dv[MRT_WL_WORKER]),
-                U(dv[MRT_WL_AGGREGATOR]), U(t->emitted), U(t->routed_set), U(t->routed_daemon),
-                U(t->egressed), U(t->drained), U(t->links_validated), U(t->chains),
-                U(t->handed_back));
-        for (size_t k = 0; k < r->hb_n && k < 16; k++) {
-            fputs(k ? ",\"" : "\"", f);
-            json_text(f, mrt_strerror(r->hb_why[k]));
-            fprintf(f, "\":%llu", U(r->hb_count[k]));
-        }
-        fprintf(f,
-                "},\"daemon_errors\":%llu,\"deferred\":%llu,\"pushed_back\":%llu,"
-                "\"completions\":%llu,\"reservations_outstanding\":%llu,\"buffers_away\":%llu,"
-                "\"ring_full\":%llu,\"worker_events\":[",
-                U(t->daemon_errors), U(t->deferred), U(t->pushed_back), U(t->completions),
-                U(t->inflight), U(t->buffers_out), U(r->ring_full));
-        for (unsigned i = 0; i < r->shards; i++)
-            fprintf(f, "%s%llu", i ? "," : "", U(r->worker[i]));
-        fputs("],\"worker_share\":[", f);
-        for (unsigned i = 0; i < r->shards; i++)
-            fprintf(f, "%s%.4f", i ? "," : "", share(r, i) / 100.0);
-        fprintf(f, "],\"stall_ms\":%u,\"stalls\":%llu,\"stall_max_ms\":%.3f", r->stall_ms,
-                U(r->stalls), (double)r->stall_max_ns / 1e6);
-        fprintf(f, ",\"events_per_s\":%.0f,\"ok\":%s,\"problems\":\"", per_s,
-                ok ? "true" : "false");
-        json_text(f, r->problems);
-        fputs("\"}\n", f);
-        return;
-    }
-    char a[16];
-    fprintf(f,
-            "summary: %u shard%s, %.2f s (%s, drained in %.2f ms), --lb %s\n"
-            "  injected %llu (%llu injections refused for backpressure, offered again)\n"
-            "  delivered: producers %llu  workers %llu  aggregators %llu\n"
-            "  routed: %llu to the set, %llu to aggregators; %llu outputs stamped\n"
-            "  egressed %llu, received %llu; %llu causal links validated in %llu chains\n"
-            "  handed back %llu",
-            r->shards, r->shards == 1 ? "" : "s", r->elapsed, r->why_stop, r->drain_ms, r->lb,
-            U(t->injected), U(t->inject_refused), U(dv[MRT_WL_PRODUCER]), U(dv[MRT_WL_WORKER]),
-            U(dv[MRT_WL_AGGREGATOR]), U(t->routed_set), U(t->routed_daemon), U(t->emitted),
-            U(t->egressed), U(t->drained), U(t->links_validated), U(t->chains),
-            U(t->handed_back));
-    for (size_t k = 0; k < r->hb_n && k < 16; k++)
-        fprintf(f, "%s%s: %llu", k ? ", " : " (", mrt_strerror(r->hb_why[k]), U(r->hb_count[k]));
-    fprintf(f,
-            "%s; daemon errors %llu\n"
-            "  backpressure: %llu sends deferred, %llu deliveries pushed back, %llu ring-full "
-            "flushes\n"
-            "  completions %llu, reservations outstanding %llu, pool buffers away %llu\n"
-            "  worker events by shard:",
-            r->hb_n ? ")" : "", U(t->daemon_errors), U(t->deferred), U(t->pushed_back),
-            U(r->ring_full), U(t->completions), U(t->inflight), U(t->buffers_out));
-    int col = 25;
-    for (unsigned i = 0; i < r->shards; i++) {
-        char item[64];
-        int len = snprintf(item, sizeof item, "  %u: %.1f%%", i, share(r, i));
-        if (col + len > 100) {
-            fputs("\n   ", f);
-            col = 3;
-        }
-        fputs(item, f);
-        col += len;
-    }
-    fprintf(f, "\n  throughput %s events/s\n", human(a, per_s));
-    if (r->stall_ms && r->stalls)
-        fprintf(f, "  stalls %llu (iterations of %u ms or more, reported on stderr; longest %.1f ms)\n",
-                U(r->stalls), r->stall_ms, (double)r->stall_max_ns / 1e6);
-    else if (r->stall_ms)
-        fprintf(f, "  stalls 0 (no iteration of %u ms or more)\n", r->stall_ms);
-    if (ok)
-        fputs("  OK: each event through every stage and egressed once; counts balance; every "
-              "chain validated\n",
-              f);
-    else
-        fprintf(f, "  FAILED: %s\n", r->problems);
-#undef U
-}
-
-/* Parse a command's flags over the defaults; false (message printed) on a bad flag. */
 static bool parse_config(mrt_runtime_command cmd, int argc, char **argv, mrt_runtime_config *cfg)
 {
     char err[512] = "";
@@ -502,27 +243,6 @@ static bool parse_config(mrt_runtime_command cmd, int argc, char **argv, mrt_run
     const char *name = cmd == MRT_RT_CMD_TOPO ? "topo" : "run";
     fprintf(stderr, "meshrt %s: %s\n(see `meshrt %s --help`)\n", name, err, name);
     return false;
-}
-
-/* Take the run's results from the stopped workload. */
-static void collect(run_result *r, mrt_runtime *rt, mrt_workload *wl)
-{
-    mrt_mesh *mesh = mrt_runtime_mesh(rt);
-    r->shards = mrt_mesh_size(mesh);
-    mrt_workload_stats_get(wl, -1, &r->t);
-    for (unsigned i = 0; i < r->shards; i++) {
-        mrt_workload_stats w;
-        mrt_shard_stats s;
-        mrt_workload_stats_get(wl, (int)i, &w);
-        mrt_shard_stats_read(mesh, i, &s);
-        r->worker[i] = w.delivered[MRT_WL_WORKER];
-        r->ring_full += s.ring_full;
-        uint64_t max_ns = 0;
-        r->stalls += mrt_runtime_stall_count(rt, i, &max_ns);
-        r->stall_max_ns = max_ns > r->stall_max_ns ? max_ns : r->stall_max_ns;
-    }
-    r->hb_n = mrt_workload_handbacks(wl, r->hb_why, r->hb_count, 16);
-    r->nproblems = mrt_workload_verdict(wl, r->problems, sizeof r->problems);
 }
 
 /* A scenario's stop poll: SIGINT/SIGTERM taken without waiting. */
@@ -645,11 +365,11 @@ static const char *run_loop(const mrt_runtime_config *cfg, mrt_runtime *rt, mrt_
      */
     *t0 = now_s();
     unsigned n = mrt_mesh_size(mrt_runtime_mesh(rt));
-    shard_prev prev[MRT_MAX_SHARDS], prev_total;
+    mrt_cli_shard_prev prev[MRT_MAX_SHARDS], prev_total;
     memset(prev, 0, sizeof prev);
     memset(&prev_total, 0, sizeof prev_total);
     for (unsigned i = 0; i < n; i++)
-        read_cpu(rt, i, &prev[i]);
+        mrt_cli_read_cpu(rt, i, &prev[i]);
     double interval = cfg->stats_interval_ms * 1e-3;
     double last = *t0, last_sig = *t0;
     for (;;) {
@@ -657,7 +377,7 @@ static const char *run_loop(const mrt_runtime_config *cfg, mrt_runtime *rt, mrt_
         if (cfg->duration_s > 0 && now - *t0 >= cfg->duration_s)
             return "duration elapsed";
         if (now - last >= interval) {
-            print_interval(progress, rt, wl, prev, &prev_total, now - last, now - *t0);
+            mrt_cli_print_interval(progress, rt, wl, prev, &prev_total, now - last, now - *t0);
             /* Control plane: breaker reports in, a new snapshot out when something changed. */
             (void)mrt_runtime_control_tick(rt, false);
             last = now;
@@ -688,11 +408,11 @@ static const char *run_loop(const mrt_runtime_config *cfg, mrt_runtime *rt, mrt_
 }
 
 /* The summary on stdout, or on stderr when stdout failed: the exit status. */
-static int report_run(const run_result *r, bool json, output_state *os)
+static int report_run(const mrt_cli_run_result *r, bool json, output_state *os)
 {
     int status = r->nproblems == 0 ? EXIT_RUN_OK : EXIT_VERDICT;
     if (!os->failed) {
-        print_summary(stdout, json, r);
+        mrt_cli_print_summary(stdout, json, r);
         if (close_stdout(os))
             return status;
         fprintf(stderr,
@@ -705,7 +425,7 @@ static int report_run(const run_result *r, bool json, output_state *os)
                 "the summary follows here\n",
                 strerror(os->err), r->elapsed);
     }
-    print_summary(stderr, json, r);
+    mrt_cli_print_summary(stderr, json, r);
     return EXIT_OUTPUT;
 }
 
@@ -733,14 +453,14 @@ static int cmd_run(int argc, char **argv)
     double t_stop = now_s();
     /* The ingress thread, then the runtime: what is in flight is delivered and validated here. */
     mrt_workload_stop(wl);
-    static run_result r;
+    static mrt_cli_run_result r;
     memset(&r, 0, sizeof r);
     r.elapsed = now_s() - t0;
     r.drain_ms = (now_s() - t_stop) * 1e3;
     r.why_stop = why_stop;
     r.stall_ms = cfg.stall_ms;
     r.lb = mrt_lb_strategy_name(cfg.lb_strategy);
-    collect(&r, rt, wl);
+    mrt_cli_collect(&r, rt, wl);
     mrt_workload_destroy(wl);
     mrt_runtime_destroy(rt);
     return report_run(&r, cfg.json, &os);

@@ -335,24 +335,6 @@ static bool take(const char *host, const char *port, scrape *s, char *why, size_
     return true;
 }
 
-/* v in at most 6 characters: 999, 1.23k, 12.3M. */
-static const char *human(char *buf, double v)
-{
-    static const char suffix[] = " kMGTPE";
-    if (!(v >= 0) || isinf(v))
-        return "-";
-    unsigned k = 0;
-    while (v >= 999.5 && k + 1 < sizeof suffix - 1) {
-        v /= 1000;
-        k++;
-    }
-    if (k == 0)
-        snprintf(buf, 16, v < 9.995 && v != floor(v) ? "%.2f" : "%.0f", v);
-    else
-        snprintf(buf, 16, v < 9.995 ? "%.2f%c" : v < 99.95 ? "%.1f%c" : "%.0f%c", v, suffix[k]);
-    return buf;
-}
-
 /* Seconds as ns/us/ms/s in at most 7 characters. */
 static const char *human_s(char *buf, double s)
 {
@@ -391,14 +373,14 @@ static void print_row(FILE *f, const char *who, const shard_row *a, const shard_
     double busy = cyc > 0 ? 100.0 * (b->busy - a->busy) / cyc : -1;
     const char *p[3] = { "-", "-", "-" };
     if (set == 1 && b->perf_set == 1 && in > 0) {
-        p[0] = human(c[0], b->perf[0] / in);
-        p[1] = human(c[1], b->perf[1] / in);
+        p[0] = mrt_cli_human(c[0], b->perf[0] / in);
+        p[1] = mrt_cli_human(c[1], b->perf[1] / in);
         snprintf(c[2], 16, "%.2f", b->perf[2] / in);
         p[2] = c[2];
     } else if (set == 2 && b->perf_set == 2) {
-        p[0] = in > 0 ? human(c[0], b->perf[0] / in) : "-";
-        p[1] = human(c[1], b->perf[3]);
-        p[2] = human(c[2], b->perf[1]);
+        p[0] = in > 0 ? mrt_cli_human(c[0], b->perf[0] / in) : "-";
+        p[1] = mrt_cli_human(c[1], b->perf[3]);
+        p[2] = mrt_cli_human(c[2], b->perf[1]);
     }
     double rn = b->ring_count - a->ring_count;
     char busy_s[16];
@@ -406,10 +388,11 @@ static void print_row(FILE *f, const char *who, const shard_row *a, const shard_
         snprintf(busy_s, sizeof busy_s, "%.0f%%", busy);
     else
         strcpy(busy_s, "-");
-    fprintf(f, "%-5s%7s%7s%6s%8s%8s%9s%6s%8s%7s%8s\n", who, human(c[3], in), human(c[4], out),
-            busy_s, p[0], p[1], p[2],
-            rn > 0 ? human(c[5], (b->ring_sum - a->ring_sum) / rn) : "-",
-            human_s(c[6], p99_delta(a, b)), human(c[7], b->stalls), human(c[8], b->hosted));
+    fprintf(f, "%-5s%7s%7s%6s%8s%8s%9s%6s%8s%7s%8s\n", who, mrt_cli_human(c[3], in),
+            mrt_cli_human(c[4], out), busy_s, p[0], p[1], p[2],
+            rn > 0 ? mrt_cli_human(c[5], (b->ring_sum - a->ring_sum) / rn) : "-",
+            human_s(c[6], p99_delta(a, b)), mrt_cli_human(c[7], b->stalls),
+            mrt_cli_human(c[8], b->hosted));
 }
 
 static void frame(FILE *f, const char *ep, const scrape *a, const scrape *b, bool clear)
