@@ -100,6 +100,7 @@ static const mrt_daemon_vtable relay_vt = { .name = "scenario-relay", .process =
 static void *ingress_main(void *arg)
 {
     sc *s = arg;
+    (void)pthread_setname_np(pthread_self(), "mrt-sc-ingress");
     uint64_t seq = 0;
     unsigned spins = 0;
     while (!atomic_load_explicit(&s->ingress_stop, memory_order_relaxed)) {

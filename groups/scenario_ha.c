@@ -208,6 +208,7 @@ static size_t poll_out(ha *s)
 static void *ingress_main(void *arg)
 {
     ha *s = arg;
+    (void)pthread_setname_np(pthread_self(), "mrt-sc-ingress");
     uint64_t seq = 0;
     unsigned spins = 0;
     while (!atomic_load_explicit(&s->ingress_stop, memory_order_relaxed)) {

@@ -449,6 +449,10 @@ static void *shard_main(void *arg)
     mrt_shard_thread *t = arg;
     mrt_runtime *rt = t->rt;
     mrt_shard *s = mrt_mesh_shard(rt->mesh, t->index);
+    /* Named for top -H, perf --sort comm and gdb: mrt-shard-N (15 characters at most). */
+    char name[16];
+    snprintf(name, sizeof name, "mrt-shard-%u", t->index);
+    (void)pthread_setname_np(pthread_self(), name);
     /* Shards beyond the selection run unpinned by request (cfg.shards). */
     t->bind_rc = t->index < rt->pinned ? mrt_topo_bind_thread(rt->topo, &rt->sel.cpus[t->index])
                                        : MRT_ESTATE;

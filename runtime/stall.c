@@ -278,6 +278,7 @@ static void check_shard(mrt_stall_watch *w, unsigned i)
 static void *watch_main(void *arg)
 {
     mrt_stall_watch *w = arg;
+    (void)pthread_setname_np(pthread_self(), "mrt-stall");
     uint64_t period = w->threshold_ns / 4;
     if (period < 100000)
         period = 100000;

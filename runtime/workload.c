@@ -434,6 +434,7 @@ static void ingress_wait(unsigned *rounds)
 static void *ingress_main(void *arg)
 {
     mrt_workload *w = arg;
+    (void)pthread_setname_np(pthread_self(), "mrt-ingress");
     uint64_t n = 0, refused = 0;
     unsigned p = 0, refusals_in_row = 0, waits = 0;
     while (!atomic_load_explicit(&w->ingress_stop, memory_order_relaxed)) {

@@ -195,6 +195,30 @@ static void stop_and_judge(mrt_workload *wl, mrt_workload_stats *t)
     ck_assert_uint_eq(mrt_workload_handbacks(wl, why, count, 4), 0);
 }
 
+/* Whether a thread of this process is named `name` (/proc/self/task/N/comm). */
+static bool thread_named(const char *name)
+{
+    DIR *d = opendir("/proc/self/task");
+    ck_assert_ptr_nonnull(d);
+    bool found = false;
+    for (struct dirent *e; !found && (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[300], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue; /* the thread has gone */
+        if (fgets(comm, sizeof comm, f) != NULL) {
+            comm[strcspn(comm, "\n")] = '\0';
+            found = strcmp(comm, name) == 0;
+        }
+        fclose(f);
+    }
+    closedir(d);
+    return found;
+}
+
 START_TEST(workload_validated_and_drained)
 {
     /*
@@ -206,6 +230,10 @@ START_TEST(workload_validated_and_drained)
     mrt_runtime *rt = create_rt(32, 1024, MRT_LB_ROUND_ROBIN, &wl);
     mrt_mesh *mesh = mrt_runtime_mesh(rt);
     poll_until(wl, 50000);
+    /* Every thread meshrt started is named for top -H and perf --sort comm. */
+    ck_assert(thread_named("mrt-shard-0"));
+    ck_assert(thread_named("mrt-shard-1"));
+    ck_assert(thread_named("mrt-ingress"));
     mrt_workload_stats t;
     stop_and_judge(wl, &t);
     ck_assert(mrt_mesh_drained(mesh));
