@@ -16,9 +16,10 @@ static void publish_counters(mrt_runtime *rt)
 {
     mrt_lb_domain_stats ds;
     mrt_lb_domain_stats_get(rt->lb_domain, &ds);
-    const uint64_t v[4] = { ds.published, ds.retired, ds.freed, rt->lb_reports };
-    for (unsigned i = 0; i < 4; i++)
-        atomic_store_explicit(&rt->lb_pub[i], v[i], memory_order_relaxed);
+    atomic_store_explicit(&rt->lb_pub.published, ds.published, memory_order_relaxed);
+    atomic_store_explicit(&rt->lb_pub.retired, ds.retired, memory_order_relaxed);
+    atomic_store_explicit(&rt->lb_pub.freed, ds.freed, memory_order_relaxed);
+    atomic_store_explicit(&rt->lb_pub.breaker_reports, rt->lb_reports, memory_order_relaxed);
 }
 
 int mrt_balance_setup(mrt_runtime *rt, unsigned shards)
@@ -97,9 +98,8 @@ void mrt_runtime_balancer_stats(const mrt_runtime *rt, mrt_balancer_counters *ou
     memset(out, 0, sizeof(*out));
     if (rt == NULL)
         return;
-    mrt_runtime *w = (mrt_runtime *)rt; /* atomics: loading is not a change */
-    out->published = atomic_load_explicit(&w->lb_pub[0], memory_order_relaxed);
-    out->retired = atomic_load_explicit(&w->lb_pub[1], memory_order_relaxed);
-    out->freed = atomic_load_explicit(&w->lb_pub[2], memory_order_relaxed);
-    out->breaker_reports = atomic_load_explicit(&w->lb_pub[3], memory_order_relaxed);
+    out->published = atomic_load_explicit(&rt->lb_pub.published, memory_order_relaxed);
+    out->retired = atomic_load_explicit(&rt->lb_pub.retired, memory_order_relaxed);
+    out->freed = atomic_load_explicit(&rt->lb_pub.freed, memory_order_relaxed);
+    out->breaker_reports = atomic_load_explicit(&rt->lb_pub.breaker_reports, memory_order_relaxed);
 }

@@ -227,20 +227,21 @@ static const mrt_hist *hist_of(const mrt_metrics_snap *s, unsigned i, unsigned k
 }
 
 /* The balancer control plane's counters: one per process, no shard label. */
-static const struct {
-    const char *name, *help;
-} lb_series[] = {
-    { "lb_snapshots_published_total", "Balancer snapshots published to the shards." },
-    { "lb_snapshots_retired_total", "Balancer snapshots replaced by a newer one." },
-    { "lb_snapshots_freed_total", "Retired snapshots freed once every shard had moved on." },
-    { "lb_breaker_reports_total", "Breaker openings reported by the shards and applied." },
+#define LB(n, f, h) { n, h, (unsigned short)offsetof(mrt_balancer_counters, f), 1, 0 }
+static const series_def lb_series[] = {
+    LB("lb_snapshots_published_total", published, "Balancer snapshots published to the shards."),
+    LB("lb_snapshots_retired_total", retired, "Balancer snapshots replaced by a newer one."),
+    LB("lb_snapshots_freed_total", freed, "Retired snapshots freed once every shard had moved on."),
+    LB("lb_breaker_reports_total", breaker_reports,
+       "Breaker openings reported by the shards and applied."),
 };
 #define LB_SERIES (sizeof lb_series / sizeof lb_series[0])
 
 static uint64_t lb_value(const mrt_balancer_counters *c, unsigned k)
 {
-    const uint64_t v[LB_SERIES] = { c->published, c->retired, c->freed, c->breaker_reports };
-    return v[k];
+    uint64_t v;
+    memcpy(&v, (const char *)c + lb_series[k].off, sizeof v);
+    return v;
 }
 
 static void prom_head(out *o, const char *name, const char *help, const char *type)

@@ -37,7 +37,9 @@ struct mrt_runtime {
     uint64_t lb_next_change;
     uint64_t lb_reports;
     /* Their counters as of the last tick, for readers on any thread (the metrics endpoint). */
-    _Atomic uint64_t lb_pub[4];       /* published, retired, freed, breaker reports */
+    struct {
+        _Atomic uint64_t published, retired, freed, breaker_reports;
+    } lb_pub;
     struct rt_pub_block *pub;         /* per shard: the published stats (runtime/publish.c) */
     /* Scheduler (runtime/sched.c): control thread only. */
     mrt_sched *sched;
