@@ -38,23 +38,25 @@
  * thread enqueues a burst of 32 messages of 32 bytes and dequeues it, CPU
  * clock), raw_ring_32B (SPSC between the two pinned CPUs, wall clock) and
  * raw_ring_32B_duplex (two pinned threads, each producing to the other and
- * consuming its inbound ring, as the shards do). Latency: one event in
- * flight through the ingress path, 16 B. Allocations per event in a separate
- * pass in a forked child (mrt_bench_counted), never in a timed run.
+ * consuming its inbound ring, as the shards do), and the event floor,
+ * event_ring_64B_1t and event_ring_64B: the 16 B event inline in a 64-byte
+ * message handed to a daemon-like function, nothing else (pipeline_raw.h).
+ * Latency: one event in flight through the ingress path, 16 B. Allocations
+ * per event in a separate pass in a forked child (mrt_bench_counted), never
+ * in a timed run.
  *
  * --only VARIANT [--len L]: repeat one variant (--reps times, each printed),
  * for profiling: one, one_unrouted, one_routed_local, shard, shard_unrouted,
- * shard_routed_local, ingress, raw_1t, raw, raw_duplex.
+ * shard_routed_local, ingress, raw_1t, raw, raw_duplex, event_1t, event.
  */
 #include "bench.h"
+#include "pipeline_raw.h"
 
 #include "meshrt/mrt_services.h"
 #include "meshrt/mrt_topo.h"
 
 #include <pthread.h>
 #include <rte_pause.h>
-#include <rte_ring.h>
-#include <rte_ring_elem.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -598,149 +600,6 @@ out:
     return res;
 }
 
-/* ---- raw rte_ring baselines: 32-byte messages as two 16-byte elements, bursts of 32 ---- */
-
-typedef struct raw_ctx {
-    struct rte_ring *ring[2]; /* [0]: CPU 0 -> CPU 1, [1]: CPU 1 -> CPU 0 */
-    uint64_t total;           /* messages in all */
-    const mrt_topo *topo;
-    const mrt_cpu *cpu;
-    bool pinned, duplex;
-    atomic_int ready;
-    atomic_bool go;
-    uint64_t t_end[2];
-    double oncpu[2];          /* each side's CPU time / wall time */
-} raw_ctx;
-
-#define RAW_SLOTS 2048
-
-static struct rte_ring *raw_ring_new(void)
-{
-    ssize_t sz = rte_ring_get_memsize_elem(16, RAW_SLOTS);
-    struct rte_ring *r = mrt_alloc_aligned(NULL, (size_t)sz, 64);
-    if (r)
-        rte_ring_init(r, "pl", RAW_SLOTS, RING_F_SP_ENQ | RING_F_SC_DEQ);
-    return r;
-}
-
-static void raw_ring_free(struct rte_ring *r)
-{
-    mrt_free_aligned(NULL, r, (size_t)rte_ring_get_memsize_elem(16, RAW_SLOTS), 64);
-}
-
-/* Write each message (a sequence number in its first word), read each one: as the pipeline does. */
-static inline unsigned raw_put(struct rte_ring *r, uint64_t *buf, uint64_t seq, unsigned n)
-{
-    for (unsigned i = 0; i < n; i++)
-        buf[i * 4] = seq + i;
-    return rte_ring_sp_enqueue_bulk_elem(r, buf, 16, n * 2, NULL) ? n : 0;
-}
-
-static inline unsigned raw_get(struct rte_ring *r, uint64_t *buf, uint64_t *sink)
-{
-    unsigned k = rte_ring_sc_dequeue_burst_elem(r, buf, 16, 64, NULL) / 2;
-    for (unsigned i = 0; i < k; i++)
-        *sink += buf[i * 4];
-    return k;
-}
-
-/*
- * Side `me` of a transfer. One-way: side 0 produces, side 1 consumes.
- * Duplex: each side produces total/2 to the other and consumes total/2.
- */
-static void *raw_side(void *arg)
-{
-    raw_ctx *r = ((void **)arg)[0];
-    int me = (int)(intptr_t)((void **)arg)[1];
-    if (r->pinned)
-        (void)mrt_topo_bind_thread(r->topo, &r->cpu[me]);
-    _Alignas(64) uint64_t out[32 * 4], in[32 * 4];
-    memset(out, 0, sizeof out);
-    uint64_t to_send = r->duplex ? r->total / 2 : (me == 0 ? r->total : 0);
-    uint64_t to_get = r->duplex ? r->total / 2 : (me == 1 ? r->total : 0);
-    struct rte_ring *tx = r->ring[me], *rx = r->ring[r->duplex ? 1 - me : 0];
-    atomic_fetch_add(&r->ready, 1);
-    while (!atomic_load(&r->go))
-        rte_pause();
-    uint64_t sent = 0, got = 0, sink = 0;
-    uint64_t c0 = mrt_bench_thread_cpu_ns(), w0 = mrt_bench_now_ns();
-    while (sent < to_send || got < to_get) {
-        unsigned work = 0;
-        if (sent < to_send) {
-            unsigned n = to_send - sent < 32 ? (unsigned)(to_send - sent) : 32;
-            unsigned k = raw_put(tx, out, sent, n);
-            sent += k;
-            work += k;
-        }
-        if (got < to_get) {
-            unsigned k = raw_get(rx, in, &sink);
-            got += k;
-            work += k;
-        }
-        if (work == 0)
-            rte_pause();
-    }
-    r->t_end[me] = mrt_bench_now_ns();
-    uint64_t c1 = mrt_bench_thread_cpu_ns();
-    r->oncpu[me] = r->t_end[me] > w0 ? (double)(c1 - c0) / (double)(r->t_end[me] - w0) : 1;
-    __asm__ volatile("" : : "r"(sink));
-    return NULL;
-}
-
-/* Two pinned threads, wall ns from the start signal to the later side's end. */
-static uint64_t raw_run(const mrt_topo *topo, const mrt_cpu *cpu, bool pinned, bool duplex,
-                        uint64_t total, double *oncpu)
-{
-    raw_ctx r = { .total = total & ~1ull, .topo = topo, .cpu = cpu, .pinned = pinned,
-                  .duplex = duplex };
-    r.ring[0] = raw_ring_new();
-    r.ring[1] = raw_ring_new();
-    atomic_init(&r.ready, 0);
-    atomic_init(&r.go, false);
-    uint64_t ns = 0;
-    if (r.ring[0] && r.ring[1]) {
-        pthread_t t[2];
-        void *args[2][2] = { { &r, (void *)(intptr_t)0 }, { &r, (void *)(intptr_t)1 } };
-        for (int i = 0; i < 2; i++)
-            pthread_create(&t[i], NULL, raw_side, args[i]);
-        while (atomic_load(&r.ready) < 2)
-            rte_pause();
-        uint64_t t0 = mrt_bench_now_ns();
-        atomic_store(&r.go, true);
-        for (int i = 0; i < 2; i++)
-            pthread_join(t[i], NULL);
-        uint64_t t1 = r.t_end[0] > r.t_end[1] ? r.t_end[0] : r.t_end[1];
-        ns = t1 > t0 ? t1 - t0 : 1;
-        *oncpu = r.oncpu[0] < r.oncpu[1] ? r.oncpu[0] : r.oncpu[1];
-    }
-    raw_ring_free(r.ring[0]);
-    raw_ring_free(r.ring[1]);
-    return ns;
-}
-
-/* One thread: a burst of 32 in, the same burst out; CPU ns of the calling thread. */
-static uint64_t raw_1t(uint64_t total)
-{
-    struct rte_ring *ring = raw_ring_new();
-    if (ring == NULL)
-        return 0;
-    _Alignas(64) uint64_t out[32 * 4], in[32 * 4];
-    memset(out, 0, sizeof out);
-    uint64_t sink = 0, got = 0;
-    for (uint64_t seq = 0; seq < 4096; seq += raw_put(ring, out, seq, 32)) /* warm-up */
-        (void)raw_get(ring, in, &sink);
-    uint64_t t0 = mrt_bench_thread_cpu_ns();
-    for (uint64_t seq = 0; seq < total;) {
-        unsigned n = total - seq < 32 ? (unsigned)(total - seq) : 32;
-        seq += raw_put(ring, out, seq, n);
-        got += raw_get(ring, in, &sink);
-    }
-    uint64_t ns = mrt_bench_thread_cpu_ns() - t0;
-    __asm__ volatile("" : : "r"(sink), "r"(got));
-    raw_ring_free(ring);
-    return ns ? ns : 1;
-}
-
 /* ---- the suite ------------------------------------------------------------------ */
 
 static const uint32_t lens[] = { 16, 64, 1024 };
@@ -757,9 +616,6 @@ static const pl_mode vmode[V_COUNT] = { PL_ONE, PL_ONE, PL_ONE, PL_SHARD, PL_SHA
 static const pl_route vroute[V_COUNT] = { RT_ROUTED, RT_UNROUTED, RT_LOCAL, RT_ROUTED,
                                           RT_UNROUTED, RT_LOCAL, RT_ROUTED };
 
-enum { R_1T, R_1WAY, R_DUPLEX, R_COUNT };
-static const char *const rname[R_COUNT] = { "raw_ring_32B_1t", "raw_ring_32B",
-                                            "raw_ring_32B_duplex" };
 
 typedef struct pl_setup {
     const mrt_topo *topo;
@@ -777,11 +633,7 @@ static pl_result run_variant(const pl_setup *s, int v, uint32_t len)
 
 static double raw_variant(const pl_setup *s, int r, double *oncpu)
 {
-    *oncpu = 1;
-    uint64_t ns = r == R_1T ? raw_1t(s->raw_events)
-                            : raw_run(s->topo, s->cpu, s->pinned, r == R_DUPLEX, s->raw_events,
-                                      oncpu);
-    return ns ? (double)(s->raw_events & ~1ull) / (double)ns * 1e3 : 0;
+    return pl_raw_mops((pl_raw_kind)r, s->topo, s->cpu, s->pinned, s->raw_events, oncpu);
 }
 
 static double mops_of(const pl_result *r)
@@ -858,7 +710,8 @@ static int pl_usage(const char *why, const char *arg)
 {
     fprintf(stderr, "meshrt-bench pipeline: %s%s%s\n", why, arg ? " " : "", arg ? arg : "");
     fprintf(stderr, "usage: meshrt-bench pipeline [--only one|one_unrouted|one_routed_local|shard|"
-                    "shard_unrouted|shard_routed_local|ingress|raw_1t|raw|raw_duplex|latency "
+                    "shard_unrouted|shard_routed_local|ingress|raw_1t|raw|raw_duplex|event_1t|event|"
+                    "latency "
                     "[--len 0..4096] [--samples FILE (latency)]] [--idle-wake]\n");
     return 2;
 }
@@ -902,9 +755,8 @@ static int parse_args(int argc, char **argv, pl_args *a)
     for (int v = 0; a->only != NULL && v < V_COUNT; v++)
         if (strcmp(a->only, vname[v]) == 0)
             a->only_v = v;
-    static const char *const ronly[R_COUNT] = { "raw_1t", "raw", "raw_duplex" };
-    for (int r = 0; a->only != NULL && r < R_COUNT; r++)
-        if (strcmp(a->only, ronly[r]) == 0)
+    for (int r = 0; a->only != NULL && r < PL_RAW_COUNT; r++)
+        if (strcmp(a->only, pl_raw_only[r]) == 0)
             a->only_r = r;
     a->only_lat = a->only != NULL && strcmp(a->only, "latency") == 0;
     if (a->only != NULL && a->only_v < 0 && a->only_r < 0 && !a->only_lat)
@@ -946,7 +798,7 @@ static int run_only(const pl_setup *s, const pl_args *a, int reps)
         if (a->only_r >= 0) {
             double oc;
             double m = raw_variant(s, a->only_r, &oc);
-            printf("%s %.2f mops (%.2f ns/msg) on-cpu %.2f\n", rname[a->only_r], m, 1e3 / m, oc);
+            printf("%s %.2f mops (%.2f ns/msg) on-cpu %.2f\n", pl_raw_name[a->only_r], m, 1e3 / m, oc);
             continue;
         }
         int v = a->only_v;
@@ -965,9 +817,9 @@ static int run_only(const pl_setup *s, const pl_args *a, int reps)
 /* What the suite measured, per repetition: the input of every figure it reports. */
 typedef struct pl_suite {
     int reps;
-    double mops[V_COUNT][NLEN][64], raw[R_COUNT][64];
+    double mops[V_COUNT][NLEN][64], raw[PL_RAW_COUNT][64];
     /* Thread CPU time / wall time of each run (1 on one thread). */
-    double oncpu[V_COUNT][NLEN][64], raw_oncpu[R_COUNT][64];
+    double oncpu[V_COUNT][NLEN][64], raw_oncpu[PL_RAW_COUNT][64];
     double al[MRT_BENCH_MAX_COUNTS];                         /* allocations per event, or -1 */
     uint64_t *lat;                                           /* [nlat] latency pass, or NULL */
     uint64_t nlat;
@@ -980,7 +832,7 @@ static bool measure(const mrt_bench_opts *o, const pl_setup *s, pl_suite *m)
     bool ok = true;
     /* Interleaved per repetition: drift on a shared machine hits every variant alike. */
     for (int k = 0; k < m->reps; k++) {
-        for (int r = 0; r < R_COUNT; r++)
+        for (int r = 0; r < PL_RAW_COUNT; r++)
             m->raw[r][k] = raw_variant(s, r, &m->raw_oncpu[r][k]);
         for (unsigned l = 0; l < NLEN; l++)
             for (int v = 0; v < V_COUNT; v++) {
@@ -1023,10 +875,11 @@ static void report_figures(const mrt_bench_opts *o, const pl_setup *s, const pl_
                          "per second (one_: 1 thread, CPU time; shard_: 2 busy shards; ingress_: "
                          "injector + 2 shards)");
     const char *pin = s->pinned ? "true" : "false";
-    for (int r = 0; r < R_COUNT; r++) {
-        snprintf(params, sizeof params, "{\"msgs\":%llu,\"msg_bytes\":32,\"threads\":%d,"
-                 "\"pinned\":%s}", (unsigned long long)s->raw_events, r == R_1T ? 1 : 2, pin);
-        mrt_bench_result(o, "pipeline", rname[r], params, "mops", med_of(m->raw[r], m->reps), -1);
+    for (int r = 0; r < PL_RAW_COUNT; r++) {
+        snprintf(params, sizeof params, "{\"msgs\":%llu,\"msg_bytes\":%u,\"threads\":%d,"
+                 "\"pinned\":%s}", (unsigned long long)s->raw_events, pl_raw_bytes(r),
+                 pl_raw_threads(r), pin);
+        mrt_bench_result(o, "pipeline", pl_raw_name[r], params, "mops", med_of(m->raw[r], m->reps), -1);
     }
     for (unsigned l = 0; l < NLEN; l++)
         for (int v = 0; v < V_COUNT; v++) {
@@ -1062,45 +915,68 @@ static void report_figures(const mrt_bench_opts *o, const pl_setup *s, const pl_
 }
 
 /*
- * Against the raw ring measured the same way, paired per repetition.
- * Two-thread figures measure the pipeline only while both threads had a
- * CPU. A repetition counts for a two-thread ratio only when every thread
- * of both runs was on a CPU for >= 90 % of its timed wall time (thread
- * CPU clock / wall); with none, the ratio is printed without a verdict.
+ * Median of num/den paired per repetition. With `need_cpu` (two-thread
+ * runs) a pair counts only when every thread of both runs was on a CPU for
+ * >= 90 % of its timed wall time (thread CPU clock / wall); with no such
+ * pair, every pair counts and *judged is 0. *judged: the pairs that counted.
+ */
+static double pair_median(const double *num, const double *num_cpu, const double *den,
+                          const double *den_cpu, int reps, bool need_cpu, int *judged)
+{
+    double q[64];
+    int n = 0;
+    for (int k = 0; k < reps; k++)
+        if (!need_cpu || (num_cpu[k] >= 0.9 && den_cpu[k] >= 0.9))
+            q[n++] = den[k] > 0 ? num[k] / den[k] : 0;
+    *judged = n;
+    if (n == 0)
+        for (int k = 0; k < reps; k++)
+            q[n++] = den[k] > 0 ? num[k] / den[k] : 0;
+    return mrt_bench_median(q, n);
+}
+
+/*
+ * Against the raw ring and the event floor measured the same way, paired
+ * per repetition; two-thread figures only while both threads had a CPU
+ * (pair_median), printed without a verdict when no repetition had.
+ * The floor against the raw ring is the ceiling the 0.5 target leaves to
+ * any design that carries the event (pipeline_raw.h): reported, no target.
  */
 static void report_vs_raw(const mrt_bench_opts *o, const pl_suite *m)
 {
     static const struct { int v, r; double target; } vs[] = {
-        { V_ONE, R_1T, 0.5 }, { V_SHARD, R_1WAY, 0.5 }, { V_SHARD, R_DUPLEX, 0 },
-        { V_INGRESS, R_1WAY, 0 },
+        { V_ONE, PL_RAW_1T, 0.5 },     { V_SHARD, PL_RAW_1WAY, 0.5 },
+        { V_SHARD, PL_RAW_DUPLEX, 0 }, { V_INGRESS, PL_RAW_1WAY, 0 },
+        { V_ONE, PL_EV_1T, 0 },        { V_SHARD, PL_EV_1WAY, 0 },
     };
-    int reps = m->reps, judged = 0;
+    int reps = m->reps, judged = reps;
     for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++) {
-        double q[64];
-        int n = 0;
-        for (int k = 0; k < reps; k++) {
-            bool both = m->oncpu[vs[i].v][0][k] >= 0.9 && m->raw_oncpu[vs[i].r][k] >= 0.9;
-            if (vs[i].r == R_1T || vmode[vs[i].v] == PL_INGRESS || both)
-                q[n++] = m->raw[vs[i].r][k] > 0 ? m->mops[vs[i].v][0][k] / m->raw[vs[i].r][k] : 0;
-        }
-        char name[64], num[32];
-        snprintf(num, sizeof num, "%s_16B", vname[vs[i].v]);
-        snprintf(name, sizeof name, "%s_vs_%s", num, rname[vs[i].r]);
-        if (vs[i].r != R_1T && vmode[vs[i].v] == PL_SHARD)
+        int v = vs[i].v, r = vs[i].r, n;
+        bool two = vmode[v] == PL_SHARD;
+        double q = pair_median(m->mops[v][0], m->oncpu[v][0], m->raw[r], m->raw_oncpu[r], reps,
+                               two, &n);
+        if (two && r == PL_RAW_1WAY)
             judged = n;
-        double target = vs[i].target;
-        if (n == 0) {
-            for (int k = 0; k < reps; k++)
-                q[n++] = m->raw[vs[i].r][k] > 0 ? m->mops[vs[i].v][0][k] / m->raw[vs[i].r][k] : 0;
-            target = 0;
-        }
-        mrt_bench_ratio(o, "pipeline", name, num, rname[vs[i].r], mrt_bench_median(q, n), target,
+        char name[64], num[32];
+        snprintf(num, sizeof num, "%s_16B", vname[v]);
+        snprintf(name, sizeof name, "%s_vs_%s", num, pl_raw_name[r]);
+        mrt_bench_ratio(o, "pipeline", name, num, pl_raw_name[r], q, n > 0 ? vs[i].target : 0,
                         true);
+    }
+    static const int floor_of[][2] = { { PL_EV_1T, PL_RAW_1T }, { PL_EV_1WAY, PL_RAW_1WAY } };
+    for (size_t i = 0; i < sizeof floor_of / sizeof floor_of[0]; i++) {
+        int e = floor_of[i][0], r = floor_of[i][1], n;
+        double q = pair_median(m->raw[e], m->raw_oncpu[e], m->raw[r], m->raw_oncpu[r], reps,
+                               pl_raw_threads(e) == 2, &n);
+        char name[64];
+        snprintf(name, sizeof name, "%s_vs_%s", pl_raw_name[e], pl_raw_name[r]);
+        mrt_bench_ratio(o, "pipeline", name, pl_raw_name[e], pl_raw_name[r], q, 0, true);
     }
     double q[64];
     for (int k = 0; k < reps; k++)
-        q[k] = m->oncpu[V_SHARD][0][k] < m->raw_oncpu[R_1WAY][k] ? m->oncpu[V_SHARD][0][k]
-                                                                 : m->raw_oncpu[R_1WAY][k];
+        q[k] = m->oncpu[V_SHARD][0][k] < m->raw_oncpu[PL_RAW_1WAY][k]
+                   ? m->oncpu[V_SHARD][0][k]
+                   : m->raw_oncpu[PL_RAW_1WAY][k];
     /* The lowest thread's CPU time / wall time in shard_16B and raw_ring_32B (1: no contention). */
     mrt_bench_ratio(o, "pipeline", "two_thread_oncpu", "thread_cpu_time", "wall_time",
                     mrt_bench_median(q, reps), 0, true);
