@@ -19,19 +19,6 @@ typedef struct fk_state {
     uint8_t secret[MRT_GROUP_MAX_MEMBERS][MRT_FORK_SECRET_SIZE];
 } fk_state;
 
-static bool fk_has_unhealthy(mrt_group *grp)
-{
-    for (unsigned i = 0; i < grp->n; i++)
-        if (grp_slot_unhealthy(grp, i))
-            return true;
-    return false;
-}
-
-static int fk_recover(mrt_group *grp, uint32_t max)
-{
-    return grp_recover_slots(grp, max);
-}
-
 static void fk_fini(mrt_group *grp)
 {
     if (grp->kind_state) {
@@ -44,8 +31,7 @@ static void fk_fini(mrt_group *grp)
 const grp_kind grp_kind_fork = {
     .name = "fork",
     .route = GRP_ROUTE_SELECT,
-    .has_unhealthy = fk_has_unhealthy,
-    .recover = fk_recover,
+    .recover = grp_recover_slots,
     .fini = fk_fini,
 };
 

@@ -202,8 +202,6 @@ typedef struct grp_type {
 typedef struct grp_kind {
     const char *name;
     uint8_t route;                                  /* GRP_ROUTE_* */
-    /* Whether any slot needs recovery (control). */
-    bool (*has_unhealthy)(mrt_group *grp);
     /* Recover at most max slots: #recovered or a negative status (control). */
     int (*recover)(mrt_group *grp, uint32_t max);
     /* Free the kind's state (control; members already stopped). May be NULL. */
@@ -327,6 +325,8 @@ void grp_member_kill(mrt_group *grp, unsigned idx);
 int grp_place(mrt_group *grp, unsigned idx, uint32_t avoid, uint32_t *shard);
 /* Whether slot idx needs recovery (marked unhealthy, its shard failed, left down). */
 bool grp_slot_unhealthy(const mrt_group *grp, unsigned idx);
+/* Whether any slot of the group needs recovery. */
+bool grp_any_unhealthy(const mrt_group *grp);
 /* Recover up to max unhealthy slots of a selecting group: retire, re-place, re-spawn term+1. */
 int grp_recover_slots(mrt_group *grp, uint32_t max);
 /* Sum of reservations toward slot idx at its current term. */

@@ -372,6 +372,14 @@ bool grp_slot_unhealthy(const mrt_group *grp, unsigned idx)
            mrt_runtime_shard_failed(g->rt, s->shard);
 }
 
+bool grp_any_unhealthy(const mrt_group *grp)
+{
+    for (unsigned i = 0; i < grp->n; i++)
+        if (grp_slot_unhealthy(grp, i))
+            return true;
+    return false;
+}
+
 int grp_recover_slots(mrt_group *grp, uint32_t max)
 {
     mrt_groups *g = grp->g;
@@ -408,7 +416,7 @@ static int recover_tramp(mrt_groups *g, void *ctx, uint32_t max)
 {
     (void)g;
     mrt_group *grp = ctx;
-    if (!grp->kind->has_unhealthy(grp))
+    if (!grp_any_unhealthy(grp))
         return 0;
     return grp->kind->recover(grp, max);
 }

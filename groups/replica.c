@@ -11,24 +11,10 @@
 
 #define REPLICA_LABEL "meshrt/groups/replica/v1"
 
-static bool rep_has_unhealthy(mrt_group *grp)
-{
-    for (unsigned i = 0; i < grp->n; i++)
-        if (grp_slot_unhealthy(grp, i))
-            return true;
-    return false;
-}
-
-static int rep_recover(mrt_group *grp, uint32_t max)
-{
-    return grp_recover_slots(grp, max);
-}
-
 const grp_kind grp_kind_replica = {
     .name = "replica",
     .route = GRP_ROUTE_SELECT,
-    .has_unhealthy = rep_has_unhealthy,
-    .recover = rep_recover,
+    .recover = grp_recover_slots,
     .fini = NULL,
 };
 

@@ -339,14 +339,6 @@ int mrt_group_standby_promote(mrt_group *grp)
 
 /* ---- recovery ------------------------------------------------------------- */
 
-static bool sb_has_unhealthy(mrt_group *grp)
-{
-    for (unsigned i = 0; i < grp->n; i++)
-        if (grp_slot_unhealthy(grp, i))
-            return true;
-    return false;
-}
-
 /*
  * The active is promoted away from, never re-placed; then unhealthy
  * standbys (the old active among them) are re-placed on another shard,
@@ -405,7 +397,6 @@ static void sb_fini(mrt_group *grp)
 const grp_kind grp_kind_standby = {
     .name = "standby",
     .route = GRP_ROUTE_ACTIVE,
-    .has_unhealthy = sb_has_unhealthy,
     .recover = sb_recover,
     .fini = sb_fini,
     .on_accept = sb_on_accept,
