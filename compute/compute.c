@@ -261,7 +261,7 @@ int mrt_compute_register_type(mrt_compute *c, const mrt_compute_type *t, uint16_
 {
     if (c == NULL || t == NULL || id == NULL || t->name == NULL || t->name[0] == '\0' ||
         strlen(t->name) > CP_NAME_MAX || t->vt == NULL || t->vt->process == NULL ||
-        t->create == NULL)
+        (t->create != NULL && t->state_size != 0))
         return MRT_EINVAL;
     if (atomic_load(&c->started))
         return MRT_CP_ESTARTED;

@@ -37,6 +37,26 @@ static void answer(cp_req *r, int rc)
     atomic_store_explicit(&r->done, 1, memory_order_release); /* r is the caller's from here */
 }
 
+int mrt_compute_state_create(const mrt_compute_type *t, const mrt_allocator *a, const void *arg,
+                             size_t arg_len, void **state)
+{
+    if (t->create)
+        return t->create(t->ctx, a, arg, arg_len, state);
+    *state = NULL;
+    if (t->state_size == 0)
+        return MRT_OK;
+    *state = mrt_calloc(a, t->state_size);
+    return *state ? MRT_OK : MRT_ENOMEM;
+}
+
+void mrt_compute_state_destroy(const mrt_compute_type *t, const mrt_allocator *a, void *state)
+{
+    if (t->destroy)
+        t->destroy(t->ctx, a, state);
+    if (t->create == NULL && state != NULL)
+        mrt_free(a, state, t->state_size);
+}
+
 /* Stop and free one daemon of this shard (shard thread). */
 void cp_daemon_free(cp_shard *cs, cp_daemon *d)
 {
@@ -56,8 +76,7 @@ void cp_daemon_free(cp_shard *cs, cp_daemon *d)
         r->spills += hs.spills;
     }
     mrt_host_destroy(d->host);
-    if (t->t.destroy)
-        t->t.destroy(t->t.ctx, cs->a, d->state);
+    mrt_compute_state_destroy(&t->t, cs->a, d->state);
     mrt_free(cs->a, d, sizeof(*d));
 }
 
@@ -69,7 +88,7 @@ static int do_spawn(cp_shard *cs, cp_req *r)
         return MRT_ENOMEM;
     d->id = r->id;
     d->type = r->type;
-    if (t->t.create(t->t.ctx, cs->a, r->arg, r->arg_len, &d->state) != MRT_OK) {
+    if (mrt_compute_state_create(&t->t, cs->a, r->arg, r->arg_len, &d->state) != MRT_OK) {
         mrt_free(cs->a, d, sizeof(*d));
         return MRT_CP_ECREATE;
     }
@@ -93,8 +112,7 @@ static int do_spawn(cp_shard *cs, cp_req *r)
     }
     if (rc != MRT_OK) {
         mrt_host_destroy(d->host);
-        if (t->t.destroy)
-            t->t.destroy(t->t.ctx, cs->a, d->state);
+        mrt_compute_state_destroy(&t->t, cs->a, d->state);
         mrt_free(cs->a, d, sizeof(*d));
         return rc;
     }

@@ -94,30 +94,6 @@ static int counter_process(void *state, const mrt_event *ev, mrt_daemon_sink *si
 
 static const mrt_daemon_vtable counter_vt = { .name = "counter", .process = counter_process };
 
-/* Per-instance state, created on the daemon's shard from the shard's arena. */
-static int counter_create(void *ctx, const mrt_allocator *a, const void *arg, size_t arg_len,
-                          void **state)
-{
-    (void)ctx, (void)arg, (void)arg_len;
-    *state = mrt_calloc(a, sizeof(counter_state));
-    return *state ? MRT_OK : MRT_ENOMEM;
-}
-
-static void counter_destroy(void *ctx, const mrt_allocator *a, void *state)
-{
-    (void)ctx;
-    mrt_free(a, state, sizeof(counter_state));
-}
-
-/* upper keeps no state: nothing to create (and no destroy). */
-static int upper_create(void *ctx, const mrt_allocator *a, const void *arg, size_t arg_len,
-                        void **state)
-{
-    (void)ctx, (void)a, (void)arg, (void)arg_len;
-    *state = NULL;
-    return MRT_OK;
-}
-
 /* ---- the application side (main thread) ---------------------------------- */
 
 typedef struct app {
@@ -282,13 +258,13 @@ int main(int argc, char **argv)
 
     /* Daemon types are registered before start; their ids are the same on every shard. */
     uint16_t upper_type, counter_type;
-    CHECK(mrt_compute_register_type(c, &(mrt_compute_type){ .name = "upper", .vt = &upper_vt,
-                                                             .create = upper_create },
+    /* upper keeps no state; counter's is a zeroed counter_state per instance, made on its
+     * shard from the shard's arena (a type that needs its spawn argument sets create). */
+    CHECK(mrt_compute_register_type(c, &(mrt_compute_type){ .name = "upper", .vt = &upper_vt },
                                     &upper_type));
     CHECK(mrt_compute_register_type(c, &(mrt_compute_type){ .name = "counter",
                                                              .vt = &counter_vt,
-                                                             .create = counter_create,
-                                                             .destroy = counter_destroy },
+                                                             .state_size = sizeof(counter_state) },
                                     &counter_type));
     rc = mrt_runtime_start(rt, err, sizeof err);
     if (rc != MRT_OK) {

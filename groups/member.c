@@ -144,8 +144,8 @@ static int w_create(void *type_ctx, const mrt_allocator *a, const void *arg, siz
         m->on_accept = grp->kind->on_accept;
         m->accept_ctx = grp->kind_state;
     }
-    int rc = t->user.create(t->user.ctx, a, (const uint8_t *)arg + sizeof h, arg_len - sizeof h,
-                            &m->user);
+    int rc = mrt_compute_state_create(&t->user, a, (const uint8_t *)arg + sizeof h,
+                                      arg_len - sizeof h, &m->user);
     if (rc != MRT_OK) {
         mrt_free(a, m->done, sizeof(uint32_t) * gs->n);
         mrt_free(a, m, sizeof(*m));
@@ -166,8 +166,7 @@ static void w_destroy(void *type_ctx, const mrt_allocator *a, void *state)
      */
     if (atomic_load(&t->g->shards[m->shard]) == m->gs)
         grp_member_orphan(m);
-    if (t->user.destroy)
-        t->user.destroy(t->user.ctx, a, m->user);
+    mrt_compute_state_destroy(&t->user, a, m->user);
     mrt_free(a, m->done, sizeof(uint32_t) * m->nshards);
     mrt_free(a, m, sizeof(*m));
 }
@@ -175,7 +174,7 @@ static void w_destroy(void *type_ctx, const mrt_allocator *a, void *state)
 int mrt_groups_register_type(mrt_groups *g, const mrt_compute_type *t, uint16_t *type)
 {
     if (g == NULL || t == NULL || type == NULL || t->name == NULL || t->vt == NULL ||
-        t->vt->process == NULL || t->create == NULL)
+        t->vt->process == NULL || (t->create != NULL && t->state_size != 0))
         return MRT_GROUPS_EINVAL;
     if (g->ntypes >= MRT_GROUPS_MAX_TYPES)
         return MRT_GROUPS_ELIMIT;

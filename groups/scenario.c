@@ -68,19 +68,6 @@ typedef struct sc {
 
 /* ---- the member daemon: relay the event's link and payload ------------------ */
 
-static int relay_create(void *ctx, const mrt_allocator *a, const void *arg, size_t len, void **st)
-{
-    (void)ctx, (void)arg, (void)len;
-    *st = mrt_calloc(a, sizeof(uint64_t));
-    return *st ? MRT_OK : MRT_ENOMEM;
-}
-
-static void relay_destroy(void *ctx, const mrt_allocator *a, void *st)
-{
-    (void)ctx;
-    mrt_free(a, st, sizeof(uint64_t));
-}
-
 static int relay_process(void *state, const mrt_event *ev, mrt_daemon_sink *sink)
 {
     (*(uint64_t *)state)++;
@@ -256,8 +243,8 @@ static int setup(sc *s, const mrt_runtime_config *cfg, char *err, size_t errlen)
         return MRT_RT_ESHARDS;
     }
     uint16_t type;
-    mrt_compute_type t = { .name = "relay", .vt = &relay_vt, .create = relay_create,
-                           .destroy = relay_destroy, .max_outputs = 1,
+    mrt_compute_type t = { .name = "relay", .vt = &relay_vt, .state_size = sizeof(uint64_t),
+                           .max_outputs = 1,
                            .payload_bytes = 1024, .max_origins = 8 };
     if ((st = mrt_groups_create(s->rt, NULL, &s->g)) != MRT_OK ||
         (st = mrt_groups_register_type(s->g, &t, &type)) != MRT_OK ||

@@ -41,19 +41,6 @@ typedef struct ha_acc {
     uint64_t acc, events;
 } ha_acc;
 
-static int acc_create(void *ctx, const mrt_allocator *a, const void *arg, size_t len, void **st)
-{
-    (void)ctx, (void)arg, (void)len;
-    *st = mrt_calloc(a, sizeof(ha_acc));
-    return *st ? MRT_OK : MRT_ENOMEM;
-}
-
-static void acc_destroy(void *ctx, const mrt_allocator *a, void *st)
-{
-    (void)ctx;
-    mrt_free(a, st, sizeof(ha_acc));
-}
-
 static int acc_process(void *state, const mrt_event *ev, mrt_daemon_sink *sink)
 {
     ha_acc *a = state;
@@ -257,8 +244,8 @@ static int setup(ha *s, const mrt_runtime_config *cfg, bool fork, char *err, siz
         return MRT_RT_ESHARDS;
     }
     uint16_t type, plain;
-    mrt_compute_type t = { .name = "acc", .vt = &acc_vt, .create = acc_create,
-                           .destroy = acc_destroy, .max_outputs = 2, .payload_bytes = 1024,
+    mrt_compute_type t = { .name = "acc", .vt = &acc_vt, .state_size = sizeof(ha_acc),
+                           .max_outputs = 2, .payload_bytes = 1024,
                            .max_origins = 8 };
     if ((st = mrt_groups_create(s->rt, NULL, &s->g)) != MRT_OK ||
         (st = mrt_groups_register_type(s->g, &t, &type)) != MRT_OK) {

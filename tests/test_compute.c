@@ -167,6 +167,75 @@ START_TEST(unsubscribed_outputs_counted)
 }
 END_TEST
 
+/* ---- types without create: zeroed state of state_size, or none ---------------- */
+
+static _Atomic uint64_t stateless_events;
+
+static int count_process(void *state, const mrt_event *ev, mrt_daemon_sink *sink)
+{
+    if (state == NULL) { /* the stateless type */
+        atomic_fetch_add(&stateless_events, 1);
+        return mrt_daemon_emit_copy(sink, ev->payload, ev->payload_len);
+    }
+    uint64_t *n = state;
+    ++*n;
+    return mrt_daemon_emit_copy(sink, n, sizeof *n);
+}
+
+static const mrt_daemon_vtable count_vt = { .name = "count", .process = count_process };
+
+static int read_count(void *ctx, mrt_host *host, void *state)
+{
+    (void)host;
+    *(uint64_t *)ctx = state ? *(uint64_t *)state : UINT64_MAX;
+    return MRT_OK;
+}
+
+START_TEST(state_size_types_need_no_create)
+{
+    mrt_runtime *rt = tc_runtime(2, MRT_LB_ROUND_ROBIN, 0);
+    mrt_compute *c = mrt_runtime_compute(rt);
+    mrt_compute_type counting = { .name = "count", .vt = &count_vt,
+                                  .state_size = sizeof(uint64_t), .max_outputs = 1 };
+    mrt_compute_type stateless = { .name = "stateless", .vt = &count_vt, .max_outputs = 1 };
+    uint16_t tcount, tnone;
+    ck_assert_int_eq(mrt_compute_register_type(c, &counting, &tcount), MRT_OK);
+    ck_assert_int_eq(mrt_compute_register_type(c, &stateless, &tnone), MRT_OK);
+    atomic_store(&stateless_events, 0);
+    tc_start(rt);
+
+    enum { N = 500 };
+    mrt_compute_ref d[3];
+    ck_assert_int_eq(mrt_compute_spawn(c, tcount, 0, NULL, NULL, 0, &d[0]), MRT_OK);
+    ck_assert_int_eq(mrt_compute_spawn(c, tcount, 1, NULL, NULL, 0, &d[1]), MRT_OK);
+    ck_assert_int_eq(mrt_compute_spawn(c, tnone, 1, NULL, NULL, 0, &d[2]), MRT_OK);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(mrt_compute_subscribe(c, d[i], MRT_COMPUTE_TO_EGRESS, d[i]), MRT_OK);
+    tc_egress eg;
+    memset(&eg, 0, sizeof eg);
+    uint8_t p[8] = { 0 };
+    for (uint64_t i = 0; i < N; i++)
+        for (int k = 0; k < 3; k++) /* d[0] gets N events, d[1] N + N / 2, d[2] N / 2 */
+            tc_inject_eg(c, d[k == 2 && i % 2 ? 1 : k], p, sizeof p, &eg);
+    tc_egress_until(c, &eg, 3 * N);
+    ck_assert_uint_eq(eg.bad_chain, 0);
+    /* Each instance's own state, zeroed at spawn: its count is exactly its events. */
+    uint64_t n0 = 0, n1 = 0, n2 = 0;
+    ck_assert_int_eq(mrt_compute_call(c, d[0], read_count, &n0), MRT_OK);
+    ck_assert_int_eq(mrt_compute_call(c, d[1], read_count, &n1), MRT_OK);
+    ck_assert_int_eq(mrt_compute_call(c, d[2], read_count, &n2), MRT_OK);
+    ck_assert_uint_eq(n0, N);
+    ck_assert_uint_eq(n1, N + N / 2);
+    ck_assert_uint_eq(n2, UINT64_MAX); /* state NULL */
+    ck_assert_uint_eq(atomic_load(&stateless_events), N / 2);
+    /* Stopping frees the state (the sanitizer builds' leak check sees a lost block). */
+    ck_assert_int_eq(mrt_compute_stop(c, d[0]), MRT_OK);
+    ck_assert_int_eq(mrt_compute_stop(c, d[2]), MRT_OK);
+    ck_assert_int_eq(mrt_runtime_stop(rt), MRT_OK);
+    mrt_runtime_destroy(rt);
+}
+END_TEST
+
 START_TEST(bad_input_codes)
 {
     mrt_runtime *rt = tc_runtime(2, MRT_LB_ROUND_ROBIN, 0);
@@ -181,7 +250,8 @@ START_TEST(bad_input_codes)
     bad.vt = NULL;
     ck_assert_int_eq(mrt_compute_register_type(c, &bad, &id), MRT_EINVAL);
     bad = t;
-    bad.create = NULL;
+    bad.name = "both";
+    bad.state_size = 8; /* a create and a state size: which one makes the state? */
     ck_assert_int_eq(mrt_compute_register_type(c, &bad, &id), MRT_EINVAL);
     ck_assert_int_eq(mrt_compute_register_type(NULL, &t, &id), MRT_EINVAL);
     /* Before start: nothing runs yet. */
@@ -241,6 +311,7 @@ int main(void)
     tcase_add_test(tc, chain_across_shards_to_egress);
     tcase_add_test(tc, stopped_daemon_events_handed_back);
     tcase_add_test(tc, unsubscribed_outputs_counted);
+    tcase_add_test(tc, state_size_types_need_no_create);
     tcase_add_test(tc, bad_input_codes);
     suite_add_tcase(s, tc);
     return mrt_check_run(s);

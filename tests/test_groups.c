@@ -229,10 +229,11 @@ START_TEST(spread_never_falls_back_to_an_excluded_shard)
     mrt_runtime *rt = runtime_of(4);
     mrt_groups *g = NULL;
     ck_assert_int_eq(mrt_groups_create(rt, NULL, &g), MRT_OK);
-    mrt_compute_type ct = { .name = "echo", .vt = &echo_vt, .create = NULL };
+    mrt_compute_type ct = { .name = "echo", .vt = &echo_vt, .create = echo_create,
+                            .state_size = 8 };
     uint16_t type;
     ck_assert_int_eq(mrt_groups_register_type(g, &ct, &type), MRT_GROUPS_EINVAL);
-    ct.create = echo_create;
+    ct.state_size = 0;
     ck_assert_int_eq(mrt_groups_register_type(g, &ct, &type), MRT_OK);
     ck_assert_uint_eq(type, 0);
     for (int mode = 0; mode < 2; mode++) {

@@ -80,7 +80,11 @@ typedef struct mrt_compute_ref {
  * state, allocated from `a` (the shard's arena); `destroy` runs on the same
  * shard at stop or runtime teardown. `arg`/`arg_len` are the spawn's bytes
  * (at most MRT_COMPUTE_MAX_ARG; the caller's memory, valid during create
- * only: keep a copy in the state). Host sizing: 0 takes the host defaults
+ * only: keep a copy in the state). A type whose state is a plain struct
+ * may leave `create` NULL and set `state_size`: each instance then gets
+ * state_size zeroed bytes from the shard's arena (state NULL when 0: a
+ * stateless daemon), freed after `destroy` (which may also be NULL).
+ * Host sizing: 0 takes the host defaults
  * (mrt_host_config); max_outputs and payload_bytes also size the deferral
  * room each delivery reserves per subscription (mrt_compute_subscribe).
  */
@@ -92,6 +96,7 @@ typedef struct mrt_compute_type {
                   void **state);
     void (*destroy)(void *type_ctx, const mrt_allocator *a, void *state);
     void *ctx;
+    size_t state_size;            /* with create NULL: zeroed state per instance */
     uint32_t max_outputs;
     size_t payload_bytes;
     uint32_t max_origins;
@@ -99,10 +104,20 @@ typedef struct mrt_compute_type {
 
 /*
  * Register a daemon type (control, before start). *id receives its index.
- * MRT_EINVAL (NULL name/vt/create, vt->process NULL), MRT_SVC_EEXIST (name
- * taken), MRT_CP_ELIMIT, MRT_CP_ESTARTED.
+ * MRT_EINVAL (NULL name/vt, vt->process NULL, create set together with
+ * state_size), MRT_SVC_EEXIST (name taken), MRT_CP_ELIMIT, MRT_CP_ESTARTED.
  */
 int mrt_compute_register_type(mrt_compute *c, const mrt_compute_type *t, uint16_t *id);
+
+/*
+ * One instance's state as a spawn makes it, for types that wrap another
+ * (the groups do): t->create, or t->state_size zeroed bytes from `a`
+ * (*state NULL when 0). MRT_OK, the create's status, or MRT_ENOMEM.
+ */
+int mrt_compute_state_create(const mrt_compute_type *t, const mrt_allocator *a, const void *arg,
+                             size_t arg_len, void **state);
+/* Release what mrt_compute_state_create made: t->destroy if set, then the zeroed block if any. */
+void mrt_compute_state_destroy(const mrt_compute_type *t, const mrt_allocator *a, void *state);
 
 /*
  * Placement: given the shards' loads, the shard to host a new daemon of

@@ -24,19 +24,6 @@ typedef struct sb_acc {
     uint64_t acc;
 } sb_acc;
 
-static int acc_create(void *ctx, const mrt_allocator *a, const void *arg, size_t len, void **st)
-{
-    (void)ctx, (void)arg, (void)len;
-    *st = mrt_calloc(a, sizeof(sb_acc));
-    return *st ? MRT_OK : MRT_ENOMEM;
-}
-
-static void acc_destroy(void *ctx, const mrt_allocator *a, void *st)
-{
-    (void)ctx;
-    mrt_free(a, st, sizeof(sb_acc));
-}
-
 static int acc_process(void *state, const mrt_event *ev, mrt_daemon_sink *sink)
 {
     sb_acc *a = state;
@@ -244,8 +231,8 @@ int mrt_bench_groups_promotion(const mrt_bench_opts *o)
         return 1;
     }
     w.c = mrt_runtime_compute(w.rt);
-    mrt_compute_type t = { .name = "bench-acc", .vt = &acc_vt, .create = acc_create,
-                           .destroy = acc_destroy, .max_outputs = 1 };
+    mrt_compute_type t = { .name = "bench-acc", .vt = &acc_vt, .state_size = sizeof(sb_acc),
+                           .max_outputs = 1 };
     if (mrt_groups_create(w.rt, NULL, &w.g) != MRT_OK ||
         mrt_groups_register_type(w.g, &t, &w.type) != MRT_OK ||
         mrt_runtime_start(w.rt, err, sizeof err) != MRT_OK) {
