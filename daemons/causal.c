@@ -69,6 +69,17 @@ int mrt_causal_chain_resume(mrt_causal_chain *c, uint64_t origin, const mrt_caus
     return MRT_OK;
 }
 
+/* Stamp the next link and advance; the caller has ruled out sequence overflow. */
+static void chain_step(mrt_causal_chain *c, uint64_t horizon, const void *payload, size_t len,
+                       mrt_causal_link *out)
+{
+    mrt_causal_link l = mrt_dm_next_link(c, horizon);
+    c->next_parent = mrt_causal_parent_hash(&l, payload, len);
+    c->head = l;
+    c->has_head = true;
+    *out = l;
+}
+
 int mrt_causal_chain_append(mrt_causal_chain *c, uint64_t horizon, const void *payload,
                             size_t len, mrt_causal_link *out)
 {
@@ -76,7 +87,7 @@ int mrt_causal_chain_append(mrt_causal_chain *c, uint64_t horizon, const void *p
         return MRT_EINVAL;
     if (c->has_head && c->head.sequence == UINT64_MAX)
         return MRT_DAEMON_ESEQOVERFLOW;
-    mrt_dm_chain_step(c, horizon, payload, len, out);
+    chain_step(c, horizon, payload, len, out);
     return MRT_OK;
 }
 

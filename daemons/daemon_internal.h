@@ -87,17 +87,6 @@ static inline mrt_causal_link mrt_dm_next_link(const mrt_causal_chain *c, uint64
     return l;
 }
 
-/* Stamp the next link and advance; the caller has ruled out sequence overflow. */
-static inline void mrt_dm_chain_step(mrt_causal_chain *c, uint64_t horizon, const void *payload,
-                                     size_t len, mrt_causal_link *out)
-{
-    mrt_causal_link l = mrt_dm_next_link(c, horizon);
-    c->next_parent = mrt_causal_parent_hash(&l, payload, len);
-    c->head = l;
-    c->has_head = true;
-    *out = l;
-}
-
 /*
  * Home slot of an origin: XXH3-64 of its 8 LE bytes seeded with the
  * process's secret key. Origins arrive from the wire; an unkeyed (and
@@ -138,25 +127,6 @@ static inline mrt_horizon_slot *mrt_dm_horizon_probe_n(const mrt_horizon *h, uin
 static inline mrt_horizon_slot *mrt_dm_horizon_probe(const mrt_horizon *h, uint64_t origin)
 {
     return mrt_dm_horizon_probe_n(h, origin, NULL);
-}
-
-/*
- * mrt_horizon_observe with the common case inline: a known, non-zero origin
- * (one keyed hash, one bounded probe sequence). Anything else takes the
- * out-of-line path.
- */
-static inline int mrt_dm_horizon_observe(mrt_horizon *h, uint64_t origin, uint64_t seq)
-{
-    if (origin != 0) {
-        mrt_horizon_slot *s = mrt_dm_horizon_probe(h, origin);
-        if (s != NULL && s->origin == origin) {
-            if (seq > s->seq)
-                s->seq = seq;
-            h->logical_time += (h->logical_time != UINT64_MAX);
-            return MRT_OK;
-        }
-    }
-    return mrt_horizon_observe(h, origin, seq);
 }
 
 #endif

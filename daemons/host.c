@@ -1,5 +1,5 @@
 /* Daemon host: deliver, output stamping, identity, control, snapshots. */
-#include "daemons/daemon_internal.h"
+#include "daemons/observe.h"
 
 #include <xxhash.h>
 

@@ -1,6 +1,6 @@
 /* Daemons: the observed horizon — map, logical time, bloom encoding, merge. */
 #include "meshrt/mrt_daemon.h"
-#include "daemons/daemon_internal.h" /* white box: the host's inline observe */
+#include "daemons/observe.h" /* white box: the host's inline observe */
 #include "tests/check_main.h"
 
 #include <check.h>

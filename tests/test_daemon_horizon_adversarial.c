@@ -5,7 +5,7 @@
  * known, the probe bound refuses new origins with an error instead of
  * letting lookups degrade to O(n), and a merge that meets it changes nothing.
  */
-#include "daemons/daemon_internal.h" /* white box: probe counts, the key */
+#include "daemons/observe.h" /* white box: probe counts, the key, the inline observe */
 #include "meshrt/mrt_daemon.h"
 #include "tests/check_main.h"
 
