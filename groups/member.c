@@ -2,7 +2,8 @@
  * Members: the wrapping daemon type (envelope check, fencing, completion,
  * health) and the control-side lifecycle of a member slot — identity,
  * placement, spawn (resuming the slot's chain), retirement (route away,
- * await the reservations, stop and keep the chain), recovery.
+ * await the reservations, stop and keep the chain), recovery of the
+ * slots, and a group's destruction (its members retired first).
  */
 #include "groups/groups_internal.h"
 
@@ -360,25 +361,6 @@ int grp_place(mrt_group *grp, unsigned idx, uint32_t avoid, uint32_t *shard)
     return MRT_GROUPS_ENOPLACE;
 }
 
-bool grp_slot_unhealthy(const mrt_group *grp, unsigned idx)
-{
-    const mrt_groups *g = grp->g;
-    const grp_slot *s = &g->master->g[grp->gid].s[idx];
-    if (s->state == GRP_SLOT_EMPTY)
-        return false;
-    return s->state == GRP_SLOT_DOWN ||
-           atomic_load_explicit(&g->unhealthy[grp->gid][idx], memory_order_relaxed) == s->term ||
-           mrt_runtime_shard_failed(g->rt, s->shard);
-}
-
-bool grp_any_unhealthy(const mrt_group *grp)
-{
-    for (unsigned i = 0; i < grp->n; i++)
-        if (grp_slot_unhealthy(grp, i))
-            return true;
-    return false;
-}
-
 int grp_recover_slots(mrt_group *grp, uint32_t max)
 {
     mrt_groups *g = grp->g;
@@ -410,69 +392,6 @@ int grp_recover_slots(mrt_group *grp, uint32_t max)
 }
 
 /* ---- groups ------------------------------------------------------------------ */
-
-static int recover_tramp(mrt_groups *g, void *ctx, uint32_t max)
-{
-    (void)g;
-    mrt_group *grp = ctx;
-    if (!grp_any_unhealthy(grp))
-        return 0;
-    return grp->kind->recover(grp, max);
-}
-
-int grp_group_new(mrt_groups *g, const grp_kind *kind, uint16_t type, mrt_group **out)
-{
-    if (type >= g->ntypes)
-        return MRT_GROUPS_ENOTYPE;
-    unsigned k = 0;
-    while (k < MRT_GROUPS_MAX && g->groups[k])
-        k++;
-    if (k == MRT_GROUPS_MAX)
-        return MRT_GROUPS_ELIMIT;
-    mrt_group *grp = mrt_calloc(NULL, sizeof(*grp));
-    if (grp == NULL)
-        return MRT_GROUPS_ENOMEM;
-    grp->g = g;
-    grp->kind = kind;
-    grp->gid = (uint16_t)k;
-    grp->gen = ++g->next_gen ? g->next_gen : ++g->next_gen;
-    grp->term = 1;
-    grp->type = type;
-    atomic_init(&grp->ext_rr, 0);
-    int rc = mrt_groups_recovery_register(g, recover_tramp, grp);
-    if (rc != MRT_OK) {
-        mrt_free(NULL, grp, sizeof(*grp));
-        return rc;
-    }
-    grp_gtab *gt = &g->master->g[k];
-    memset(gt, 0, sizeof(*gt));
-    gt->gen = grp->gen;
-    gt->route = kind->route;
-    gt->max_conn = g->cfg.max_conn;
-    atomic_store(&g->left[k], 0);
-    for (unsigned i = 0; i < MRT_GROUP_MAX_MEMBERS; i++) {
-        atomic_store(&g->unhealthy[k][i], 0);
-        atomic_store(&g->ext_out[k][i], 0);
-    }
-    g->groups[k] = grp;
-    *out = grp;
-    return MRT_OK;
-}
-
-void grp_group_free(mrt_group *grp)
-{
-    mrt_groups *g = grp->g;
-    for (unsigned k = 0; k < g->nh; k++)
-        if (g->h[k].fn == recover_tramp && g->h[k].ctx == grp)
-            g->h[k].evicted = true; /* removed after the running (or next) tick */
-    if (grp->kind->fini)
-        grp->kind->fini(grp);
-    memset(&g->master->g[grp->gid], 0, sizeof(grp_gtab));
-    g->groups[grp->gid] = NULL;
-    if (grp->exclude)
-        mrt_free(NULL, grp->exclude, sizeof(uint32_t) * grp->nexclude);
-    mrt_free(NULL, grp, sizeof(*grp));
-}
 
 void mrt_group_destroy(mrt_group *grp)
 {
