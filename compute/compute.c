@@ -4,7 +4,7 @@
  * services' subsystem init, the per-iteration hook (deferred sends first,
  * breaker reports, pending work, counters), status names.
  */
-#include "compute/compute_internal.h"
+#include "compute/cp_internal.h"
 #include "shards/ring_count.h"
 
 #include <rte_ring.h>

@@ -7,7 +7,7 @@
  * or locks, and every accepted control message is handled before the mesh
  * can report drained, so an accepted request is always answered.
  */
-#include "compute/compute_internal.h"
+#include "compute/cp_internal.h"
 
 #include <sched.h>
 #include <string.h>

@@ -8,7 +8,7 @@
  * the byte ring (no space is wasted, so room is exact); it is made
  * contiguous in a per-shard scratch buffer when it is sent.
  */
-#include "compute/compute_internal.h"
+#include "compute/cp_internal.h"
 
 #include <string.h>
 

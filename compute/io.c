@@ -3,7 +3,7 @@
  * shard (services' ingress pool and ring), and outputs subscribed to egress
  * out to one application thread, each with the causal link its host stamped.
  */
-#include "compute/compute_internal.h"
+#include "compute/cp_internal.h"
 
 int mrt_compute_inject(mrt_compute *c, mrt_compute_ref d, const void *payload, size_t len)
 {

@@ -11,7 +11,7 @@
  * three quarters are free, so a queue that drains just below the ON mark
  * and fills again (every send at a full ring does that) does not flap.
  */
-#include "compute/compute_internal.h"
+#include "compute/cp_internal.h"
 
 static void tell(cp_shard *cs, cp_daemon *d, mrt_daemon_control kind, uint32_t level)
 {

@@ -7,23 +7,7 @@
  * backpressure is deferred (defer.c); anything that cannot be routed is
  * handed back with its reason, never dropped silently.
  */
-#include "compute/compute_internal.h"
-
-void cp_handback(cp_shard *cs, mrt_compute_ref to, const mrt_event *ev, int why)
-{
-    cs->st.handed_back++;
-    unsigned k = 0; /* by status: a few distinct ones, the first slot that has it or is free */
-    while (k < CP_HB_SLOTS && cs->hb[k].count && cs->hb[k].why != why)
-        k++;
-    if (k < CP_HB_SLOTS) {
-        cs->hb[k].why = why;
-        cs->hb[k].count++;
-    } else {
-        cs->hb_other++;
-    }
-    if (cs->c->handback)
-        cs->c->handback(cs->c->handback_ctx, to, ev, why);
-}
+#include "compute/cp_internal.h"
 
 static const mrt_compute_ref any_ref = { .id = 0, .shard = MRT_COMPUTE_ANY_SHARD };
 

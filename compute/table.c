@@ -5,7 +5,7 @@
  * per-shard random seed; deletion shifts the run back (no tombstones).
  * Control commands insert and remove; the output path looks up.
  */
-#include "compute/compute_internal.h"
+#include "compute/cp_internal.h"
 
 #include "meshrt/mrt_perf.h"
 

@@ -7,7 +7,7 @@
  */
 #include "runtime/runtime_internal.h"
 
-#include "compute/compute_internal.h"
+#include "compute/cp_internal.h"
 
 #include <string.h>
 

@@ -15,7 +15,7 @@
  */
 #include "runtime/runtime_internal.h"
 
-#include "compute/compute_internal.h"
+#include "compute/cp_internal.h"
 #include "services/svc_internal.h"
 
 #include <sched.h>

@@ -1,7 +1,7 @@
 /* The runtime: configuration, shard threads, start / stop / destroy. */
 #include "runtime/runtime_internal.h"
 
-#include "compute/compute_internal.h"
+#include "compute/cp_internal.h"
 #include "meshrt/mrt_metrics.h"
 
 #include <errno.h>

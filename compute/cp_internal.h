@@ -8,8 +8,8 @@
  * subscriptions and reservations, the deferral queues and the breaker
  * report ring.
  */
-#ifndef MESHRT_COMPUTE_COMPUTE_INTERNAL_H
-#define MESHRT_COMPUTE_COMPUTE_INTERNAL_H
+#ifndef MESHRT_COMPUTE_CP_INTERNAL_H
+#define MESHRT_COMPUTE_CP_INTERNAL_H
 
 #include "meshrt/mrt_compute.h"
 
@@ -231,11 +231,31 @@ bool cp_drain_to(cp_shard *cs, cp_daemon *d, mrt_daemon_control kind);
 /* Control op CP_OP_DRAIN: cp_drain_to every daemon of the shard; the count received. */
 int cp_drain_all(cp_shard *cs, mrt_daemon_control kind);
 
+/*
+ * Hand an event back to the application with its reason, counted by reason
+ * (route.c and defer.c both end an event this way: inline, so neither
+ * calls the other for it).
+ */
+static inline void cp_handback(cp_shard *cs, mrt_compute_ref to, const mrt_event *ev, int why)
+{
+    cs->st.handed_back++;
+    unsigned k = 0; /* by status: a few distinct ones, the first slot that has it or is free */
+    while (k < CP_HB_SLOTS && cs->hb[k].count && cs->hb[k].why != why)
+        k++;
+    if (k < CP_HB_SLOTS) {
+        cs->hb[k].why = why;
+        cs->hb[k].count++;
+    } else {
+        cs->hb_other++;
+    }
+    if (cs->c->handback)
+        cs->c->handback(cs->c->handback_ctx, to, ev, why);
+}
+
 /* route.c */
 void cp_on_output(mrt_svc_shard *ss, mrt_host *host, const mrt_event *outs, size_t n, void *ctx);
 void cp_on_handback(mrt_svc_shard *ss, const mrt_svc_event *e, mrt_svc_handback_reason why,
                     void *ctx);
-void cp_handback(cp_shard *cs, mrt_compute_ref to, const mrt_event *ev, int why);
 void cp_need_update(cp_shard *cs, cp_daemon *d);
 bool cp_admit_daemon(const cp_shard *cs, const cp_daemon *d);
 bool cp_admit(mrt_svc_shard *ss, mrt_host *host, void *ctx);
