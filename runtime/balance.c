@@ -5,7 +5,7 @@
  * boundary (services syncs it for compute), breaker reports coming back
  * from the shards on one SPSC ring each.
  */
-#include "runtime/runtime_internal.h"
+#include "runtime/rt_internal.h"
 
 #include "compute/cp_internal.h"
 

@@ -6,7 +6,7 @@
  * and "cannot bind that address" are told apart.
  */
 #include "runtime/metrics_internal.h"
-#include "runtime/runtime_internal.h"
+#include "runtime/rt_internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

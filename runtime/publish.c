@@ -13,7 +13,7 @@
  * is a release; the reader loads the sequence with acquire, copies, and an
  * acquire fence keeps the copy before its re-check of the sequence.
  */
-#include "runtime/runtime_internal.h"
+#include "runtime/rt_internal.h"
 
 #include "compute/cp_internal.h"
 #include "services/svc_internal.h"

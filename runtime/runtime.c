@@ -1,26 +1,15 @@
 /* The runtime: configuration, shard threads, start / stop / destroy. */
-#include "runtime/runtime_internal.h"
+#include "runtime/rt_internal.h"
 
 #include "compute/cp_internal.h"
 #include "meshrt/mrt_metrics.h"
 
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-void mrt_rt_seterr(char *err, size_t len, const char *fmt, ...)
-{
-    if (err == NULL || len == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, len, fmt, ap);
-    va_end(ap);
-}
 
 void mrt_runtime_config_default(mrt_runtime_config *cfg)
 {

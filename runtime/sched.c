@@ -5,7 +5,7 @@
  * failure, and the control-tick hooks modules above the runtime add (the
  * daemon groups' recovery registry).
  */
-#include "runtime/runtime_internal.h"
+#include "runtime/rt_internal.h"
 
 #include "compute/cp_internal.h"
 #include "shards/shard_internal.h"

@@ -7,7 +7,7 @@
  * Only this thread writes the per-shard bookkeeping below; the counters
  * are atomics because any thread reads them (mrt_runtime_stall_count).
  */
-#include "runtime/runtime_internal.h"
+#include "runtime/rt_internal.h"
 
 #include "shards/stall.h"
 

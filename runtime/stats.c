@@ -3,7 +3,7 @@
  * the blocks the shards publish (runtime/publish.c): each read is one
  * publication, whole.
  */
-#include "runtime/runtime_internal.h"
+#include "runtime/rt_internal.h"
 
 #include <string.h>
 

@@ -1,13 +1,15 @@
 /* Private layout of the runtime. */
-#ifndef MESHRT_RUNTIME_INTERNAL_H
-#define MESHRT_RUNTIME_INTERNAL_H
+#ifndef MESHRT_RUNTIME_RT_INTERNAL_H
+#define MESHRT_RUNTIME_RT_INTERNAL_H
 
 #include "meshrt/mrt_balancer.h"
 #include "meshrt/mrt_runtime.h"
 #include "meshrt/mrt_services.h"
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
+#include <stdio.h>
 
 typedef struct mrt_stall_watch mrt_stall_watch; /* runtime/stall.c */
 
@@ -104,6 +106,15 @@ void mrt_sched_run_hooks(mrt_runtime *rt);
 void mrt_sched_teardown(mrt_runtime *rt);
 
 /* Write a formatted message into err[len] (nothing when err is NULL or len 0). */
-void mrt_rt_seterr(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static inline __attribute__((format(printf, 3, 4))) void mrt_rt_seterr(char *err, size_t len,
+                                                                       const char *fmt, ...)
+{
+    if (err == NULL || len == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, len, fmt, ap);
+    va_end(ap);
+}
 
 #endif
