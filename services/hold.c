@@ -2,7 +2,8 @@
  * Push-back by admission: before an event reaches its daemon, the
  * registered admission (compute: "could this delivery's outputs all be
  * deferred?") may refuse; the event is then held here with its buffer and
- * the tick retries in arrival order once the hooks made room. Nothing is
+ * the tick retries in arrival order once the hooks made room (route.c,
+ * svc_retry_held: delivering is routing's job; this file keeps the queue). Nothing is
  * dropped and nothing overtakes: every event after a held one is held
  * behind it. The shard keeps reading (returns and completions must still
  * come in); the senders feel the push-back as their buffers stay out, so
@@ -66,20 +67,4 @@ bool svc_hold(mrt_svc_shard *ss, const mrt_msg *x)
     ss->held[tail >= ss->held_cap ? tail - ss->held_cap : tail] = *x;
     ss->nheld++;
     return true;
-}
-
-void svc_retry_held(mrt_svc_shard *ss)
-{
-    uint64_t now = mrt_shard_now(ss->shard);
-    while (ss->nheld) {
-        const mrt_msg *x = &ss->held[ss->held_head];
-        mrt_host *h = mrt_svc_host_find(ss, x->w[0]);
-        if (h != NULL && !ss->svc->admit(ss, h, ss->svc->admit_ctx))
-            return;
-        mrt_msg m = *x;
-        ss->held_head = ss->held_head + 1 == ss->held_cap ? 0 : ss->held_head + 1;
-        ss->nheld--;
-        svc_event_one(ss, &m, NULL, now);
-    }
-    ss->held_head = 0;
 }

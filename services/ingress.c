@@ -154,30 +154,31 @@ int mrt_svc_inject_event(mrt_svc *svc, unsigned dst, uint64_t daemon_id,
 }
 
 /*
- * An event message from the ingress ring: deliver it when it names one of
- * this shard's ingress buffers that an injector holds, then free the buffer.
- * Anything else (a raw mrt_mesh_inject of an event type, a forged handle) is
- * malformed: handed back MRT_SVC_HB_EXTERNAL, nothing freed.
+ * An event message from the ingress ring: when it names one of this shard's
+ * ingress buffers that an injector holds, the event it carries (*ev) and the
+ * buffer to free after delivery (*ref); false for anything else (a raw
+ * mrt_mesh_inject of an event type, a forged handle): malformed, nothing to
+ * free. Delivering is route.c's; this file only owns the buffers.
  */
-void svc_ingress_deliver(mrt_svc_shard *ss, const mrt_msg *m, uint64_t now)
+bool svc_ingress_take(mrt_svc_shard *ss, const mrt_msg *m, mrt_event *ev, svc_iref *ref)
 {
     const mrt_svc *svc = ss->svc;
-    mrt_event ev = { .timestamp = now };
-    unsigned c;
-    uint32_t idx;
     uint64_t h = m->w[1];
-    if (svc_h_owner(h) != ss->id || m->w[2] != 0 || !svc_ingress_index(svc, h, m->aux, &c, &idx) ||
-        atomic_exchange_explicit(&ss->iout[c][idx], 0, memory_order_relaxed) != 1) {
-        svc_hand_back(ss, m, &ev, MRT_SVC_HB_EXTERNAL);
-        return;
-    }
+    if (svc_h_owner(h) != ss->id || m->w[2] != 0 ||
+        !svc_ingress_index(svc, h, m->aux, &ref->c, &ref->idx) ||
+        atomic_exchange_explicit(&ss->iout[ref->c][ref->idx], 0, memory_order_relaxed) != 1)
+        return false;
     const uint8_t *buf = ss->region + svc_h_off(h);
-    memcpy(&ev.link, buf + SVC_BUF_LINK, sizeof ev.link);
-    ev.payload = buf + SVC_BUF_HDR;
-    ev.payload_len = m->aux;
+    memcpy(&ev->link, buf + SVC_BUF_LINK, sizeof ev->link);
+    ev->payload = buf + SVC_BUF_HDR;
+    ev->payload_len = m->aux;
     ss->st.ingress++;
-    (void)svc_deliver(ss, m, &ev, now);
-    ifree_put(ss, c, idx);
+    return true;
+}
+
+void svc_ingress_done(mrt_svc_shard *ss, svc_iref ref)
+{
+    ifree_put(ss, ref.c, ref.idx);
 }
 
 uint32_t mrt_svc_ingress_free(const mrt_svc *svc, unsigned i, unsigned c)

@@ -171,19 +171,20 @@ static inline bool deliver(mrt_svc_shard *ss, const mrt_msg *m, const mrt_event 
     return true;
 }
 
-bool svc_deliver(mrt_svc_shard *ss, const mrt_msg *m, const mrt_event *ev, uint64_t now)
-{
-    return deliver(ss, m, ev, now);
-}
-
 /* One event message: deliver it, release its buffer, complete its selection. */
-void svc_event_one(mrt_svc_shard *ss, const mrt_msg *x, const mrt_msg *next, uint64_t now)
+static void event_one(mrt_svc_shard *ss, const mrt_msg *x, const mrt_msg *next, uint64_t now)
 {
     const mrt_svc *svc = ss->svc;
     mrt_event ev = { .timestamp = now };
     if (x->src == MRT_SRC_EXTERNAL) {
         /* From ingress: a buffer of this shard's ingress pool, never a token. */
-        svc_ingress_deliver(ss, x, now);
+        svc_iref ref;
+        if (!svc_ingress_take(ss, x, &ev, &ref)) {
+            svc_hand_back(ss, x, &ev, MRT_SVC_HB_EXTERNAL);
+            return;
+        }
+        (void)deliver(ss, x, &ev, now);
+        svc_ingress_done(ss, ref);
         return;
     }
     uint8_t *buf;
@@ -224,6 +225,23 @@ void svc_event_one(mrt_svc_shard *ss, const mrt_msg *x, const mrt_msg *next, uin
         svc_complete(ss, token, ok, lat);
 }
 
+/* The held events (hold.c), in arrival order, while admission lets them through. */
+void svc_retry_held(mrt_svc_shard *ss)
+{
+    uint64_t now = mrt_shard_now(ss->shard);
+    while (ss->nheld) {
+        const mrt_msg *x = &ss->held[ss->held_head];
+        mrt_host *h = mrt_svc_host_find(ss, x->w[0]);
+        if (h != NULL && !ss->svc->admit(ss, h, ss->svc->admit_ctx))
+            return;
+        mrt_msg m = *x;
+        ss->held_head = ss->held_head + 1 == ss->held_cap ? 0 : ss->held_head + 1;
+        ss->nheld--;
+        event_one(ss, &m, NULL, now);
+    }
+    ss->held_head = 0;
+}
+
 void svc_on_events(mrt_shard *s, const mrt_msg *m, unsigned n, void *ctx)
 {
     mrt_svc_shard *ss = ctx;
@@ -234,7 +252,7 @@ void svc_on_events(mrt_shard *s, const mrt_msg *m, unsigned n, void *ctx)
         /* Admission (hold.c): a held event keeps every later one behind it. */
         if (__builtin_expect(svc->admit != NULL, 0) && svc_hold(ss, &m[i]))
             continue;
-        svc_event_one(ss, &m[i], i + 1 < n ? &m[i + 1] : NULL, now);
+        event_one(ss, &m[i], i + 1 < n ? &m[i + 1] : NULL, now);
     }
 }
 

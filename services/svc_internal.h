@@ -6,6 +6,8 @@
 #include "core/spin.h"
 #include "shards/stall.h"
 
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 
@@ -312,21 +314,24 @@ void svc_on_done(mrt_shard *s, const mrt_msg *m, unsigned n, void *ctx);
 
 /* route.c */
 void svc_on_events(mrt_shard *s, const mrt_msg *m, unsigned n, void *ctx);
-bool svc_deliver(mrt_svc_shard *ss, const mrt_msg *m, const mrt_event *ev, uint64_t now);
-void svc_event_one(mrt_svc_shard *ss, const mrt_msg *x, const mrt_msg *next, uint64_t now);
+void svc_retry_held(mrt_svc_shard *ss);
+void svc_hand_back(mrt_svc_shard *ss, const mrt_msg *m, const mrt_event *ev,
+                   mrt_svc_handback_reason why);
 
 /* hold.c */
 int svc_hold_init(mrt_svc_shard *ss);
 void svc_hold_fini(mrt_svc_shard *ss);
 bool svc_hold(mrt_svc_shard *ss, const mrt_msg *x);
-void svc_retry_held(mrt_svc_shard *ss);
-void svc_hand_back(mrt_svc_shard *ss, const mrt_msg *m, const mrt_event *ev,
-                   mrt_svc_handback_reason why);
 
 /* ingress.c */
+typedef struct svc_iref {
+    unsigned c;   /* size class */
+    uint32_t idx; /* buffer index in it */
+} svc_iref;
 int svc_ingress_init(mrt_svc_shard *ss);
 void svc_ingress_fini(mrt_svc_shard *ss);
-void svc_ingress_deliver(mrt_svc_shard *ss, const mrt_msg *m, uint64_t now);
+bool svc_ingress_take(mrt_svc_shard *ss, const mrt_msg *m, mrt_event *ev, svc_iref *ref);
+void svc_ingress_done(mrt_svc_shard *ss, svc_iref ref);
 void svc_ingress_reclaim(mrt_svc_shard *ss);
 
 /* egress.c */
@@ -334,9 +339,29 @@ int svc_egress_init(mrt_svc_shard *ss);
 void svc_egress_fini(mrt_svc_shard *ss);
 void svc_egress_returns(mrt_svc_shard *ss);
 
-/* A ring of `count` elements of `esize` bytes exactly, from `a` (svc.c). */
-struct rte_ring *svc_ring_new(const mrt_allocator *a, unsigned esize, unsigned count,
-                              unsigned flags, size_t *bytes);
-void svc_ring_free(const mrt_allocator *a, struct rte_ring *r, size_t bytes);
+/* A ring of `count` elements of `esize` bytes exactly, from `a` (*bytes: its size). */
+static inline struct rte_ring *svc_ring_new(const mrt_allocator *a, unsigned esize,
+                                            unsigned count, unsigned flags, size_t *bytes)
+{
+    /* Exactly `count` elements: a ring of the next power of two above it. */
+    ssize_t sz = rte_ring_get_memsize_elem(esize, rte_align32pow2(count + 1));
+    if (sz < 0)
+        return NULL;
+    struct rte_ring *r = mrt_alloc_aligned(a, (size_t)sz, 128);
+    if (r == NULL)
+        return NULL;
+    if (rte_ring_init(r, "svc", count, flags | RING_F_EXACT_SZ) != 0) {
+        mrt_free_aligned(a, r, (size_t)sz, 128);
+        return NULL;
+    }
+    *bytes = (size_t)sz;
+    return r;
+}
+
+static inline void svc_ring_free(const mrt_allocator *a, struct rte_ring *r, size_t bytes)
+{
+    if (r)
+        mrt_free_aligned(a, r, bytes, 128);
+}
 
 #endif

@@ -7,8 +7,6 @@
 
 #include "meshrt/mrt_perf.h"
 
-#include <rte_ring.h>
-#include <rte_ring_elem.h>
 #include <stdalign.h>
 #include <string.h>
 #include <sys/random.h>
@@ -107,30 +105,6 @@ void mrt_svc_destroy(mrt_svc *svc)
     mrt_free(NULL, svc->shards, sizeof(*svc->shards) * svc->n);
     mrt_free_aligned(NULL, svc->eg_app, sizeof(*svc->eg_app) * svc->n, alignof(svc_eg_app));
     mrt_free(NULL, svc, sizeof(*svc));
-}
-
-struct rte_ring *svc_ring_new(const mrt_allocator *a, unsigned esize, unsigned count,
-                              unsigned flags, size_t *bytes)
-{
-    /* Exactly `count` elements: a ring of the next power of two above it. */
-    ssize_t sz = rte_ring_get_memsize_elem(esize, rte_align32pow2(count + 1));
-    if (sz < 0)
-        return NULL;
-    struct rte_ring *r = mrt_alloc_aligned(a, (size_t)sz, 128);
-    if (r == NULL)
-        return NULL;
-    if (rte_ring_init(r, "svc", count, flags | RING_F_EXACT_SZ) != 0) {
-        mrt_free_aligned(a, r, (size_t)sz, 128);
-        return NULL;
-    }
-    *bytes = (size_t)sz;
-    return r;
-}
-
-void svc_ring_free(const mrt_allocator *a, struct rte_ring *r, size_t bytes)
-{
-    if (r)
-        mrt_free_aligned(a, r, bytes, 128);
 }
 
 static bool name_ok(const char *name)
