@@ -6,6 +6,7 @@
  */
 #include "meshrt/mrt_compute.h"
 #include "meshrt/mrt_runtime.h"
+#include "runtime/wl_window.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -103,102 +104,6 @@ static void relay_destroy(void *ctx, const mrt_allocator *a, void *state)
 }
 
 /* ---- the polling thread's bookkeeping ------------------------------------ */
-
-/*
- * Sequence numbers that arrive out of order, put back in order: every
- * sequence below `base` was seen; slot s & (cap - 1) holds sequence s of
- * [base, base + cap) when seen[] says so (with slot_size bytes of data).
- * The window doubles when a sequence lands beyond it, up to WL_WINDOW_MAX.
- */
-typedef struct wl_window {
-    uint64_t base;
-    uint64_t cap;
-    uint8_t *seen;
-    uint8_t *data;
-    size_t slot_size;
-} wl_window;
-
-#define WL_WINDOW_INIT 4096u
-#define WL_WINDOW_MAX (1u << 24)
-
-static int window_init(wl_window *win, size_t slot_size)
-{
-    memset(win, 0, sizeof *win);
-    win->cap = WL_WINDOW_INIT;
-    win->slot_size = slot_size;
-    win->seen = calloc(win->cap, 1);
-    win->data = slot_size ? malloc(win->cap * slot_size) : NULL;
-    return win->seen && (slot_size == 0 || win->data) ? MRT_OK : MRT_ENOMEM;
-}
-
-static void window_fini(wl_window *win)
-{
-    free(win->seen);
-    free(win->data);
-    memset(win, 0, sizeof *win);
-}
-
-static bool window_grow(wl_window *win)
-{
-    uint64_t cap = win->cap * 2;
-    if (cap > WL_WINDOW_MAX)
-        return false;
-    uint8_t *seen = calloc(cap, 1);
-    uint8_t *data = win->slot_size ? malloc(cap * win->slot_size) : NULL;
-    if (seen == NULL || (win->slot_size && data == NULL)) {
-        free(seen);
-        free(data);
-        return false;
-    }
-    for (uint64_t s = win->base; s < win->base + win->cap; s++) {
-        uint64_t o = s & (win->cap - 1), k = s & (cap - 1);
-        if (!win->seen[o])
-            continue;
-        seen[k] = 1;
-        if (win->slot_size)
-            memcpy(data + k * win->slot_size, win->data + o * win->slot_size, win->slot_size);
-    }
-    free(win->seen);
-    free(win->data);
-    win->seen = seen;
-    win->data = data;
-    win->cap = cap;
-    return true;
-}
-
-enum { WIN_OK = 0, WIN_DUP = 1, WIN_FAR = 2 };
-
-/* Record sequence s (with its data); WIN_DUP when it was seen, WIN_FAR beyond any window. */
-static int window_put(wl_window *win, uint64_t s, const void *data)
-{
-    if (s < win->base)
-        return WIN_DUP;
-    while (s - win->base >= win->cap)
-        if (!window_grow(win))
-            return WIN_FAR;
-    uint64_t k = s & (win->cap - 1);
-    if (win->seen[k])
-        return WIN_DUP;
-    win->seen[k] = 1;
-    if (win->slot_size)
-        memcpy(win->data + k * win->slot_size, data, win->slot_size);
-    return WIN_OK;
-}
-
-/* The next in-order entry's data (NULL when base has not arrived yet); window_next consumes it. */
-static const uint8_t *window_peek(const wl_window *win)
-{
-    uint64_t k = win->base & (win->cap - 1);
-    if (!win->seen[k])
-        return NULL;
-    return win->slot_size ? win->data + k * win->slot_size : win->seen + k;
-}
-
-static void window_next(wl_window *win)
-{
-    win->seen[win->base & (win->cap - 1)] = 0;
-    win->base++;
-}
 
 /* One daemon of the pipeline, as the polling thread knows it. */
 typedef struct wl_daemon {
@@ -317,11 +222,11 @@ static void chain_accept(mrt_workload *w, wl_daemon *d, const mrt_causal_link *l
 static void producer_advance(mrt_workload *w, wl_daemon *p)
 {
     const uint8_t *slot;
-    while ((slot = window_peek(&p->order)) != NULL) {
+    while ((slot = wl_window_peek(&p->order)) != NULL) {
         mrt_causal_link link;
         mrt_causal_link_decode(slot, &link);
         chain_accept(w, p, &link, slot + WL_LINK, WL_LEN_PRODUCER);
-        window_next(&p->order);
+        wl_window_next(&p->order);
     }
 }
 
@@ -366,7 +271,7 @@ static void on_output(void *ctx, const mrt_compute_output *o)
                 (unsigned long long)pl.origin_hash);
         return;
     }
-    int put = window_put(&pr->order, pl.sequence, p + WL_LINK);
+    int put = wl_window_put(&pr->order, pl.sequence, p + WL_LINK);
     if (put != WIN_OK)
         problem(w, "producer on shard %u: output %llu %s", pr->ref.shard,
                 (unsigned long long)pl.sequence,
@@ -387,12 +292,12 @@ static void on_output(void *ctx, const mrt_compute_output *o)
     if (in.producer >= w->n || &w->d[in.producer] != pr)
         problem(w, "event %llu, injected to producer %llu, came through the producer of shard %u",
                 (unsigned long long)in.n, (unsigned long long)in.producer, pr->ref.shard);
-    put = window_put(&w->injected_order, in.n, NULL);
+    put = wl_window_put(&w->injected_order, in.n, NULL);
     if (put != WIN_OK)
         problem(w, "injected event %llu %s", (unsigned long long)in.n,
                 put == WIN_DUP ? "egressed twice" : "reordered beyond any window");
-    while (window_peek(&w->injected_order) != NULL)
-        window_next(&w->injected_order);
+    while (wl_window_peek(&w->injected_order) != NULL)
+        wl_window_next(&w->injected_order);
 }
 
 static void on_handback(void *ctx, mrt_compute_ref to, const mrt_event *ev, int why)
@@ -507,7 +412,7 @@ int mrt_workload_create(mrt_runtime *rt, mrt_workload **out, char *err, size_t e
     w->final = calloc(w->n, sizeof *w->final);
     int rc = MRT_ENOMEM;
     if (w->d && w->counters && w->map_id && w->map_ix && w->drained_shard && w->final &&
-        window_init(&w->injected_order, 0) == MRT_OK) {
+        wl_window_init(&w->injected_order, 0) == MRT_OK) {
         rc = MRT_OK;
         for (unsigned i = 0; i < w->nd; i++) {
             atomic_init(&w->counters[i].delivered, 0);
@@ -516,7 +421,7 @@ int mrt_workload_create(mrt_runtime *rt, mrt_workload **out, char *err, size_t e
                             : i < w->n + w->nworkers ? MRT_WL_WORKER
                                                      : MRT_WL_AGGREGATOR;
             if (w->d[i].stage == MRT_WL_PRODUCER && rc == MRT_OK)
-                rc = window_init(&w->d[i].order, WL_LINK + WL_LEN_PRODUCER);
+                rc = wl_window_init(&w->d[i].order, WL_LINK + WL_LEN_PRODUCER);
         }
     }
     for (unsigned s = 0; rc == MRT_OK && s < MRT_WL_STAGES; s++) {
@@ -819,8 +724,8 @@ void mrt_workload_destroy(mrt_workload *w)
         pthread_join(w->ingress, NULL);
     }
     for (unsigned i = 0; w->d && i < w->nd; i++)
-        window_fini(&w->d[i].order);
-    window_fini(&w->injected_order);
+        wl_window_fini(&w->d[i].order);
+    wl_window_fini(&w->injected_order);
     free(w->d);
     free(w->counters);
     free(w->map_id);
