@@ -261,6 +261,7 @@ typedef struct mrt_groups_stats {
                                 or dropped with a full orphan list: 0 in a clean run */
     uint64_t respawns;       /* members re-spawned by recovery */
 } mrt_groups_stats;
+/* Fill *out: all zero when g is NULL (out must not be). */
 void mrt_groups_stats_get(const mrt_groups *g, mrt_groups_stats *out);
 
 /* ---- the recovery registry (control thread) ---- */
@@ -402,7 +403,16 @@ typedef struct mrt_group_fork_config {
     size_t arg_len;
 } mrt_group_fork_config;
 
+/* Defaults: 1 fork, round robin, best-effort spread, the coordinator's max_conn. */
 void mrt_group_fork_config_default(mrt_group_fork_config *cfg);
+
+/*
+ * Create a fork group (control, after start). Codes as
+ * mrt_group_replica_create, and the parent's: MRT_CP_ENODAEMON (no such
+ * parent), its snapshot's codes (mrt_daemon.h); MRT_GROUPS_ETOOBIG when
+ * arg_len exceeds MRT_GROUPS_MAX_ARG. On failure no
+ * fork remains and the parent is untouched.
+ */
 int mrt_group_fork_create(mrt_groups *g, const mrt_group_fork_config *cfg, mrt_group **out);
 
 /* The 65-byte-recordable fork records of the group's forks (control): *n in, written out. */
