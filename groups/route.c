@@ -9,6 +9,7 @@
 
 #include <string.h>
 
+/* A selecting shard's reservations: its own counts per member, written by that shard only. */
 static inline bool try_reserve(const grp_gtab *gt, grp_res *res, unsigned idx)
 {
     grp_res *r = &res[idx];
@@ -32,8 +33,63 @@ static inline uint32_t res_count(const grp_gtab *gt, const grp_res *res, unsigne
                : 0;
 }
 
-int grp_select_shard(const grp_gtab *gt, grp_res *res, uint32_t *rr, uint64_t key)
+/* Injection's reservations: term << 32 | count per member, shared by the injecting threads (CAS). */
+static inline bool ext_reserve(_Atomic uint64_t *p, uint32_t term, uint32_t max)
 {
+    uint64_t v = atomic_load(p);
+    for (;;) {
+        uint64_t nv;
+        if ((uint32_t)(v >> 32) != term)
+            nv = ((uint64_t)term << 32) | 1u;
+        else if ((uint32_t)v >= max)
+            return false;
+        else
+            nv = v + 1;
+        if (atomic_compare_exchange_weak(p, &v, nv))
+            return true;
+    }
+}
+
+static inline void ext_put(_Atomic uint64_t *p, uint32_t term)
+{
+    uint64_t v = atomic_load(p);
+    while ((uint32_t)(v >> 32) == term && (uint32_t)v > 0 &&
+           !atomic_compare_exchange_weak(p, &v, v - 1))
+        ;
+}
+
+/*
+ * Where a selection reserves: a selecting shard's own counts (`res`,
+ * written by that shard only, its cursor `rr`) or, for injecting threads,
+ * the group's shared counts (`ext`, its cursor `ext_rr`). One selection for
+ * both; each caller passes a constant kind, so the compiler specialises it.
+ */
+typedef struct pick {
+    const grp_gtab *gt;
+    grp_res *res;
+    uint32_t *rr;
+    _Atomic uint64_t *ext;
+    _Atomic uint64_t *ext_rr;
+} pick;
+
+static inline bool reserve(const pick *p, unsigned idx)
+{
+    return p->res ? try_reserve(p->gt, p->res, idx)
+                  : ext_reserve(&p->ext[idx], p->gt->s[idx].term, p->gt->max_conn);
+}
+
+static inline uint32_t count(const pick *p, unsigned idx)
+{
+    if (p->res)
+        return res_count(p->gt, p->res, idx);
+    uint64_t v = atomic_load_explicit(&p->ext[idx], memory_order_relaxed);
+    return (uint32_t)(v >> 32) == p->gt->s[idx].term ? (uint32_t)v : 0;
+}
+
+/* The member for `key` (the active one, or by the strategy), reserved; or a negative status. */
+static inline __attribute__((always_inline)) int select_member(const pick *p, uint64_t key)
+{
+    const grp_gtab *gt = p->gt;
     unsigned n = gt->nup;
     if (n == 0)
         return MRT_GROUPS_ENOMEMBER;
@@ -41,49 +97,57 @@ int grp_select_shard(const grp_gtab *gt, grp_res *res, uint32_t *rr, uint64_t ke
         unsigned a = gt->active;
         if (a >= gt->nslots || gt->s[a].state != GRP_SLOT_UP)
             return MRT_GROUPS_ENOMEMBER;
-        return try_reserve(gt, res, a) ? (int)a : MRT_GROUPS_EMAXCONN;
+        return reserve(p, a) ? (int)a : MRT_GROUPS_EMAXCONN;
     }
     switch (gt->strategy) {
     case MRT_GROUP_HASH: {
         /* Sticky: the key's slot while it is up; else the next hash, then any up member. */
         unsigned b = gt->jump[grp_key_bucket(key)];
         if (gt->s[b].state == GRP_SLOT_UP)
-            return try_reserve(gt, res, b) ? (int)b : MRT_GROUPS_EMAXCONN;
+            return reserve(p, b) ? (int)b : MRT_GROUPS_EMAXCONN;
         uint64_t k = key;
         for (unsigned t = 0; t < 4; t++) {
             k = k * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull;
             b = grp_jump_hash(k, gt->nslots);
             if (gt->s[b].state == GRP_SLOT_UP)
-                return try_reserve(gt, res, b) ? (int)b : MRT_GROUPS_EMAXCONN;
+                return reserve(p, b) ? (int)b : MRT_GROUPS_EMAXCONN;
         }
         break; /* fall back to round robin */
     }
     case MRT_GROUP_LEAST_CONN: {
         unsigned best = gt->up[0];
-        uint32_t bc = res_count(gt, res, best);
+        uint32_t bc = count(p, best);
         for (unsigned i = 1; i < n && bc; i++) {
             unsigned idx = gt->up[i];
-            uint32_t c = res_count(gt, res, idx);
+            uint32_t c = count(p, idx);
             if (c < bc)
                 best = idx, bc = c;
         }
-        return try_reserve(gt, res, best) ? (int)best : MRT_GROUPS_EMAXCONN;
+        return reserve(p, best) ? (int)best : MRT_GROUPS_EMAXCONN;
     }
     default:
         break;
     }
-    uint32_t c = *rr;
+    /* Round robin from the cursor, skipping members at max connections. */
+    unsigned c = p->res ? *p->rr
+                        : (unsigned)(atomic_fetch_add_explicit(p->ext_rr, 1, memory_order_relaxed) % n);
+    if (c >= n)
+        c = 0; /* the group shrank since */
     for (unsigned k = 0; k < n; k++) {
-        if (c >= n)
-            c = 0;
-        unsigned idx = gt->up[c++];
-        if (try_reserve(gt, res, idx)) {
-            *rr = c;
+        unsigned idx = gt->up[c];
+        c = c + 1 == n ? 0 : c + 1;
+        if (reserve(p, idx)) {
+            if (p->res)
+                *p->rr = c;
             return (int)idx;
         }
     }
-    *rr = c;
     return MRT_GROUPS_EMAXCONN;
+}
+
+int grp_select_shard(const grp_gtab *gt, grp_res *res, uint32_t *rr, uint64_t key)
+{
+    return select_member(&(pick){ .gt = gt, .res = res, .rr = rr }, key);
 }
 
 static inline bool backpressure(int rc)
@@ -133,74 +197,6 @@ int mrt_group_send(mrt_svc_shard *ss, mrt_group *grp, uint64_t key, const mrt_ca
 
 /* ---- injection: the published table inside a reader phase ------------------------ */
 
-static inline bool ext_reserve(_Atomic uint64_t *p, uint32_t term, uint32_t max)
-{
-    uint64_t v = atomic_load(p);
-    for (;;) {
-        uint64_t nv;
-        if ((uint32_t)(v >> 32) != term)
-            nv = ((uint64_t)term << 32) | 1u;
-        else if ((uint32_t)v >= max)
-            return false;
-        else
-            nv = v + 1;
-        if (atomic_compare_exchange_weak(p, &v, nv))
-            return true;
-    }
-}
-
-static inline void ext_put(_Atomic uint64_t *p, uint32_t term)
-{
-    uint64_t v = atomic_load(p);
-    while ((uint32_t)(v >> 32) == term && (uint32_t)v > 0 &&
-           !atomic_compare_exchange_weak(p, &v, v - 1))
-        ;
-}
-
-static int ext_select(mrt_groups *g, mrt_group *grp, const grp_gtab *gt, uint64_t key)
-{
-    unsigned n = gt->nup, gid = grp->gid;
-    _Atomic uint64_t *out = g->ext_out[gid];
-    if (n == 0)
-        return MRT_GROUPS_ENOMEMBER;
-    if (gt->route == GRP_ROUTE_ACTIVE) {
-        unsigned a = gt->active;
-        if (a >= gt->nslots || gt->s[a].state != GRP_SLOT_UP)
-            return MRT_GROUPS_ENOMEMBER;
-        return ext_reserve(&out[a], gt->s[a].term, gt->max_conn) ? (int)a : MRT_GROUPS_EMAXCONN;
-    }
-    if (gt->strategy == MRT_GROUP_HASH) {
-        unsigned b = gt->jump[grp_key_bucket(key)];
-        uint64_t k = key;
-        for (unsigned t = 0; t < 5; t++) {
-            if (gt->s[b].state == GRP_SLOT_UP)
-                return ext_reserve(&out[b], gt->s[b].term, gt->max_conn) ? (int)b
-                                                                          : MRT_GROUPS_EMAXCONN;
-            k = k * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull;
-            b = grp_jump_hash(k, gt->nslots);
-        }
-    } else if (gt->strategy == MRT_GROUP_LEAST_CONN) {
-        unsigned best = gt->up[0];
-        uint64_t bc = UINT64_MAX;
-        for (unsigned i = 0; i < n; i++) {
-            unsigned idx = gt->up[i];
-            uint64_t v = atomic_load_explicit(&out[idx], memory_order_relaxed);
-            uint64_t c = (uint32_t)(v >> 32) == gt->s[idx].term ? (uint32_t)v : 0;
-            if (c < bc)
-                best = idx, bc = c;
-        }
-        return ext_reserve(&out[best], gt->s[best].term, gt->max_conn) ? (int)best
-                                                                       : MRT_GROUPS_EMAXCONN;
-    }
-    uint64_t c = atomic_fetch_add_explicit(&grp->ext_rr, 1, memory_order_relaxed);
-    for (unsigned k = 0; k < n; k++) {
-        unsigned idx = gt->up[(c + k) % n];
-        if (ext_reserve(&out[idx], gt->s[idx].term, gt->max_conn))
-            return (int)idx;
-    }
-    return MRT_GROUPS_EMAXCONN;
-}
-
 int mrt_group_inject(mrt_group *grp, uint64_t key, const void *payload, size_t len)
 {
     if (grp == NULL || (payload == NULL && len > 0))
@@ -219,7 +215,8 @@ int mrt_group_inject(mrt_group *grp, uint64_t key, const void *payload, size_t l
     }
     const grp_table *t = atomic_load_explicit(&g->pub, memory_order_acquire);
     const grp_gtab *gt = &t->g[grp->gid];
-    int idx = gt->gen == grp->gen ? ext_select(g, grp, gt, key) : MRT_GROUPS_ENOGROUP;
+    pick pk = { .gt = gt, .ext = g->ext_out[grp->gid], .ext_rr = &grp->ext_rr };
+    int idx = gt->gen == grp->gen ? select_member(&pk, key) : MRT_GROUPS_ENOGROUP;
     grp_slot s = idx >= 0 ? gt->s[idx] : (grp_slot){ 0 };
     atomic_fetch_sub(&g->ext_cnt[p], 1);
     if (idx < 0) {
