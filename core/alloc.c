@@ -360,6 +360,11 @@ mrt_alloc_counts mrt_alloc_counts_now(void)
 
 #endif
 
+const char *mrt_version(void)
+{
+    return MRT_VERSION_STRING;
+}
+
 const char *mrt_core_strerror(int status)
 {
     switch (status) {

@@ -23,14 +23,19 @@ int main(void)
     mrt_mesh_destroy(m);
     cfg.ring_size = 1000;
     int rc = mrt_mesh_create(&cfg, &m);
-    printf("%s\n", mrt_strerror(rc));
-    return strcmp(mrt_strerror(rc), "invalid mesh configuration") != 0;
+    printf("%s\n%s\n", mrt_version(), mrt_strerror(rc));
+    return strcmp(mrt_strerror(rc), "invalid mesh configuration") != 0 ||
+           strcmp(mrt_version(), MRT_VERSION_STRING) != 0;
 }
 C
 cc=${CC:-cc}
 # shellcheck disable=SC2046
 $cc -std=c11 -Wall -Werror -o "$prefix/consumer_shared" "$prefix/consumer.c" $(pkg-config --cflags --libs meshrt)
-LD_LIBRARY_PATH="$(pkg-config --variable=libdir meshrt)" "$prefix/consumer_shared"
+out="$(LD_LIBRARY_PATH="$(pkg-config --variable=libdir meshrt)" "$prefix/consumer_shared")"
+echo "$out"
+# The package says the version the library says (one source: MRT_VERSION_* in mrt_core.h).
+[ "$(head -n1 <<<"$out")" = "$(pkg-config --modversion meshrt)" ] \
+    || { echo "install_consumer: mrt_version() is not pkg-config's $(pkg-config --modversion meshrt)" >&2; exit 1; }
 # Static meshrt, shared system libraries: everything from `pkg-config --static`
 # (its Libs.private), with -lmeshrt pinned to the archive.
 static_libs="$(pkg-config --static --libs meshrt)"

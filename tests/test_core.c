@@ -6,6 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+START_TEST(version_is_the_headers)
+{
+    char v[32];
+    snprintf(v, sizeof v, "%d.%d.%d", MRT_VERSION_MAJOR, MRT_VERSION_MINOR, MRT_VERSION_PATCH);
+    ck_assert_str_eq(MRT_VERSION_STRING, v);
+    ck_assert_str_eq(mrt_version(), MRT_VERSION_STRING);
+}
+END_TEST
+
 START_TEST(alloc_roundtrip)
 {
     mrt_allocator a;
@@ -91,6 +100,7 @@ int main(void)
 {
     Suite *s = suite_create("core");
     TCase *tc = tcase_create("alloc");
+    tcase_add_test(tc, version_is_the_headers);
     tcase_add_test(tc, alloc_roundtrip);
     tcase_add_test(tc, alloc_bad_input);
     tcase_add_test(tc, arena_placement);

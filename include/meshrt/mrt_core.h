@@ -16,6 +16,19 @@ extern "C" {
 #endif
 
 /*
+ * The version of these headers (CMake's project version is read from here).
+ * The library linked in says its own with mrt_version(): a program built
+ * against one release and run with another's shared library can tell.
+ */
+#define MRT_VERSION_MAJOR 0
+#define MRT_VERSION_MINOR 1
+#define MRT_VERSION_PATCH 0
+#define MRT_VERSION_STRING "0.1.0"
+
+/* The linked library's version, "MAJOR.MINOR.PATCH" (static storage). */
+const char *mrt_version(void);
+
+/*
  * Status codes. 0 is success; errors are negative. Each module owns a
  * disjoint range so one int can travel through layers without losing its
  * origin, and mrt_strerror() (runtime) names any of them.

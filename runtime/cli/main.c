@@ -115,6 +115,7 @@ static void usage_main(FILE *f)
             "       meshrt topo [--numa-node N | --cpuset LIST]           show the machine and a selection\n"
             "       meshrt top  [--once] [--interval S] ADDR:PORT         watch a run's metrics endpoint\n"
             "       meshrt help | --help                                  this text\n"
+            "       meshrt version | --version                            meshrt's version\n"
             "\n"
             "`meshrt run --help`, `meshrt topo --help` and `meshrt top --help` list each command's\n"
             "flags and defaults.\n"
@@ -517,6 +518,14 @@ int main(int argc, char **argv)
             mrt_cli_top_usage(stdout);
         else
             usage_main(stdout);
+        return finish_stdout("meshrt", EXIT_RUN_OK);
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        /* The library's version; the headers' too when they differ (a mismatched shared library). */
+        if (strcmp(mrt_version(), MRT_VERSION_STRING) == 0)
+            printf("meshrt %s\n", mrt_version());
+        else
+            printf("meshrt %s (built with headers %s)\n", mrt_version(), MRT_VERSION_STRING);
         return finish_stdout("meshrt", EXIT_RUN_OK);
     }
     fprintf(stderr, "meshrt: unknown command '%s'\n", argv[1]);
