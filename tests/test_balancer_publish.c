@@ -9,22 +9,13 @@
 #include "balancer/lb_internal.h"
 #include "meshrt/mrt_balancer.h"
 #include "tests/check_main.h"
+#include "tests/test_lb_node.h"
 
 #include <check.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
-
-static void node(uint8_t id[MRT_LB_NODE_ID_LEN], uint32_t i)
-{
-    id[0] = (uint8_t)(i >> 24);
-    id[1] = (uint8_t)(i >> 16);
-    id[2] = (uint8_t)(i >> 8);
-    id[3] = (uint8_t)i;
-    for (int k = 4; k < MRT_LB_NODE_ID_LEN; k++)
-        id[k] = (uint8_t)(i * 31u + (uint32_t)k * 7u);
-}
 
 static bool node_ok(const uint8_t *id)
 {

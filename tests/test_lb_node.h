@@ -1,0 +1,19 @@
+/* The balancer suites' endpoint ids: node i's 32 bytes, distinct for every i, its index readable in bytes 0..3. */
+#ifndef MESHRT_TESTS_TEST_LB_NODE_H
+#define MESHRT_TESTS_TEST_LB_NODE_H
+
+#include "meshrt/mrt_balancer.h"
+
+#include <stdint.h>
+
+static inline void node(uint8_t id[MRT_LB_NODE_ID_LEN], uint32_t i)
+{
+    id[0] = (uint8_t)(i >> 24);
+    id[1] = (uint8_t)(i >> 16);
+    id[2] = (uint8_t)(i >> 8);
+    id[3] = (uint8_t)i;
+    for (int k = 4; k < MRT_LB_NODE_ID_LEN; k++)
+        id[k] = (uint8_t)(i * 31u + (uint32_t)k * 7u);
+}
+
+#endif
