@@ -2,6 +2,9 @@
  * The forward flow: an event's link and payload go into a buffer of the
  * sender's pool, a 32-byte message carries the handle across, and the
  * receiver delivers it to its host and releases the buffer (svc_release).
+ * Every delivery happens here: events from other shards, from ingress
+ * (ingress.c gives the event, this file delivers it) and those admission
+ * held back (hold.c keeps the queue, svc_retry_held delivers them).
  */
 #include "services/svc_internal.h"
 
