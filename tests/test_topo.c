@@ -619,6 +619,82 @@ START_TEST(real_affinity_restricts)
 }
 END_TEST
 
+/*
+ * The process discovers the machine once; each load is a copy restricted
+ * to the binding of the moment. It must equal what a fresh discovery with
+ * the same flags sees — at the full binding, narrowed to one PU, and
+ * widened back — level by level, object by object.
+ */
+static hwloc_topology_t fresh(void)
+{
+    hwloc_topology_t h;
+    ck_assert_int_eq(hwloc_topology_init(&h), 0);
+    ck_assert_int_eq(hwloc_topology_set_flags(h, HWLOC_TOPOLOGY_FLAG_IS_THISSYSTEM |
+                                                     HWLOC_TOPOLOGY_FLAG_RESTRICT_TO_CPUBINDING),
+                     0);
+    ck_assert_int_eq(hwloc_topology_load(h), 0);
+    return h;
+}
+
+static void same_machine(hwloc_topology_t a, hwloc_topology_t b)
+{
+    ck_assert(hwloc_bitmap_isequal(hwloc_topology_get_topology_cpuset(a),
+                                   hwloc_topology_get_topology_cpuset(b)));
+    ck_assert(hwloc_bitmap_isequal(hwloc_topology_get_allowed_cpuset(a),
+                                   hwloc_topology_get_allowed_cpuset(b)));
+    ck_assert(hwloc_bitmap_isequal(hwloc_topology_get_allowed_nodeset(a),
+                                   hwloc_topology_get_allowed_nodeset(b)));
+    int depth = hwloc_topology_get_depth(a);
+    ck_assert_int_eq(depth, hwloc_topology_get_depth(b));
+    for (int d = 0; d < depth; d++) {
+        int n = hwloc_get_nbobjs_by_depth(a, d);
+        ck_assert_int_eq(n, hwloc_get_nbobjs_by_depth(b, d));
+        for (int i = 0; i < n; i++) {
+            hwloc_obj_t x = hwloc_get_obj_by_depth(a, d, i), y = hwloc_get_obj_by_depth(b, d, i);
+            ck_assert_int_eq(x->type, y->type);
+            ck_assert_uint_eq(x->os_index, y->os_index);
+            ck_assert(hwloc_bitmap_isequal(x->cpuset, y->cpuset));
+        }
+    }
+    ck_assert_int_eq(hwloc_get_nbobjs_by_type(a, HWLOC_OBJ_NUMANODE),
+                     hwloc_get_nbobjs_by_type(b, HWLOC_OBJ_NUMANODE));
+}
+
+START_TEST(real_copy_equals_fresh_discovery)
+{
+    mrt_topo *t;
+    hwloc_topology_t f = fresh();
+    ck_assert_int_eq(mrt_topo_load(&t), MRT_OK);
+    same_machine(mrt_topo_hwloc(t), f);
+    ck_assert(hwloc_topology_is_thissystem(mrt_topo_hwloc(t)));
+    mrt_topo_destroy(t);
+
+    hwloc_bitmap_t saved = hwloc_bitmap_alloc(), one = hwloc_bitmap_alloc();
+    ck_assert_int_eq(hwloc_get_cpubind(f, saved, HWLOC_CPUBIND_PROCESS), 0);
+    hwloc_bitmap_only(one, (unsigned)hwloc_bitmap_first(hwloc_topology_get_allowed_cpuset(f)));
+    if (hwloc_set_cpubind(f, one, HWLOC_CPUBIND_PROCESS) != 0) {
+        hwloc_bitmap_free(one);
+        hwloc_bitmap_free(saved);
+        hwloc_topology_destroy(f);
+        MRT_SKIP("cpu-bind", "the OS refused to bind this process to one PU: %s", strerror(errno));
+    }
+    hwloc_topology_t narrow = fresh();
+    int rc = mrt_topo_load(&t);
+    ck_assert_int_eq(hwloc_set_cpubind(f, saved, HWLOC_CPUBIND_PROCESS), 0); /* restore first */
+    ck_assert_int_eq(rc, MRT_OK);
+    same_machine(mrt_topo_hwloc(t), narrow);
+    mrt_topo_destroy(t);
+
+    ck_assert_int_eq(mrt_topo_load(&t), MRT_OK); /* widened back: the whole machine again */
+    same_machine(mrt_topo_hwloc(t), f);
+    mrt_topo_destroy(t);
+    hwloc_topology_destroy(narrow);
+    hwloc_bitmap_free(one);
+    hwloc_bitmap_free(saved);
+    hwloc_topology_destroy(f);
+}
+END_TEST
+
 static Suite *topo_suite(void)
 {
     Suite *s = suite_create("topo");
@@ -643,6 +719,7 @@ static Suite *topo_suite(void)
     tcase_add_test(real, real_bind_bad_arguments);
     tcase_add_test(real, real_print);
     tcase_add_test(real, real_affinity_restricts);
+    tcase_add_test(real, real_copy_equals_fresh_discovery);
     suite_add_tcase(s, real);
 
     TCase *synth = tcase_create("synthetic");

@@ -8,6 +8,8 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
 
 const char *mrt_topo_strerror(int status)
 {
@@ -33,6 +35,78 @@ hwloc_topology_t mrt_topo_hwloc(const mrt_topo *t)
     return t ? t->h : NULL;
 }
 
+/*
+ * hwloc drops what cgroups forbid, but not what the process's affinity
+ * (taskset, sched_setaffinity) excludes: discovery is restricted to the
+ * CPU binding too, so counts, listing, selection and binding all see only
+ * usable PUs.
+ */
+#define THIS_SYSTEM (HWLOC_TOPOLOGY_FLAG_IS_THISSYSTEM | HWLOC_TOPOLOGY_FLAG_RESTRICT_TO_CPUBINDING)
+
+/* A discovery: `synthetic` (a description) or this system with THIS_SYSTEM. */
+static int discover(const char *synthetic, hwloc_topology_t *out)
+{
+    hwloc_topology_t h;
+    if (hwloc_topology_init(&h) != 0)
+        return MRT_TOPO_ELOAD;
+    int rc = MRT_OK;
+    if (synthetic != NULL && hwloc_topology_set_synthetic(h, synthetic) != 0)
+        rc = MRT_EINVAL;
+    else if (synthetic == NULL && hwloc_topology_set_flags(h, THIS_SYSTEM) != 0)
+        rc = MRT_TOPO_ELOAD;
+    else if (hwloc_topology_load(h) != 0)
+        rc = MRT_TOPO_ELOAD;
+    if (rc != MRT_OK) {
+        hwloc_topology_destroy(h);
+        return rc;
+    }
+    *out = h;
+    return MRT_OK;
+}
+
+/*
+ * This system is discovered once per process (hwloc's load, its plugins
+ * opened and closed again, costs ~2 ms; a runtime used to pay it at every
+ * create). Each mrt_topo_load duplicates that discovery and restricts the
+ * copy to the process's CPU binding as it is now, which hwloc documents
+ * as identical to RESTRICT_TO_CPUBINDING at load (~10 us). A binding that
+ * reaches beyond the first discovery (widened since) is discovered afresh.
+ * The base is only read after pthread_once (hwloc reads are thread-safe)
+ * and lives as long as the process.
+ */
+static pthread_once_t base_once = PTHREAD_ONCE_INIT;
+static hwloc_topology_t base;
+
+static void base_discover(void)
+{
+    if (discover(NULL, &base) != MRT_OK)
+        base = NULL;
+}
+
+/* A copy of the base restricted to the current binding; false: discover afresh. */
+static bool from_base(hwloc_topology_t *out)
+{
+    pthread_once(&base_once, base_discover);
+    if (base == NULL)
+        return false;
+    hwloc_bitmap_t bind = hwloc_bitmap_alloc();
+    bool ok = bind != NULL &&
+              (hwloc_get_cpubind(base, bind, HWLOC_CPUBIND_PROCESS) == 0 ||
+               hwloc_get_cpubind(base, bind, HWLOC_CPUBIND_THREAD) == 0) &&
+              hwloc_bitmap_isincluded(bind, hwloc_topology_get_topology_cpuset(base));
+    hwloc_topology_t h = NULL;
+    ok = ok && hwloc_topology_dup(&h, base) == 0;
+    if (ok && !hwloc_bitmap_isequal(bind, hwloc_topology_get_topology_cpuset(h)) &&
+        hwloc_topology_restrict(h, bind, 0) != 0) {
+        hwloc_topology_destroy(h);
+        ok = false;
+    }
+    hwloc_bitmap_free(bind);
+    if (ok)
+        *out = h;
+    return ok;
+}
+
 static int load(const char *synthetic, mrt_topo **out)
 {
     if (out == NULL)
@@ -41,27 +115,10 @@ static int load(const char *synthetic, mrt_topo **out)
     mrt_topo *t = mrt_calloc(NULL, sizeof(*t));
     if (t == NULL)
         return MRT_ENOMEM;
-    if (hwloc_topology_init(&t->h) != 0) {
-        mrt_free(NULL, t, sizeof(*t));
-        return MRT_TOPO_ELOAD;
-    }
     int rc = MRT_OK;
-    if (synthetic != NULL && hwloc_topology_set_synthetic(t->h, synthetic) != 0)
-        rc = MRT_EINVAL;
-    /*
-     * hwloc drops what cgroups forbid, but not what the process's affinity
-     * (taskset, sched_setaffinity) excludes: ask it to restrict discovery to
-     * the CPU binding too, so counts, listing, selection and binding all see
-     * only usable PUs.
-     */
-    else if (synthetic == NULL &&
-             hwloc_topology_set_flags(t->h, HWLOC_TOPOLOGY_FLAG_IS_THISSYSTEM |
-                                                HWLOC_TOPOLOGY_FLAG_RESTRICT_TO_CPUBINDING) != 0)
-        rc = MRT_TOPO_ELOAD;
-    else if (hwloc_topology_load(t->h) != 0)
-        rc = MRT_TOPO_ELOAD;
+    if (synthetic != NULL || !from_base(&t->h))
+        rc = discover(synthetic, &t->h);
     if (rc != MRT_OK) {
-        hwloc_topology_destroy(t->h);
         mrt_free(NULL, t, sizeof(*t));
         return rc;
     }
