@@ -9,9 +9,11 @@
  *   meshrt-bench [--json] [--reps N] [--scale X] balancer [--max-n N]
  *                [--strategy NAME] [--no-naive]
  *
- * Quick runs (--scale < 0.1, as the ctest smoke uses) skip the two figures
+ * Quick runs (--scale < 0.1, as the ctest smoke uses) skip the figures
  * whose cost does not scale: the N = 10,000 naive consistent-hash baselines
- * (a 1.5M-point sort per select) and the N = 10,000 build times.
+ * (a 1.5M-point sort per select), the N = 10,000 build times, and
+ * select-cold beyond the smallest N (each sample is a pass over 1.5 LLCs:
+ * 720 MB on a VM that reports a 480 MB L3).
  *
  * "select" figures are a select alone (max_connections unlimited, so the
  * reservations it leaves do not change what is measured); "select+complete"
@@ -424,7 +426,7 @@ static int bench_strategies(const mrt_bench_opts *o, uint32_t max_n, fig *F)
                 snprintf(nm, sizeof nm, "%s/select", sn);
                 params(pj, sizeof pj, n, VARIANT[v], NULL);
                 mrt_bench_result(o, SUITE, nm, pj, "median_ns", ns, al);
-                if (v == V_PLAIN) {
+                if (v == V_PLAIN && (!quick(o) || ni == 0)) {
                     double cns = cold_select_ns(o, &cx);
                     snprintf(nm, sizeof nm, "%s/select-cold", sn);
                     mrt_bench_result(o, SUITE, nm, pj, "median_ns", cns, -1);
