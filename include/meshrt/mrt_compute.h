@@ -84,9 +84,9 @@ typedef struct mrt_compute_ref {
  * may leave `create` NULL and set `state_size`: each instance then gets
  * state_size zeroed bytes from the shard's arena (state NULL when 0: a
  * stateless daemon), freed after `destroy` (which may also be NULL).
- * Host sizing: 0 takes the host defaults
- * (mrt_host_config); max_outputs and payload_bytes also size the deferral
- * room each delivery reserves per subscription (mrt_compute_subscribe).
+ * Host sizing: 0 takes the host defaults (mrt_host_config); max_outputs
+ * and payload_bytes also size the deferral room each delivery reserves
+ * per subscription (mrt_compute_subscribe).
  */
 #define MRT_COMPUTE_MAX_ARG 256u
 typedef struct mrt_compute_type {
@@ -96,10 +96,10 @@ typedef struct mrt_compute_type {
                   void **state);
     void (*destroy)(void *type_ctx, const mrt_allocator *a, void *state);
     void *ctx;
-    size_t state_size;            /* with create NULL: zeroed state per instance */
     uint32_t max_outputs;
     size_t payload_bytes;
     uint32_t max_origins;
+    size_t state_size;            /* with create NULL: zeroed state per instance (added last) */
 } mrt_compute_type;
 
 /*
