@@ -2,10 +2,10 @@
  * Push-back by admission: before an event reaches its daemon, the
  * registered admission (compute: "could this delivery's outputs all be
  * deferred?") may refuse; the event is then held here with its buffer and
- * the tick retries in arrival order once the hooks made room (route.c,
- * svc_retry_held: delivering is routing's job; this file keeps the queue). Nothing is
- * dropped and nothing overtakes: every event after a held one is held
- * behind it. The shard keeps reading (returns and completions must still
+ * the tick retries in arrival order once the hooks made room (route.c's
+ * svc_retry_held: delivering is routing's job, this file keeps the queue).
+ * Nothing is dropped and nothing overtakes: every event after a held one is
+ * held behind it. The shard keeps reading (returns and completions must still
  * come in); the senders feel the push-back as their buffers stay out, so
  * what can be held is bounded by the pools (see svc_hold_init).
  */
