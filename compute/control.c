@@ -40,6 +40,8 @@ static void answer(cp_req *r, int rc)
 int mrt_compute_state_create(const mrt_compute_type *t, const mrt_allocator *a, const void *arg,
                              size_t arg_len, void **state)
 {
+    if (t == NULL || state == NULL || (arg == NULL && arg_len > 0))
+        return MRT_EINVAL;
     if (t->create)
         return t->create(t->ctx, a, arg, arg_len, state);
     *state = NULL;
@@ -51,6 +53,8 @@ int mrt_compute_state_create(const mrt_compute_type *t, const mrt_allocator *a, 
 
 void mrt_compute_state_destroy(const mrt_compute_type *t, const mrt_allocator *a, void *state)
 {
+    if (t == NULL)
+        return;
     if (t->destroy)
         t->destroy(t->ctx, a, state);
     if (t->create == NULL && state != NULL)

@@ -228,6 +228,19 @@ START_TEST(state_size_types_need_no_create)
     ck_assert_uint_eq(n1, N + N / 2);
     ck_assert_uint_eq(n2, UINT64_MAX); /* state NULL */
     ck_assert_uint_eq(atomic_load(&stateless_events), N / 2);
+    /* The pair wrapping types use: bad input is refused, a zeroed block comes and goes. */
+    void *st = (void *)&st;
+    ck_assert_int_eq(mrt_compute_state_create(NULL, NULL, NULL, 0, &st), MRT_EINVAL);
+    ck_assert_int_eq(mrt_compute_state_create(&counting, NULL, NULL, 0, NULL), MRT_EINVAL);
+    ck_assert_int_eq(mrt_compute_state_create(&counting, NULL, NULL, 4, &st), MRT_EINVAL);
+    ck_assert_int_eq(mrt_compute_state_create(&counting, NULL, NULL, 0, &st), MRT_OK);
+    ck_assert_ptr_nonnull(st);
+    ck_assert_uint_eq(*(uint64_t *)st, 0);
+    mrt_compute_state_destroy(&counting, NULL, st);
+    ck_assert_int_eq(mrt_compute_state_create(&stateless, NULL, NULL, 0, &st), MRT_OK);
+    ck_assert_ptr_null(st);
+    mrt_compute_state_destroy(&stateless, NULL, st);
+    mrt_compute_state_destroy(NULL, NULL, NULL);
     /* Stopping frees the state (the sanitizer builds' leak check sees a lost block). */
     ck_assert_int_eq(mrt_compute_stop(c, d[0]), MRT_OK);
     ck_assert_int_eq(mrt_compute_stop(c, d[2]), MRT_OK);

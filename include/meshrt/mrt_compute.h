@@ -112,11 +112,15 @@ int mrt_compute_register_type(mrt_compute *c, const mrt_compute_type *t, uint16_
 /*
  * One instance's state as a spawn makes it, for types that wrap another
  * (the groups do): t->create, or t->state_size zeroed bytes from `a`
- * (*state NULL when 0). MRT_OK, the create's status, or MRT_ENOMEM.
+ * (*state NULL when 0). MRT_OK, the create's status, MRT_ENOMEM, or
+ * MRT_EINVAL (t or state NULL, arg NULL with arg_len > 0).
  */
 int mrt_compute_state_create(const mrt_compute_type *t, const mrt_allocator *a, const void *arg,
                              size_t arg_len, void **state);
-/* Release what mrt_compute_state_create made: t->destroy if set, then the zeroed block if any. */
+/*
+ * Release what mrt_compute_state_create made: t->destroy if set, then the
+ * zeroed block if any. t NULL: nothing.
+ */
 void mrt_compute_state_destroy(const mrt_compute_type *t, const mrt_allocator *a, void *state);
 
 /*
