@@ -6,7 +6,7 @@
 #include "balancer/lb_internal.h"
 #include "meshrt/mrt_balancer.h"
 #include "tests/check_main.h"
-#include "tests/test_lb_node.h"
+#include "tests/test_lb_helpers.h"
 
 #include <check.h>
 #include <math.h>

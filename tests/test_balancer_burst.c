@@ -10,6 +10,7 @@
 #include "balancer/lb_internal.h"
 #include "meshrt/mrt_balancer.h"
 #include "tests/check_main.h"
+#include "tests/test_lb_helpers.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -22,7 +23,8 @@
 #define MAGLEV_SIZE 524309u   /* a prime: 2 MiB of table */
 #define REQUESTS 6000
 
-static void node(uint8_t id[MRT_LB_NODE_ID_LEN], uint32_t i)
+/* This suite's own ids: the index in bytes 0..1, the rest mixed from it. */
+static void burst_node(uint8_t id[MRT_LB_NODE_ID_LEN], uint32_t i)
 {
     memset(id, 0, MRT_LB_NODE_ID_LEN);
     id[0] = (uint8_t)(i >> 8);
@@ -30,13 +32,6 @@ static void node(uint8_t id[MRT_LB_NODE_ID_LEN], uint32_t i)
     for (int k = 2; k < MRT_LB_NODE_ID_LEN; k++)
         id[k] = (uint8_t)(i * 131u + (uint32_t)k);
 }
-
-#define OK(call)                                                                  \
-    do {                                                                          \
-        int rc_ = (call);                                                         \
-        if (rc_ != MRT_OK)                                                        \
-            ck_assert_msg(0, "%s -> %d (%s)", #call, rc_, mrt_lb_strerror(rc_)); \
-    } while (0)
 
 /* The fields a caller sees; the node id points into the (shared) snapshot. */
 static bool same_selection(const mrt_lb_selection *a, const mrt_lb_selection *b)
@@ -62,7 +57,7 @@ static void burst_equals_single(mrt_lb_strategy st)
     for (uint32_t i = 0; i < ENDPOINTS; i++) {
         mrt_lb_endpoint_spec s;
         uint8_t id[MRT_LB_NODE_ID_LEN];
-        node(id, i);
+        burst_node(id, i);
         mrt_lb_endpoint_spec_init(&s, id);
         s.zone = (i % 3) ? "a" : "b";
         s.tags = tags;

@@ -8,17 +8,10 @@
 #include "balancer/lb_internal.h"
 #include "meshrt/mrt_balancer.h"
 #include "tests/check_main.h"
-#include "tests/test_lb_node.h"
+#include "tests/test_lb_helpers.h"
 
 #include <check.h>
 #include <string.h>
-
-#define OK(call)                                                                                   \
-    do {                                                                                           \
-        int rc_ = (call);                                                                          \
-        if (rc_ != MRT_OK)                                                                         \
-            ck_assert_msg(0, "%s -> %d (%s)", #call, rc_, mrt_lb_strerror(rc_));                  \
-    } while (0)
 
 #define SEC 1000000000ull
 
